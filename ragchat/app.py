@@ -1,0 +1,121 @@
+"""Wiring: one ``App`` builds the components a command needs from the settings, lazily.
+
+The library is the API: the CLI and the REPL only call ``App`` and render what it returns.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ragchat.config import Settings, ensure_private_dir
+from ragchat.embedders import Embedder, SentenceTransformerEmbedder, embedding_model_id
+from ragchat.engine import Engine
+from ragchat.ingest import IngestReport, Ingestor, Progress, check_embedder, require_collection
+from ragchat.llms import LLM, LlamaCppLLM
+from ragchat.manifest import Manifest
+from ragchat.prompting import Prompts
+from ragchat.retrieval import DenseRetriever
+from ragchat.store import VectorStore, check_collection_name
+
+
+class App:
+    def __init__(
+        self,
+        home: Path,
+        settings: Settings,
+        explicit: frozenset[str] = frozenset(),
+        embedder: Embedder | None = None,
+        llm: LLM | None = None,
+    ) -> None:
+        self.home = home
+        self.settings = settings
+        self.explicit = explicit
+        self.collection = check_collection_name(settings.collection)
+        self._embedder = embedder
+        self._llm = llm
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        os.umask(0o077)  # everything ragchat writes to its store is the user's alone
+        ensure_private_dir(self.home)
+        return Manifest(self.home / "manifest.sqlite3")
+
+    @cached_property
+    def store(self) -> VectorStore:
+        return VectorStore(ensure_private_dir(self.home / "chroma"))
+
+    @property
+    def embedding_model(self) -> str:
+        """The embedder to use: the one asked for, else the one the collection was built with."""
+        record = self.manifest.collection(self.collection)
+        if record is not None and "embedding_model" not in self.explicit:
+            return record.embedder
+        return self.settings.embedding_model
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = SentenceTransformerEmbedder(self.embedding_model)
+        return self._embedder
+
+    @property
+    def llm(self) -> LLM:
+        if self._llm is None:
+            self._llm = LlamaCppLLM(self.settings.model, self.settings.n_ctx, self.settings.threads)
+        return self._llm
+
+    def ingest(self, root: Path, progress: Progress | None = None, reindex: bool = False) -> IngestReport:
+        if reindex:
+            self.store.drop(self.collection)
+            self.manifest.drop_collection(self.collection)
+        return Ingestor(
+            self.store,
+            self.manifest,
+            self.embedder,
+            self.collection,
+            self.settings.chunk_tokens,
+            progress,
+        ).run(root)
+
+    def engine(self) -> Engine:
+        require_collection(self.manifest, self.collection)
+        check_embedder(self.manifest, self.collection, self.embedder.id)
+        return Engine(
+            retriever=DenseRetriever(self.embedder, self.store, self.collection),
+            llm=self.llm,
+            prompts=Prompts.load(self.home),
+            embedder_id=self.embedder.id,
+            collection=self.collection,
+            top_k=self.settings.top_k,
+            max_tokens=self.settings.max_tokens,
+            temperature=self.settings.temperature,
+        )
+
+    def status(self) -> dict[str, Any]:
+        """Where things live and what is in them; loads no model."""
+        collections = []
+        for record in self.manifest.collections():
+            documents, chunks = self.manifest.counts(record.name)
+            collections.append(
+                {
+                    "name": record.name,
+                    "documents": documents,
+                    "chunks": chunks,
+                    "embedder": record.embedder,
+                    "dimension": record.dimension,
+                    "chunker": record.chunker,
+                }
+            )
+        return {
+            "home": str(self.home),
+            "store": str(self.home / "chroma"),
+            "manifest": str(self.home / "manifest.sqlite3"),
+            "config_file": str(self.home / "config.toml"),
+            "collection": self.collection,
+            "embedding_model": embedding_model_id(self.embedding_model),
+            "llm": self.settings.model,
+            "collections": collections,
+        }

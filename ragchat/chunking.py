@@ -1,0 +1,163 @@
+"""Chunking: pages of blocks become chunks that fit the embedder.
+
+Paragraphs are the unit. Short neighbours (same page, same heading path) are merged up to the
+target size; a paragraph over it is split at sentence boundaries, and a sentence over the
+embedder's hard limit at word boundaries. Sizes are counted with the embedder's own tokenizer,
+prefix and special tokens included, so no chunk is ever truncated by the embedder.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ragchat.loaders import Page
+
+CHUNKER_VERSION = "1"
+
+# Counts the tokens the embedder will see for each text (prefix and special tokens included).
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+    page: int | None
+    headings: tuple[str, ...]
+    start: int  # character span in the page text
+    end: int
+
+    @property
+    def heading_path(self) -> str:
+        return " > ".join(h for h in self.headings if h)
+
+    @property
+    def embed_text(self) -> str:
+        """What the embedder sees: the heading path gives a paragraph its context."""
+        return f"{self.heading_path}\n{self.text}" if self.heading_path else self.text
+
+
+@dataclass(frozen=True)
+class _Unit:
+    start: int
+    end: int
+    cost: int
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])[\"')\]]*\s+|\n+")
+_WORD = re.compile(r"\S+\s*")
+
+
+def chunk_pages(
+    pages: Sequence[Page], count_tokens: TokenCounter, target: int, limit: int
+) -> list[Chunk]:
+    """Chunks of at most ``limit`` embedder tokens, aiming at ``target``."""
+    target = min(target, limit)
+    overhead = count_tokens([""])[0]
+    chunks: list[Chunk] = []
+    for page in pages:
+        blocks = [b for b in page.blocks if page.text[b.start : b.end].strip()]
+        if not blocks:
+            continue
+        heading_costs = _costs(
+            count_tokens, [" > ".join(b.headings) + "\n" if b.headings else "" for b in blocks]
+        )
+        costs = _costs(count_tokens, [page.text[b.start : b.end] for b in blocks])
+        group: list[_Unit] = []
+        group_headings: tuple[str, ...] | None = None
+        for block, cost, heading_cost in zip(blocks, costs, heading_costs, strict=True):
+            room_target = max(target - overhead - heading_cost, 1)
+            room_limit = max(limit - overhead - heading_cost, 1)
+            units = [_Unit(block.start, block.end, cost)]
+            if cost > room_target:
+                units = _split(page.text, block.start, block.end, count_tokens, room_target, room_limit)
+            for unit in units:
+                size = sum(u.cost for u in group) + unit.cost
+                if group and (block.headings != group_headings or size > room_target):
+                    chunks.extend(_emit(page, group, group_headings or ()))
+                    group = []
+                group.append(unit)
+                group_headings = block.headings
+        if group:
+            chunks.extend(_emit(page, group, group_headings or ()))
+    return _enforce_limit(chunks, count_tokens, limit)
+
+
+def _costs(count_tokens: TokenCounter, texts: list[str]) -> list[int]:
+    overhead = count_tokens([""])[0]
+    return [max(c - overhead, 0) for c in count_tokens(texts)]
+
+
+def _emit(page: Page, group: list[_Unit], headings: tuple[str, ...]) -> list[Chunk]:
+    start, end = group[0].start, group[-1].end
+    return [Chunk(page.text[start:end], page.number, headings, start, end)]
+
+
+def _split(
+    text: str, start: int, end: int, count_tokens: TokenCounter, target: int, limit: int
+) -> list[_Unit]:
+    """Sentence-sized units of ``text[start:end]``, packed up to ``target`` tokens each."""
+    pieces = _spans(_SENTENCE_END, text, start, end)
+    costs = _costs(count_tokens, [text[s:e] for s, e in pieces])
+    units: list[_Unit] = []
+    for (s, e), cost in zip(pieces, costs, strict=True):
+        if cost <= limit:
+            units.append(_Unit(s, e, cost))
+            continue
+        words = _spans(_WORD, text, s, e)
+        word_costs = _costs(count_tokens, [text[ws:we] for ws, we in words])
+        units.extend(_pack([_Unit(ws, we, c) for (ws, we), c in zip(words, word_costs, strict=True)], limit))
+    return _pack(units, target)
+
+
+def _pack(units: list[_Unit], budget: int) -> list[_Unit]:
+    packed: list[_Unit] = []
+    for unit in units:
+        if packed and packed[-1].cost + unit.cost <= budget:
+            last = packed[-1]
+            packed[-1] = _Unit(last.start, unit.end, last.cost + unit.cost)
+        else:
+            packed.append(unit)
+    return packed
+
+
+def _spans(pattern: re.Pattern[str], text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Non-blank pieces of ``text[start:end]`` cut after each match of ``pattern``."""
+    spans = []
+    position = start
+    for match in pattern.finditer(text, start, end):
+        if match.end() > position:
+            spans.append((position, match.end()))
+            position = match.end()
+    if position < end:
+        spans.append((position, end))
+    trimmed = []
+    for s, e in spans:
+        piece = text[s:e]
+        if piece.strip():
+            s += len(piece) - len(piece.lstrip())
+            trimmed.append((s, s + len(piece.strip())))
+    return trimmed
+
+
+def _enforce_limit(chunks: list[Chunk], count_tokens: TokenCounter, limit: int) -> list[Chunk]:
+    """Token counts of joined text are not exactly additive: re-check, and halve any overflow."""
+    counts = count_tokens([c.embed_text for c in chunks]) if chunks else []
+    result: list[Chunk] = []
+    for chunk, count in zip(chunks, counts, strict=True):
+        if count <= limit:
+            result.append(chunk)
+            continue
+        words = _spans(_WORD, chunk.text, 0, len(chunk.text))
+        if len(words) < 2:
+            result.append(chunk)  # one enormous "word": nothing sensible left to split at
+            continue
+        middle = words[len(words) // 2][0]
+        halves = [(0, words[len(words) // 2 - 1][1]), (middle, len(chunk.text))]
+        parts = [
+            Chunk(chunk.text[s:e], chunk.page, chunk.headings, chunk.start + s, chunk.start + e)
+            for s, e in halves
+        ]
+        result.extend(_enforce_limit(parts, count_tokens, limit))
+    return result

@@ -1,0 +1,247 @@
+"""The ``ragchat`` command: parses, delegates to ``App``, renders. Nothing heavy at import.
+
+Exit codes: 0 done, 1 error (one line on stderr naming the fix), 2 usage error,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ragchat import __version__
+from ragchat.errors import RagchatError
+
+F = Callable[..., Any]
+
+
+def _consoles(quiet: bool = False) -> tuple[Any, Any]:
+    from rich.console import Console
+
+    return Console(highlight=False), Console(stderr=True, highlight=False, quiet=quiet)
+
+
+def build_app(**flags: Any) -> Any:
+    from ragchat.app import App
+    from ragchat.config import load_settings_explained, resolve_home
+
+    home = resolve_home()
+    settings, explicit = load_settings_explained(home, **flags)
+    return App(home, settings, explicit)
+
+
+def handle_errors(command: F) -> F:
+    """Expected failures become one line on stderr and exit code 1, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except RagchatError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def collection_option(command: F) -> F:
+    return click.option(
+        "--collection", "-c", help="Collection to use [default: default; RAGCHAT_COLLECTION]."
+    )(command)
+
+
+def embedding_option(command: F) -> F:
+    return click.option(
+        "--embedding-model",
+        help="Embedding model: hub name, local folder or 'bundled' [RAGCHAT_EMBEDDING_MODEL]."
+        " Querying uses the collection's own model unless you name one.",
+    )(command)
+
+
+def llm_options(command: F) -> F:
+    options = [
+        click.option("--model", "-m", help="LLM: .gguf path, hub 'REPO:FILE.gguf' or 'bundled' [RAGCHAT_MODEL]."),
+        click.option("-k", "top_k", type=int, help="Excerpts to retrieve [default: 5]."),
+        click.option("--max-tokens", type=int, help="Longest answer in tokens [default: 512]."),
+        click.option("--n-ctx", type=int, help="LLM context window in tokens [default: 4096]."),
+        click.option("--threads", type=int, help="LLM CPU threads [default: one per core]."),
+        click.option("--temperature", type=float, help="Sampling temperature [default: 0.2]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ragchat")
+def main() -> None:
+    """Ask questions about your own documents, privately, in the terminal.
+
+    Everything runs on this machine: documents are embedded into a local Chroma store
+    ($RAGCHAT_HOME) and answered by a local llama.cpp model.
+
+    \b
+    Example:
+        ragchat ingest ./docs
+        ragchat ask "What does the design say about caching?"
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@collection_option
+@embedding_option
+@click.option("--chunk-tokens", type=int, help="Target chunk size in embedder tokens [default: 200].")
+@click.option("--reindex", is_flag=True, help="Drop the collection and rebuild it (e.g. to change embedder).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@handle_errors
+def ingest(
+    paths: tuple[Path, ...],
+    collection: str | None,
+    embedding_model: str | None,
+    chunk_tokens: int | None,
+    reindex: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Load, chunk, embed and store documents; a re-run only does what changed.
+
+    Reads Markdown, text, HTML, PDF and source files under each PATH. Files that changed
+    are re-embedded, deleted ones removed, unchanged ones skipped without reading.
+
+    \b
+    Example:
+        ragchat ingest ./docs --collection notes
+        RAGCHAT_EMBEDDING_MODEL=bundled ragchat ingest corpora/solar
+    """
+    from ragchat.render import IngestProgress
+
+    app = build_app(collection=collection, embedding_model=embedding_model, chunk_tokens=chunk_tokens)
+    out, err = _consoles(quiet or as_json)
+    reports = []
+    for index, path in enumerate(paths):
+        with IngestProgress(err) as progress:
+            reports.append(app.ingest(path, progress, reindex=reindex and index == 0))
+    if as_json:
+        out.print_json(json.dumps([r.to_dict() for r in reports] if len(reports) > 1 else reports[0].to_dict()))
+        return
+    for path, report in zip(paths, reports, strict=True):
+        err.print(f"{path}: {report.summary()} ({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)", markup=False)
+
+
+def read_question(question: str) -> str:
+    text = sys.stdin.read() if question == "-" else question
+    text = text.strip()
+    if not text:
+        raise click.UsageError("The question is empty; pass it as an argument or on stdin with '-'.")
+    return text
+
+
+@main.command()
+@click.argument("question")
+@collection_option
+@embedding_option
+@llm_options
+@click.option("--json", "as_json", is_flag=True, help="Print question, answer, sources, models and timings as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="Only the answer and its sources.")
+@handle_errors
+def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
+    """Answer one question from the collection, citing its sources.
+
+    QUESTION may be '-' to read it from stdin.
+
+    \b
+    Example:
+        ragchat ask "What is the warranty period?"
+        echo "Who wrote the report?" | ragchat ask - --json
+    """
+    from ragchat.render import context_line, sanitize, sources_view
+
+    text = read_question(question)
+    app = build_app(**flags)
+    out, err = _consoles(quiet or as_json)
+    answer = app.engine().ask(text)
+    if as_json:
+        for _ in answer.stream():
+            pass
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    for piece in answer.stream():
+        out.file.write(sanitize(piece))
+        out.file.flush()
+    out.file.write("\n")
+    out.print()
+    out.print(sources_view(answer.sources))
+    err.print(context_line(len(answer.sources), len(answer.packed.dropped), answer.packed.prompt_tokens, app.llm.n_ctx, answer.truncated))
+
+
+@main.command()
+@collection_option
+@embedding_option
+@llm_options
+@handle_errors
+def chat(**flags: Any) -> None:
+    """Talk with your documents: an interactive REPL.
+
+    Each question retrieves fresh excerpts; answers stream and cite their sources.
+    Ctrl-C stops an answer, Ctrl-D (or /exit) leaves. Type /help for commands.
+
+    \b
+    Example:
+        ragchat chat --collection notes
+    """
+    from ragchat.repl import Repl
+
+    app = build_app(**flags)
+    out, _ = _consoles()
+    Repl(app, out).run()
+
+
+@main.command()
+@collection_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@handle_errors
+def status(collection: str | None, as_json: bool) -> None:
+    """Where the store lives, its collections and counts, and the models in use.
+
+    \b
+    Example:
+        ragchat status --json
+    """
+    from ragchat.render import collections_table, key_value_table
+
+    app = build_app(collection=collection)
+    info = app.status()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    out, _ = _consoles()
+    out.print(
+        key_value_table(
+            [
+                ("Store", info["store"]),
+                ("Config file", info["config_file"]),
+                ("Collection", info["collection"]),
+                ("Embedding model", info["embedding_model"]),
+                ("LLM", info["llm"]),
+            ]
+        )
+    )
+    if info["collections"]:
+        out.print(collections_table(info["collections"]))
+    else:
+        out.print("No collections yet: run 'ragchat ingest PATH'.", markup=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

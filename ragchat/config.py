@@ -1,0 +1,144 @@
+"""Settings: one typed model, resolved as flag > environment > config file > default.
+
+The user directory is ``RAGCHAT_HOME`` (else the platform's data dir); it holds the store,
+the manifest, the REPL history and ``config.toml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ragchat.errors import ConfigError
+
+DEFAULT_EMBEDDING_MODEL = "intfloat/e5-large-v2"
+# A small instruct GGUF that runs on a laptop CPU; fetched from the hub on first use.
+DEFAULT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct-GGUF:qwen2.5-1.5b-instruct-q4_k_m.gguf"
+BUNDLED = "bundled"
+
+
+def _setting(default: Any, description: str) -> Any:
+    return field(default=default, metadata={"description": description})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command can be told; each field is also RAGCHAT_<NAME> and a config key."""
+
+    collection: str = _setting("default", "Chroma collection to ingest into and ask.")
+    embedding_model: str = _setting(
+        DEFAULT_EMBEDDING_MODEL,
+        "Embedding model: a hub name, a local sentence-transformers folder, or 'bundled'.",
+    )
+    model: str = _setting(
+        DEFAULT_MODEL,
+        "LLM: a local .gguf path, a hub 'REPO:FILE.gguf', or 'bundled'.",
+    )
+    top_k: int = _setting(5, "How many excerpts to retrieve for a question.")
+    n_ctx: int = _setting(4096, "LLM context window in tokens.")
+    max_tokens: int = _setting(512, "Most tokens an answer may have (reserved in the context).")
+    threads: int = _setting(0, "CPU threads for the LLM; 0 means one per core.")
+    temperature: float = _setting(0.2, "LLM sampling temperature.")
+    chunk_tokens: int = _setting(
+        200, "Target chunk size in embedder tokens (capped by the embedder's limit)."
+    )
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def default_home() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("ragchat", appauthor=False))
+
+
+def resolve_home(flag: str | os.PathLike[str] | None = None) -> Path:
+    """The user directory: --home flag, else RAGCHAT_HOME, else the platform data dir."""
+    value = flag or os.environ.get("RAGCHAT_HOME")
+    return Path(value).expanduser().resolve() if value else default_home()
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) readable by the user only."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        path.chmod(0o700)
+    except OSError:  # not ours to change (e.g. a shared mount); the files inside still are
+        pass
+    return path
+
+
+def _convert(name: str, raw: Any, origin: str) -> Any:
+    kind = FIELDS[name].type
+    expected = {"int": "an integer", "float": "a number"}.get(str(kind), "text")
+    try:
+        if kind in ("int", int):
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(raw)
+        if kind in ("float", float):
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{origin}: {name} must be {expected}, got {raw!r}; fix the value and try again."
+        ) from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}); fix or delete it.") from exc
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown setting {unknown[0]!r}; known settings: {', '.join(FIELDS)}."
+        )
+    return {k: _convert(k, v, str(path)) for k, v in data.items()}
+
+
+def load_settings(home: Path, **flags: Any) -> Settings:
+    """Settings from flags (None = not given) over RAGCHAT_* over config.toml over defaults."""
+    return load_settings_explained(home, **flags)[0]
+
+
+def load_settings_explained(home: Path, **flags: Any) -> tuple[Settings, frozenset[str]]:
+    """Settings, and the names of those the user set (by flag, environment or config file)."""
+    values: dict[str, Any] = read_config_file(home / "config.toml")
+    for name in FIELDS:
+        env = os.environ.get(f"RAGCHAT_{name.upper()}")
+        if env not in (None, ""):
+            values[name] = _convert(name, env, f"RAGCHAT_{name.upper()}")
+    for name, value in flags.items():
+        if name not in FIELDS:
+            raise ConfigError(f"unknown setting {name!r}")
+        if value is not None:
+            values[name] = _convert(name, value, f"--{name.replace('_', '-')}")
+    settings = Settings(**values)
+    _validate(settings)
+    return settings, frozenset(values)
+
+
+def _validate(settings: Settings) -> None:
+    positive = ("top_k", "n_ctx", "max_tokens", "chunk_tokens")
+    for name in positive:
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name} must be positive, got {getattr(settings, name)}.")
+    if settings.threads < 0:
+        raise ConfigError(f"threads must be 0 (auto) or more, got {settings.threads}.")
+    if settings.max_tokens >= settings.n_ctx:
+        raise ConfigError(
+            f"max_tokens ({settings.max_tokens}) must be smaller than n_ctx ({settings.n_ctx});"
+            " lower --max-tokens or raise --n-ctx."
+        )

@@ -1,0 +1,55 @@
+"""The errors ragchat raises on purpose.
+
+Every expected failure is a ``RagchatError`` whose message names the fix; only the CLI turns
+them into output (one line on stderr, exit code 1).
+
+    RagchatError
+    ├── ConfigError          bad setting, flag or config file
+    ├── ModelNotAvailable    a model that is neither on disk nor downloadable
+    ├── EmbedderMismatch     a collection opened with another embedding model
+    ├── StoreError           the Chroma store or the manifest cannot be used
+    ├── CollectionNotFound   asking a collection that was never ingested
+    ├── PromptError          a prompt template with missing or unknown variables
+    ├── LoadError            one document cannot be read (the ingest goes on without it)
+    └── LLMError             the language model failed to load or to answer
+"""
+
+from __future__ import annotations
+
+
+class RagchatError(Exception):
+    """Base of every error ragchat raises on purpose; its message names the fix."""
+
+    exit_code = 1
+
+
+class ConfigError(RagchatError):
+    """A setting, flag or config file has a value ragchat cannot use."""
+
+
+class ModelNotAvailable(RagchatError):
+    """A model is neither cached nor downloadable."""
+
+
+class EmbedderMismatch(RagchatError):
+    """A collection was built with another embedding model."""
+
+
+class StoreError(RagchatError):
+    """The vector store or the manifest cannot be opened or written."""
+
+
+class CollectionNotFound(RagchatError):
+    """The collection has never been ingested."""
+
+
+class PromptError(RagchatError):
+    """A prompt template is missing or has the wrong variables."""
+
+
+class LLMError(RagchatError):
+    """The language model could not be loaded or failed while answering."""
+
+
+class LoadError(RagchatError):
+    """One document cannot be read; its message is the reason shown in the ingest summary."""

@@ -1,0 +1,275 @@
+"""Incremental ingest: find files, load, chunk, embed, store; only what changed.
+
+A file whose size and mtime match the manifest is not even read; one whose content hash
+matches is not re-embedded. Changed files are re-chunked and re-embedded, deleted files lose
+their chunks. Vectors are written before the manifest row, so an interrupted ingest leaves
+nothing the next run does not repair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ragchat.chunking import CHUNKER_VERSION, Chunk, chunk_pages
+from ragchat.embedders import Embedder, embedding_model_id
+from ragchat.errors import CollectionNotFound, EmbedderMismatch, LoadError
+from ragchat.loaders import load, loader_for, unsupported_reason
+from ragchat.manifest import CollectionRecord, FileRecord, Manifest
+from ragchat.store import VectorStore, chunk_metadata
+
+# Folders that hold tooling, not documents.
+SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
+EMBED_BATCH = 256  # chunks embedded and written together
+
+
+class Progress(Protocol):
+    def start(self, total_files: int) -> None: ...
+    def advance(self, files: int = 0, chunks: int = 0) -> None: ...
+
+
+class _NoProgress:
+    def start(self, total_files: int) -> None:
+        pass
+
+    def advance(self, files: int = 0, chunks: int = 0) -> None:
+        pass
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        text = (
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed,"
+            f" {self.unchanged} unchanged, {len(self.skipped)} skipped"
+        )
+        if self.skipped:
+            text += ": " + ", ".join(f"{Path(p).name} ({why})" for p, why in self.skipped)
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "skipped": [{"path": p, "reason": why} for p, why in self.skipped],
+            "chunks_embedded": self.chunks_embedded,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def chunk_id(path: str, index: int) -> str:
+    """Deterministic, so re-ingesting a file overwrites its own chunks."""
+    return f"{hashlib.sha1(path.encode()).hexdigest()[:20]}-{index}"
+
+
+def discover(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Regular files under ``root`` that a loader can read, and the others with a reason."""
+    if root.is_file():
+        files = [root]
+    else:
+        files = []
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
+            files.extend(Path(folder, n) for n in sorted(names) if not n.startswith("."))
+    found, skipped = [], []
+    for path in files:
+        resolved = path.resolve()
+        if not resolved.is_file():
+            skipped.append((str(path.absolute()), "not a regular file"))
+        elif loader_for(resolved) is None:
+            skipped.append((str(resolved), unsupported_reason(resolved)))
+        else:
+            found.append(resolved)
+    return found, skipped
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_embedder(manifest: Manifest, collection: str, embedding_model: str) -> None:
+    """Refuse, before loading anything, to mix two embedders in one collection."""
+    record = manifest.collection(collection)
+    wanted = embedding_model_id(embedding_model)
+    if record is not None and record.embedder != wanted:
+        raise EmbedderMismatch(
+            f"Collection {collection!r} was built with embedding model {record.embedder!r}"
+            f" ({record.dimension}-d), not {wanted!r}; use --embedding-model {record.embedder}"
+            f" to query it, or 'ragchat ingest --reindex' to rebuild it with {wanted}."
+        )
+
+
+def require_collection(manifest: Manifest, collection: str) -> CollectionRecord:
+    record = manifest.collection(collection)
+    if record is None:
+        known = [c.name for c in manifest.collections()]
+        hint = f" (known: {', '.join(known)})" if known else ""
+        raise CollectionNotFound(
+            f"Collection {collection!r} is empty{hint}; run 'ragchat ingest PATH"
+            f" --collection {collection}' first."
+        )
+    return record
+
+
+@dataclass
+class _Pending:
+    path: str
+    record: FileRecord
+    chunks: list[Chunk]
+    previous: FileRecord | None
+
+
+class Ingestor:
+    def __init__(
+        self,
+        store: VectorStore,
+        manifest: Manifest,
+        embedder: Embedder,
+        collection: str,
+        chunk_tokens: int,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self.manifest = manifest
+        self.embedder = embedder
+        self.collection = collection
+        self.chunk_tokens = chunk_tokens
+        self.progress = progress or _NoProgress()
+
+    def run(self, root: Path) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport()
+        root = root.absolute()
+        check_embedder(self.manifest, self.collection, self.embedder.id)
+        files, report.skipped = discover(root)
+        known = self.manifest.files(self.collection)
+        self.progress.start(len(files))
+
+        present = {str(p) for p in files}
+        prefix = str(root.resolve()) + os.sep
+        gone = [p for p in known if (p == str(root.resolve()) or p.startswith(prefix)) and p not in present]
+        for path in gone:
+            self._remove(path, known[path])
+            report.removed.append(path)
+
+        batch: list[_Pending] = []
+        for path in files:
+            key = str(path)
+            pending = self._prepare(path, known.get(key), report)
+            self.progress.advance(files=0 if pending else 1)
+            if pending is None:
+                continue
+            batch.append(pending)
+            if sum(len(p.chunks) for p in batch) >= EMBED_BATCH:
+                self._flush(batch, report)
+                batch = []
+        self._flush(batch, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _prepare(self, path: Path, previous: FileRecord | None, report: IngestReport) -> _Pending | None:
+        """Chunks of a file that needs (re-)embedding; None when it is unchanged or unreadable."""
+        key = str(path)
+        try:
+            stat = path.stat()
+            if previous and previous.size == stat.st_size and previous.mtime_ns == stat.st_mtime_ns:
+                report.unchanged += 1
+                return None
+            digest = file_hash(path)
+        except OSError as exc:
+            report.skipped.append((key, f"cannot read ({exc.strerror or exc})"))
+            return None
+        record = FileRecord(key, stat.st_size, stat.st_mtime_ns, digest, 0)
+        if previous and previous.sha256 == digest:  # touched, not changed
+            self.manifest.put_file(self.collection, FileRecord(**{**record.__dict__, "chunks": previous.chunks, "pages": previous.pages}))
+            report.unchanged += 1
+            return None
+        try:
+            pages = load(path)
+        except LoadError as exc:
+            reason = str(exc) + ("; kept the previous version" if previous else "")
+            report.skipped.append((key, reason))
+            return None
+        chunks = chunk_pages(
+            pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens
+        )
+        paginated = any(p.number is not None for p in pages)
+        record = FileRecord(key, stat.st_size, stat.st_mtime_ns, digest, len(chunks), len(pages) if paginated else None)
+        return _Pending(key, record, chunks, previous)
+
+    def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
+        if not batch:
+            return
+        self._ensure_collection()
+        texts = [c.embed_text for p in batch for c in p.chunks]
+        vectors = self.embedder.embed_passages(texts) if texts else []
+        position = 0
+        for pending in batch:
+            count = len(pending.chunks)
+            ids = [chunk_id(pending.path, i) for i in range(count)]
+            metadatas = [
+                chunk_metadata(pending.path, c.page, c.heading_path, c.start, c.end)
+                for c in pending.chunks
+            ]
+            if count:
+                self.store.upsert(
+                    self.collection,
+                    ids,
+                    vectors[position : position + count],
+                    [c.text for c in pending.chunks],
+                    metadatas,
+                )
+            position += count
+            if pending.previous and pending.previous.chunks > count:
+                stale = [chunk_id(pending.path, i) for i in range(count, pending.previous.chunks)]
+                self.store.delete(self.collection, stale)
+            self.manifest.put_file(self.collection, pending.record)
+            (report.updated if pending.previous else report.added).append(pending.path)
+            report.chunks_embedded += count
+            self.progress.advance(files=1, chunks=count)
+
+    def _remove(self, path: str, record: FileRecord) -> None:
+        if record.chunks and self.manifest.collection(self.collection):
+            self.store.delete(self.collection, [chunk_id(path, i) for i in range(record.chunks)])
+        self.manifest.delete_file(self.collection, path)
+
+    def _ensure_collection(self) -> None:
+        if self.manifest.collection(self.collection) is not None:
+            return
+        description = self.embedder.describe()
+        record = CollectionRecord(
+            self.collection,
+            description["embedder"],
+            description["dimension"],
+            description["query_prefix"],
+            description["passage_prefix"],
+            CHUNKER_VERSION,
+        )
+        self.store.create(
+            self.collection,
+            {f"ragchat:{k}": v for k, v in {**description, "chunker": CHUNKER_VERSION}.items()},
+        )
+        self.manifest.add_collection(record)
+
+
+def iter_chunk_ids(record: FileRecord) -> Iterator[str]:
+    return (chunk_id(record.path, i) for i in range(record.chunks))

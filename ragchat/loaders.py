@@ -1,0 +1,290 @@
+"""Document loaders: a file becomes pages of text, each split into blocks (paragraphs).
+
+One seam: a loader is a function ``path -> list[Page]``, registered by file suffix. A page
+keeps its number (PDFs) and its blocks keep their character span in the page text and the
+heading path above them (Markdown, HTML). A file that cannot be read raises ``LoadError``
+with the reason the ingest summary shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ragchat.errors import LoadError
+
+LOADER_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Block:
+    """A paragraph-like piece of a page: ``page.text[start:end]``, under ``headings``."""
+
+    start: int
+    end: int
+    headings: tuple[str, ...] = ()
+
+
+@dataclass
+class Page:
+    text: str
+    number: int | None = None  # 1-based page number for paginated formats
+    blocks: list[Block] = field(default_factory=list)
+
+
+Loader = Callable[[Path], list[Page]]
+LOADERS: dict[str, Loader] = {}
+
+
+def register(*suffixes: str) -> Callable[[Loader], Loader]:
+    def decorate(loader: Loader) -> Loader:
+        for suffix in suffixes:
+            LOADERS[suffix] = loader
+        return loader
+
+    return decorate
+
+
+def loader_for(path: Path) -> Loader | None:
+    return LOADERS.get(path.suffix.lower())
+
+
+def load(path: Path) -> list[Page]:
+    """Pages of ``path``; raises LoadError (with the reason) when it cannot be read."""
+    loader = loader_for(path)
+    if loader is None:
+        raise LoadError(unsupported_reason(path))
+    try:
+        return loader(path)
+    except LoadError:
+        raise
+    except MemoryError:
+        raise LoadError("too large to load in memory") from None
+    except OSError as exc:
+        raise LoadError(f"cannot read ({exc.strerror or exc})") from exc
+    except Exception as exc:  # a broken file must never stop the ingest
+        raise LoadError(f"unreadable {path.suffix.lstrip('.') or 'file'} ({type(exc).__name__}: {exc})") from exc
+
+
+def unsupported_reason(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8192)
+    except OSError as exc:
+        return f"cannot read ({exc.strerror or exc})"
+    if is_binary(head):
+        return "binary"
+    return f"unsupported type ({path.suffix or 'no extension'})"
+
+
+def is_binary(data: bytes) -> bool:
+    return b"\x00" in data[:8192]
+
+
+def decode_text(data: bytes) -> str:
+    """Text of a file: UTF-8 (BOM or not), UTF-16 with a BOM, else Windows-1252 (the usual
+    legacy encoding of Western text), else whatever charset-normalizer detects."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise LoadError("undecodable UTF-16 text") from None
+    if is_binary(data):
+        raise LoadError("binary")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise LoadError("undecodable text (not UTF-8 and no other encoding fits)")
+    return str(best)
+
+
+_BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
+
+
+def paragraph_blocks(text: str, offset: int = 0, headings: tuple[str, ...] = ()) -> list[Block]:
+    """Blocks separated by blank lines, with spans relative to the page text."""
+    blocks = []
+    position = 0
+    for match in [*_BLANK_LINES.finditer(text), None]:
+        end = match.start() if match else len(text)
+        piece = text[position:end]
+        stripped = piece.strip()
+        if stripped:
+            start = position + (len(piece) - len(piece.lstrip()))
+            blocks.append(Block(offset + start, offset + start + len(stripped), headings))
+        if match:
+            position = match.end()
+    return blocks
+
+
+def read_text(path: Path) -> str:
+    return decode_text(path.read_bytes()).replace("\r\n", "\n").replace("\r", "\n")
+
+
+TEXT_SUFFIXES = (
+    ".txt", ".text", ".rst", ".org", ".adoc", ".tex", ".log", ".csv", ".tsv",
+    ".json", ".jsonl", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf",
+    ".py", ".js", ".ts", ".tsx", ".jsx", ".java", ".c", ".h", ".cpp", ".hpp", ".cc",
+    ".cs", ".go", ".rs", ".rb", ".php", ".swift", ".kt", ".scala", ".sh", ".bash",
+    ".zsh", ".sql", ".r", ".lua", ".pl", ".css", ".xml",
+)  # fmt: skip
+
+
+@register(*TEXT_SUFFIXES)
+def load_text(path: Path) -> list[Page]:
+    text = read_text(path)
+    return [Page(text=text, blocks=paragraph_blocks(text))]
+
+
+@register(".md", ".markdown", ".mdown", ".mkd")
+def load_markdown(path: Path) -> list[Page]:
+    return [markdown_page(read_text(path))]
+
+
+def markdown_page(text: str) -> Page:
+    """Blocks are Markdown's own top-level blocks (paragraphs, lists, code, tables, quotes)."""
+    from markdown_it import MarkdownIt
+
+    line_starts = [0]
+    for line in text.splitlines(keepends=True):
+        line_starts.append(line_starts[-1] + len(line))
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    headings: list[tuple[int, str]] = []
+    blocks = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        if token.level != 0 or token.map is None or token.nesting == -1:
+            continue
+        if token.type == "heading_open":
+            level = int(token.tag[1:])
+            title = tokens[index].content.strip() if index < len(tokens) else ""
+            headings = [h for h in headings if h[0] < level] + [(level, title)]
+            continue
+        if token.type == "hr":
+            continue
+        first, last = token.map
+        start, end = line_starts[first], line_starts[min(last, len(line_starts) - 1)]
+        piece = text[start:end]
+        stripped = piece.strip()
+        if stripped:
+            start += len(piece) - len(piece.lstrip())
+            blocks.append(Block(start, start + len(stripped), tuple(h[1] for h in headings)))
+    return Page(text=text, blocks=blocks)
+
+
+_HTML_DROP = {"script", "style", "noscript", "template", "head", "svg", "canvas", "iframe"}
+_HTML_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_HTML_BLOCKS = {
+    "address", "article", "aside", "blockquote", "body", "caption", "dd", "details", "div",
+    "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "header", "hr", "li",
+    "main", "nav", "ol", "p", "section", "summary", "table", "tbody", "td", "tfoot", "th",
+    "thead", "tr", "ul",
+}  # fmt: skip
+_SPACES = re.compile(r"\s+")
+
+
+@register(".html", ".htm", ".xhtml")
+def load_html(path: Path) -> list[Page]:
+    return [html_page(read_text(path))]
+
+
+def html_page(markup: str) -> Page:
+    """Visible text of an HTML document, one block per paragraph-level element."""
+    from bs4 import BeautifulSoup, Comment, Doctype, NavigableString
+
+    soup = BeautifulSoup(markup, "html.parser")
+    parts: list[str] = []
+    blocks: list[Block] = []
+    headings: list[tuple[int, str]] = []
+    inline: list[str] = []
+    length = 0
+
+    def emit(text: str) -> None:
+        nonlocal length
+        if not text.strip():
+            return
+        if parts:
+            parts.append("\n\n")
+            length += 2
+        parts.append(text)
+        blocks.append(Block(length, length + len(text), tuple(h[1] for h in headings)))
+        length += len(text)
+
+    def flush() -> None:
+        text = _SPACES.sub(" ", "".join(inline)).strip()
+        inline.clear()
+        emit(text)
+
+    def walk(node: object) -> None:
+        nonlocal headings
+        for child in getattr(node, "children", ()):
+            if isinstance(child, (Comment, Doctype)):
+                continue
+            if isinstance(child, NavigableString):
+                inline.append(str(child))
+                continue
+            name = child.name
+            if name in _HTML_DROP:
+                continue
+            if name in _HTML_HEADINGS:
+                flush()
+                level = int(name[1])
+                title = _SPACES.sub(" ", child.get_text(" ")).strip()
+                headings = [h for h in headings if h[0] < level] + [(level, title)]
+            elif name == "pre":
+                flush()
+                emit(child.get_text().strip("\n"))
+            elif name == "br":
+                inline.append("\n")
+            elif name in _HTML_BLOCKS:
+                flush()
+                walk(child)
+                flush()
+            else:
+                walk(child)
+
+    walk(soup)
+    flush()
+    return Page(text="".join(parts), blocks=blocks)
+
+
+@register(".pdf")
+def load_pdf(path: Path) -> list[Page]:
+    """One Page per PDF page, numbered from 1; empty-password encryption is opened."""
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted:
+            try:
+                decrypted = reader.decrypt("")
+            except DependencyError:
+                raise LoadError(
+                    "encrypted with AES; install the 'cryptography' package to read it"
+                ) from None
+            if not decrypted:
+                raise LoadError("encrypted with a password")
+        pages = []
+        for number, pdf_page in enumerate(reader.pages, start=1):
+            text = (pdf_page.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n")
+            pages.append(Page(text=text, number=number, blocks=paragraph_blocks(text)))
+    except FileNotDecryptedError:
+        raise LoadError("encrypted with a password") from None
+    except PdfReadError as exc:
+        raise LoadError(f"damaged PDF ({exc})") from exc
+    if not any(page.blocks for page in pages):
+        raise LoadError("no text layer (scanned?); needs OCR")
+    return pages

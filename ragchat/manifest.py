@@ -1,0 +1,147 @@
+"""The manifest: which files each collection holds, in SQLite beside the vector store.
+
+It is what makes re-ingest incremental (size, mtime and content hash per file) and records
+the embedder each collection was built with, so a mismatch is caught before any model loads.
+Vectors are written first and the manifest row last, so a crash leaves at worst chunks that
+the next ingest of that file overwrites (chunk ids are deterministic).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ragchat.errors import StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS collections (
+    name TEXT PRIMARY KEY,
+    embedder TEXT NOT NULL,
+    dimension INTEGER NOT NULL,
+    query_prefix TEXT NOT NULL,
+    passage_prefix TEXT NOT NULL,
+    chunker TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+    collection TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    chunks INTEGER NOT NULL,
+    pages INTEGER,
+    ingested REAL NOT NULL,
+    PRIMARY KEY (collection, path)
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    chunks: int
+    pages: int | None = None
+
+
+@dataclass(frozen=True)
+class CollectionRecord:
+    name: str
+    embedder: str
+    dimension: int
+    query_prefix: str
+    passage_prefix: str
+    chunker: str
+
+
+class Manifest:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.db = sqlite3.connect(path, timeout=10, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"Cannot open the manifest {path} ({exc}); check its permissions,"
+                " or move it away and re-ingest."
+            ) from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # collections
+
+    def collection(self, name: str) -> CollectionRecord | None:
+        row = self.db.execute(
+            "SELECT name, embedder, dimension, query_prefix, passage_prefix, chunker"
+            " FROM collections WHERE name = ?",
+            (name,),
+        ).fetchone()
+        return CollectionRecord(*row) if row else None
+
+    def collections(self) -> list[CollectionRecord]:
+        rows = self.db.execute(
+            "SELECT name, embedder, dimension, query_prefix, passage_prefix, chunker"
+            " FROM collections ORDER BY name"
+        )
+        return [CollectionRecord(*row) for row in rows]
+
+    def add_collection(self, record: CollectionRecord) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO collections VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (*_values(record), time.time()),
+        )
+
+    def drop_collection(self, name: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM files WHERE collection = ?", (name,))
+            db.execute("DELETE FROM collections WHERE name = ?", (name,))
+
+    # files
+
+    def files(self, collection: str) -> dict[str, FileRecord]:
+        rows = self.db.execute(
+            "SELECT path, size, mtime_ns, sha256, chunks, pages FROM files WHERE collection = ?",
+            (collection,),
+        )
+        return {row[0]: FileRecord(*row) for row in rows}
+
+    def put_file(self, collection: str, record: FileRecord) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (collection, *_values(record), time.time()),
+        )
+
+    def delete_file(self, collection: str, path: str) -> None:
+        self.db.execute("DELETE FROM files WHERE collection = ? AND path = ?", (collection, path))
+
+    def counts(self, collection: str) -> tuple[int, int]:
+        """(documents, chunks) of a collection."""
+        row = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(chunks), 0) FROM files WHERE collection = ?",
+            (collection,),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+
+def _values(record: Any) -> tuple[Any, ...]:
+    return tuple(record.__dict__.values())

@@ -1,0 +1,129 @@
+"""Prompt templates (files in prompts/) and packing excerpts into the LLM's token budget."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragchat.errors import LLMError, PromptError
+from ragchat.llms import LLM, Message
+from ragchat.store import Hit
+
+# Each template and the exact set of variables it must use.
+TEMPLATES: dict[str, frozenset[str]] = {
+    "system": frozenset(),
+    "question": frozenset({"excerpts", "question"}),
+    "excerpt": frozenset({"n", "source", "text"}),
+}
+
+
+def prompts_dirs(home: Path | None = None) -> list[Path]:
+    """Where templates are looked up: the user's overrides first, then the shipped ones."""
+    package = Path(__file__).resolve().parent
+    dirs = [package / "prompts", package.parent / "prompts"]
+    if home is not None:
+        dirs.insert(0, home / "prompts")
+    return [d for d in dirs if d.is_dir()]
+
+
+def load_template(name: str, dirs: Sequence[Path]) -> str:
+    for folder in dirs:
+        path = folder / f"{name}.md"
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            check_variables(name, text, path)
+            return text.strip("\n")
+    raise PromptError(f"Prompt template {name}.md not found in {', '.join(map(str, dirs))}; reinstall ragchat.")
+
+
+def check_variables(name: str, text: str, path: Path) -> None:
+    try:
+        found = {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+    except ValueError as exc:
+        raise PromptError(f"{path}: {exc}; write a literal brace as '{{{{' or '}}}}'.") from exc
+    expected = TEMPLATES[name]
+    if found != expected:
+        missing, unknown = sorted(expected - found), sorted(found - expected)
+        problems = [f"missing {{{m}}}" for m in missing] + [f"unknown {{{u}}}" for u in unknown]
+        raise PromptError(
+            f"{path}: {', '.join(problems)}; the template must use exactly"
+            f" {', '.join('{' + v + '}' for v in sorted(expected)) or 'no variables'}."
+        )
+
+
+@dataclass(frozen=True)
+class Prompts:
+    system: str
+    question: str
+    excerpt: str
+
+    @classmethod
+    def load(cls, home: Path | None = None) -> Prompts:
+        dirs = prompts_dirs(home)
+        return cls(*(load_template(name, dirs) for name in TEMPLATES))
+
+
+def source_label(hit: Hit) -> str:
+    label = hit.path
+    if hit.page is not None:
+        label += f", page {hit.page}"
+    if hit.headings:
+        label += f" — {hit.headings}"
+    return label
+
+
+@dataclass
+class Packed:
+    messages: list[Message]
+    used: list[Hit]
+    dropped: list[Hit]
+    prompt_tokens: int
+    budget: int
+
+
+def build_messages(prompts: Prompts, question: str, hits: Sequence[Hit]) -> list[Message]:
+    excerpts = "\n\n".join(
+        prompts.excerpt.format(n=n, source=source_label(hit), text=hit.text.strip())
+        for n, hit in enumerate(hits, start=1)
+    )
+    return [
+        {"role": "system", "content": prompts.system},
+        {
+            "role": "user",
+            "content": prompts.question.format(
+                excerpts=excerpts or "(no excerpts found)", question=question
+            ),
+        },
+    ]
+
+
+def pack(
+    llm: LLM, prompts: Prompts, question: str, hits: Sequence[Hit], max_tokens: int
+) -> Packed:
+    """The prompt with as many excerpts as fit in n_ctx - max_tokens; the rest dropped,
+    lowest-ranked first, never cut mid-excerpt."""
+    budget = llm.n_ctx - max_tokens
+    base = llm.prompt_tokens(build_messages(prompts, question, []))
+    if base > budget:
+        raise LLMError(
+            f"The question alone needs {base} tokens but only {budget} fit"
+            f" (n_ctx {llm.n_ctx} - max_tokens {max_tokens}); shorten it or raise --n-ctx."
+        )
+    costs = [
+        llm.count_tokens(prompts.excerpt.format(n=n, source=source_label(h), text=h.text.strip()) + "\n\n")
+        for n, h in enumerate(hits, start=1)
+    ]
+    keep, total = 0, base
+    for cost in costs:
+        if total + cost > budget:
+            break
+        total += cost
+        keep += 1
+    while True:  # the estimate is additive; confirm with the exact count
+        messages = build_messages(prompts, question, hits[:keep])
+        tokens = llm.prompt_tokens(messages)
+        if tokens <= budget or keep == 0:
+            return Packed(messages, list(hits[:keep]), list(hits[keep:]), tokens, budget)
+        keep -= 1

@@ -1,0 +1,152 @@
+"""What ragchat shows: rich renderables and safe text.
+
+Text from documents or models is printed as plain ``Text`` (never parsed as markup) after
+``sanitize`` removed terminal control sequences from it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from ragchat.store import Hit
+
+_ESCAPES = re.compile(
+    r"""
+      \x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?   # OSC (titles, OSC 8 links, OSC 52 clipboard)
+    | \x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?        # DCS, SOS, PM, APC strings
+    | \x1b\[[0-?]*[ -/]*[@-~]                       # CSI (colours, cursor moves, erase)
+    | \x1b[ -/]*[0-~]                               # other escapes
+    | \x9b[0-?]*[ -/]*[@-~]                         # 8-bit CSI
+    | [\x90\x98\x9d\x9e\x9f][^\x07\x9c]*(?:\x07|\x9c)?  # 8-bit string controls
+    """,
+    re.VERBOSE,
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # keeps tab and newline
+
+
+def sanitize(text: str) -> str:
+    """``text`` without terminal control sequences: safe to print raw."""
+    text = text.replace("\r\n", "\n")
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+def display_path(path: str) -> str:
+    """A path relative to the working directory when it is under it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
+    return path if relative.startswith("..") else relative
+
+
+def source_line(n: int, hit: Hit) -> Text:
+    line = Text(f"[{n}] ", style="bold cyan")
+    line.append(sanitize(display_path(hit.path)))
+    if hit.page is not None:
+        line.append(f", page {hit.page}")
+    if hit.headings:
+        line.append(f" — {sanitize(hit.headings)}", style="dim")
+    line.append(f"  ({hit.score:.2f})", style="dim")
+    return line
+
+
+def sources_view(hits: Sequence[Hit]) -> RenderableType:
+    if not hits:
+        return Text("No sources: nothing relevant was found in the collection.", style="yellow")
+    return Group(Text("Sources", style="bold"), *(source_line(n, h) for n, h in enumerate(hits, 1)))
+
+
+def context_line(used: int, dropped: int, prompt_tokens: int, n_ctx: int, truncated: bool) -> Text:
+    text = f"{used} excerpts, {prompt_tokens} of {n_ctx} context tokens"
+    if dropped:
+        text += f", {dropped} dropped for space"
+    line = Text(text, style="dim")
+    if truncated:
+        line = Text("[answer cut off at --max-tokens] ", style="yellow") + line
+    return line
+
+
+def key_value_table(rows: Sequence[tuple[str, Any]]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, Text(sanitize(str(value))))
+    return table
+
+
+def collections_table(rows: Sequence[dict[str, Any]]) -> Table:
+    table = Table(title="Collections", title_justify="left")
+    for column in ("collection", "documents", "chunks", "embedder", "dimension"):
+        table.add_column(column, justify="right" if column in ("documents", "chunks", "dimension") else "left")
+    for row in rows:
+        table.add_row(*(sanitize(str(row[c])) for c in ("name", "documents", "chunks", "embedder", "dimension")))
+    return table
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        chunks = task.fields.get("chunks", 0)
+        elapsed = task.elapsed or 0
+        rate = chunks / elapsed if elapsed > 0 else 0.0
+        return Text(f"{chunks} chunks, {rate:.1f} chunks/s", style="cyan")
+
+
+class IngestProgress:
+    """A rich progress bar for an ingest: files done of total, chunks embedded and their rate."""
+
+    def __init__(self, console: Console) -> None:
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files"),
+            _RateColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> IngestProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def start(self, total_files: int) -> None:
+        self.task = self.bar.add_task("Ingesting", total=total_files, chunks=0)
+
+    def advance(self, files: int = 0, chunks: int = 0) -> None:
+        if self.task is None:
+            return
+        done = self.bar.tasks[0].fields.get("chunks", 0) + chunks
+        self.bar.update(self.task, advance=files, chunks=done)
+
+
+def relative_to_home(path: Path) -> str:
+    home = Path.home()
+    try:
+        return "~/" + str(path.relative_to(home))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,160 @@
+"""The vector store: Chroma, with telemetry off, one Chroma collection per ragchat collection.
+
+Only this module talks to chromadb; the rest of ragchat sees ``VectorStore`` and ``Hit``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ragchat.errors import ConfigError, StoreError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+WRITE_BATCH = 2000  # well under Chroma's max batch size (~5,461)
+
+
+def check_collection_name(name: str) -> str:
+    if not _NAME.match(name) or ".." in name:
+        raise ConfigError(
+            f"Invalid collection name {name!r}: use 3-512 letters, digits, '.', '_' or '-',"
+            " starting and ending with a letter or digit (e.g. --collection notes)."
+        )
+    return name
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk."""
+
+    id: str
+    text: str
+    path: str
+    page: int | None
+    headings: str
+    start: int
+    end: int
+    score: float
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def chunk_metadata(
+    path: str, page: int | None, headings: str, start: int, end: int
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"path": path, "headings": headings, "start": start, "end": end}
+    if page is not None:
+        meta["page"] = page  # Chroma metadata values cannot be None
+    return meta
+
+
+class VectorStore:
+    """A Chroma PersistentClient under ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @cached_property
+    def client(self) -> Any:
+        os.environ["ANONYMIZED_TELEMETRY"] = "False"
+        import chromadb
+        from chromadb.config import Settings
+
+        try:
+            return chromadb.PersistentClient(
+                path=str(self.path), settings=Settings(anonymized_telemetry=False)
+            )
+        except Exception as exc:
+            raise StoreError(
+                f"Cannot open the Chroma store at {self.path} ({exc});"
+                " run 'ragchat ingest --rebuild' to rebuild it from your files."
+            ) from exc
+
+    def _collection(self, name: str, metadata: dict[str, Any] | None = None) -> Any:
+        if metadata is not None:
+            return self.client.get_or_create_collection(
+                name, metadata={"hnsw:space": "cosine", **metadata}, embedding_function=None
+            )
+        try:
+            return self.client.get_collection(name, embedding_function=None)
+        except Exception as exc:  # chromadb raises NotFoundError (1.x) or ValueError (0.x)
+            raise StoreError(
+                f"Collection {name!r} is missing from the Chroma store at {self.path};"
+                " run 'ragchat ingest --rebuild' to rebuild it."
+            ) from exc
+
+    def create(self, name: str, metadata: dict[str, Any]) -> None:
+        self._collection(name, metadata)
+
+    def metadata(self, name: str) -> dict[str, Any]:
+        return dict(self._collection(name).metadata or {})
+
+    def upsert(
+        self,
+        name: str,
+        ids: Sequence[str],
+        vectors: Sequence[Sequence[float]],
+        documents: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        collection = self._collection(name)
+        for i in range(0, len(ids), WRITE_BATCH):
+            j = i + WRITE_BATCH
+            collection.upsert(
+                ids=list(ids[i:j]),
+                embeddings=[list(v) for v in vectors[i:j]],
+                documents=list(documents[i:j]),
+                metadatas=list(metadatas[i:j]),
+            )
+
+    def delete(self, name: str, ids: Sequence[str]) -> None:
+        collection = self._collection(name)
+        for i in range(0, len(ids), WRITE_BATCH):
+            collection.delete(ids=list(ids[i : i + WRITE_BATCH]))
+
+    def count(self, name: str) -> int:
+        return int(self._collection(name).count())
+
+    def drop(self, name: str) -> None:
+        try:
+            self.client.delete_collection(name)
+        except Exception:  # already absent
+            pass
+
+    def query(
+        self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
+    ) -> list[Hit]:
+        collection = self._collection(name)
+        result = collection.query(
+            query_embeddings=[list(vector)],
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        hits = []
+        for chunk_id, text, meta, distance in zip(
+            result["ids"][0],
+            result["documents"][0],
+            result["metadatas"][0],
+            result["distances"][0],
+            strict=True,
+        ):
+            score = 1.0 - float(distance)  # cosine similarity
+            hits.append(
+                Hit(
+                    id=chunk_id,
+                    text=text or "",
+                    path=str(meta.get("path", "")),
+                    page=meta.get("page"),
+                    headings=str(meta.get("headings", "")),
+                    start=int(meta.get("start", 0)),
+                    end=int(meta.get("end", 0)),
+                    score=score,
+                    scores={"dense": score},
+                )
+            )
+        return hits

@@ -1,0 +1,123 @@
+"""The whole loop with the real bundled models, a real Chroma store and the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def ragchat(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "RAGCHAT_EMBEDDING_MODEL": "bundled", "RAGCHAT_MODEL": "bundled",
+                   "RAGCHAT_N_CTX": "2048", "RAGCHAT_MAX_TOKENS": "96", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "ragchat", *args],
+        input=input, capture_output=True, text=True, env=environment, timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory) -> tuple[Path, Path]:
+    """The sample corpus ingested once with the bundled embedder, via the CLI."""
+    import shutil
+
+    from conftest import CORPUS
+
+    base = tmp_path_factory.mktemp("e2e")
+    home, docs = base / "home", base / "docs"
+    shutil.copytree(CORPUS, docs)
+    result = ragchat("ingest", str(docs), env={"RAGCHAT_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    assert "5 added, 0 updated, 0 removed, 0 unchanged, 0 skipped" in result.stderr
+    return home, docs
+
+
+def test_ask_json_cites_the_pdf_page(ingested):
+    home, docs = ingested
+    result = ragchat("ask", "--json", "How much energy did the array produce in 2024?",
+                     env={"RAGCHAT_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(data, json.loads((ROOT / "docs" / "ask.schema.json").read_text()))
+    assert (str(docs / "annual-report-2024.pdf"), 2) in {(s["path"], s["page"]) for s in data["sources"]}
+    assert data["answer"].strip()
+    assert data["models"] == {"embedder": "sentence-transformers/all-MiniLM-L6-v2",
+                              "llm": "SmolLM2-135M-Instruct (bundled)"}
+    assert [s["n"] for s in data["sources"]] == list(range(1, len(data["sources"]) + 1))
+
+
+def test_ask_from_stdin_streams_answer_then_sources(ingested):
+    home, docs = ingested
+    result = ragchat("ask", "-", input="What is the phone number of the outage hotline?\n",
+                     env={"RAGCHAT_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    answer, _, sources = result.stdout.partition("\nSources\n")
+    assert answer.strip()
+    assert "faq.html" in sources.splitlines()[0]
+    assert "context tokens" in result.stderr
+
+
+def test_second_ingest_embeds_nothing(ingested):
+    home, docs = ingested
+    result = ragchat("ingest", "--json", str(docs), env={"RAGCHAT_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["chunks_embedded"] == 0 and report["unchanged"] == 5
+
+
+def test_status_json_counts_the_collection(ingested):
+    home, _ = ingested
+    result = ragchat("status", "--json", env={"RAGCHAT_HOME": str(home)})
+    data = json.loads(result.stdout)
+    (collection,) = data["collections"]
+    assert collection["name"] == "default" and collection["documents"] == 5 and collection["chunks"] > 5
+    assert collection["embedder"] == "sentence-transformers/all-MiniLM-L6-v2" and collection["dimension"] == 384
+
+
+def test_chat_reads_questions_from_a_pipe(ingested):
+    home, _ = ingested
+    result = ragchat("chat", input="What is the joining fee?\n/sources\n/exit\n",
+                     env={"RAGCHAT_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    assert "Sources" in result.stdout and "handbook.md" in result.stdout
+
+
+def test_other_embedder_refused_in_one_line(ingested, tmp_path):
+    home, _ = ingested
+    fake_model = tmp_path / "e5-small-v2"
+    fake_model.mkdir()
+    result = ragchat("ask", "hello", env={"RAGCHAT_HOME": str(home), "RAGCHAT_EMBEDDING_MODEL": str(fake_model)})
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: Collection 'default' was built with embedding model 'sentence-transformers/all-MiniLM-L6-v2'")
+
+
+def test_missing_default_embedder_offline_names_the_bundled_one(tmp_path):
+    docs = tmp_path / "d"
+    docs.mkdir()
+    (docs / "a.md").write_text("hello")
+    result = ragchat("ingest", str(docs), env={"RAGCHAT_HOME": str(tmp_path / "h"),
+                                               "RAGCHAT_EMBEDDING_MODEL": "", "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 1
+    assert "intfloat/e5-large-v2" in result.stderr and "--embedding-model bundled" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ask_with_bundled_llm_in_process(ingested, bundled_llm, bundled_embedder):
+    from ragchat.app import App
+    from ragchat.config import Settings
+
+    home, docs = ingested
+    app = App(home, Settings(max_tokens=8, n_ctx=2048), embedder=bundled_embedder, llm=bundled_llm)
+    answer = app.engine().ask("What is the joining fee for members?")
+    text = "".join(answer.stream())
+    assert text and answer.truncated
+    assert str(docs / "handbook.md") in [s.path for s in answer.sources]

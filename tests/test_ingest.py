@@ -1,0 +1,141 @@
+"""Incremental ingest against a real Chroma store, with the fast fake embedder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from fakes import FakeEmbedder
+
+from ragchat.app import App
+from ragchat.config import Settings
+from ragchat.errors import EmbedderMismatch
+from ragchat.ingest import chunk_id
+
+
+def make_app(home: Path, embedder=None, **settings) -> App:
+    explicit = frozenset({"embedding_model"}) if embedder is not None else frozenset()
+    return App(home, Settings(**settings), explicit=explicit, embedder=embedder or FakeEmbedder())
+
+
+def chroma_paths(app: App) -> dict[str, int]:
+    """Chunks per file, read from the Chroma collection itself."""
+    got = app.store._collection(app.collection).get(include=["metadatas"])
+    counts: dict[str, int] = {}
+    for meta in got["metadatas"]:
+        counts[meta["path"]] = counts.get(meta["path"], 0) + 1
+    return counts
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    write(folder, "a.md", "# Alpha\n\nApples are red.\n\nAlpha has two paragraphs.\n")
+    write(folder, "b.txt", "Bananas are yellow.\n\nBananas grow in bunches.")
+    write(folder, "sub/c.html", "<h1>Cherry</h1><p>Cherries are small.</p>")
+    (folder / "blob.bin").write_bytes(b"\x00\x01binary")
+    write(folder, ".hidden.md", "never ingested")
+    return folder
+
+
+def test_first_ingest_adds_and_names_skipped(ragchat_home: Path, docs: Path):
+    app = make_app(ragchat_home)
+    report = app.ingest(docs)
+    assert len(report.added) == 3
+    assert report.summary().startswith("3 added, 0 updated, 0 removed, 0 unchanged, 1 skipped: blob.bin (binary)")
+    counts = chroma_paths(app)
+    assert set(counts) == {str(docs / "a.md"), str(docs / "b.txt"), str(docs / "sub" / "c.html")}
+    assert sum(counts.values()) == app.store.count("default") == app.manifest.counts("default")[1]
+
+
+def test_rerun_embeds_nothing_then_only_the_changed_file(ragchat_home: Path, docs: Path):
+    embedder = FakeEmbedder()
+    app = make_app(ragchat_home, embedder)
+    app.ingest(docs)
+    embedder.embedded.clear()
+
+    again = app.ingest(docs)
+    assert (again.added, again.updated, again.removed, again.unchanged) == ([], [], [], 3)
+    assert embedder.embedded == []
+
+    # touched but identical: still nothing embedded
+    os.utime(docs / "b.txt", ns=(1, 1))
+    assert app.ingest(docs).unchanged == 3 and embedder.embedded == []
+
+    write(docs, "b.txt", "Bananas are yellow.\n\nBananas grow in bunches.\n\nPlantains are cousins.")
+    report = app.ingest(docs)
+    assert report.updated == [str(docs / "b.txt")] and report.unchanged == 2
+    assert embedder.embedded and all("anana" in t or "lantain" in t for t in embedder.embedded)
+    assert sum(chroma_paths(app).values()) == app.store.count("default")
+
+
+def test_shrinking_and_deleting_files_removes_their_chunks(ragchat_home: Path, docs: Path):
+    app = make_app(ragchat_home, chunk_tokens=8)
+    app.ingest(docs)
+    before = chroma_paths(app)[str(docs / "a.md")]
+    assert before >= 2
+    write(docs, "a.md", "# Alpha\n\nShort now.\n")
+    app.ingest(docs)
+    assert chroma_paths(app)[str(docs / "a.md")] == 1
+    assert app.store._collection("default").get(ids=[chunk_id(str(docs / "a.md"), 1)])["ids"] == []
+
+    (docs / "b.txt").unlink()
+    report = app.ingest(docs)
+    assert report.removed == [str(docs / "b.txt")]
+    assert str(docs / "b.txt") not in chroma_paths(app)
+    assert app.manifest.counts("default") == (2, app.store.count("default"))
+
+
+def test_ingesting_one_folder_does_not_remove_another(ragchat_home: Path, docs: Path, tmp_path: Path):
+    other = tmp_path / "other"
+    write(other, "d.md", "Dates are sweet.")
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+    app.ingest(other)
+    assert app.ingest(docs).removed == []
+    assert str(other / "d.md") in chroma_paths(app)
+
+
+def test_another_embedder_is_refused_with_the_fix(ragchat_home: Path, docs: Path):
+    make_app(ragchat_home).ingest(docs)
+    other = make_app(ragchat_home, FakeEmbedder("fake/other-model"))
+    with pytest.raises(EmbedderMismatch) as caught:
+        other.ingest(docs)
+    message = str(caught.value)
+    assert "built with embedding model 'fake/bag-of-words'" in message
+    assert "--reindex" in message and "--embedding-model fake/bag-of-words" in message
+    with pytest.raises(EmbedderMismatch):
+        other.engine()
+
+
+def test_reindex_rebuilds_with_the_new_embedder(ragchat_home: Path, docs: Path):
+    make_app(ragchat_home).ingest(docs)
+    other = make_app(ragchat_home, FakeEmbedder("fake/other-model", dimension=32))
+    report = other.ingest(docs, reindex=True)
+    assert len(report.added) == 3
+    assert other.manifest.collection("default").embedder == "fake/other-model"
+    assert other.manifest.collection("default").dimension == 32
+
+
+def test_unreadable_update_keeps_the_previous_version(ragchat_home: Path, docs: Path):
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+    (docs / "b.txt").write_bytes(b"\x00\x00 now binary")
+    report = app.ingest(docs)
+    assert report.skipped[-1] == (str(docs / "b.txt"), "binary; kept the previous version")
+    assert str(docs / "b.txt") in chroma_paths(app)
+
+
+def test_store_files_are_private(ragchat_home: Path, docs: Path):
+    make_app(ragchat_home).ingest(docs)
+    assert (ragchat_home.stat().st_mode & 0o777) == 0o700
+    for path in ragchat_home.rglob("*"):
+        assert path.stat().st_mode & 0o077 == 0, path

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ragchat.errors import LoadError
+from ragchat.loaders import html_page, load, markdown_page, paragraph_blocks
+
+
+def texts(page):
+    return [page.text[b.start : b.end] for b in page.blocks]
+
+
+def test_paragraph_blocks_keep_spans():
+    text = "First para\nstill first.\n\n  Second para.\n\n\n\nThird."
+    blocks = paragraph_blocks(text)
+    assert [text[b.start : b.end] for b in blocks] == ["First para\nstill first.", "Second para.", "Third."]
+
+
+def test_markdown_blocks_carry_heading_path_and_keep_code_fences_whole():
+    text = (
+        "# Guide\n\nIntro text.\n\n## Setup\n\n- one\n- two\n\n```\n# not a heading\n\nstill code\n```\n\n"
+        "### Deep\n\nDeep text.\n\n## Usage\n\nUse it.\n"
+    )
+    page = markdown_page(text)
+    assert texts(page) == [
+        "Intro text.",
+        "- one\n- two",
+        "```\n# not a heading\n\nstill code\n```",
+        "Deep text.",
+        "Use it.",
+    ]
+    assert [b.headings for b in page.blocks] == [
+        ("Guide",),
+        ("Guide", "Setup"),
+        ("Guide", "Setup"),
+        ("Guide", "Setup", "Deep"),
+        ("Guide", "Usage"),
+    ]
+
+
+def test_html_drops_scripts_and_styles_and_keeps_headings():
+    markup = """<html><head><title>T</title><style>p{color:red} zzstyle</style></head>
+    <body><script>var zzscript = 1;</script><h1>Top</h1><p>Hello <b>bold</b>
+    world.</p><div>Loose text<p>Inner para</p></div><h2>Sub</h2><ul><li>Item one</li><li>Item two</li></ul>
+    <pre>code  keeps
+  spacing</pre></body></html>"""
+    page = html_page(markup)
+    assert "zzstyle" not in page.text and "zzscript" not in page.text
+    assert texts(page) == ["Hello bold world.", "Loose text", "Inner para", "Item one", "Item two", "code  keeps\n  spacing"]
+    assert page.blocks[0].headings == ("Top",)
+    assert page.blocks[3].headings == ("Top", "Sub")
+
+
+def test_binary_and_unknown_files_are_refused_with_reason(tmp_path: Path):
+    binary = tmp_path / "x.bin"
+    binary.write_bytes(b"\x00\x01\x02abc")
+    unknown = tmp_path / "x.weird"
+    unknown.write_text("hello")
+    with pytest.raises(LoadError, match="binary"):
+        load(binary)
+    with pytest.raises(LoadError, match=r"unsupported type \(\.weird\)"):
+        load(unknown)
+
+
+def test_text_in_latin1_is_decoded(tmp_path: Path):
+    path = tmp_path / "old.txt"
+    path.write_bytes("Café crème, déjà vu, naïve façade — les élèves étaient là.".encode("cp1252"))
+    page = load(path)[0]
+    assert "déjà" in page.text
+
+
+def test_broken_pdf_is_a_load_error(tmp_path: Path):
+    path = tmp_path / "broken.pdf"
+    path.write_bytes(b"%PDF-1.4\n garbage garbage")
+    with pytest.raises(LoadError):
+        load(path)
+
+
+def test_sample_pdf_has_page_numbers():
+    from conftest import CORPUS
+
+    pages = load(CORPUS / "annual-report-2024.pdf")
+    assert [p.number for p in pages] == [1, 2, 3]
+    assert "412" in pages[0].text
+    assert "480" in pages[1].text
+
+
+def test_shared_pdfs_load_with_page_numbers(eval_pdfs: Path):
+    pdfs = sorted(eval_pdfs.glob("*.pdf"))
+    assert pdfs
+    for path in pdfs:
+        pages = load(path)
+        assert [p.number for p in pages] == list(range(1, len(pages) + 1)), path.name
+        assert sum(len(p.blocks) for p in pages) > 0, path.name
+
+
+def test_aes_encrypted_pdf_opens_with_empty_password(eval_pdfs: Path):
+    from pypdf import PdfReader
+
+    path = eval_pdfs / "ADOBE_2022_10K.pdf"
+    if not path.exists():
+        pytest.skip("ADOBE_2022_10K.pdf is not in ../shared/eval/pdfs")
+    assert PdfReader(path).is_encrypted
+    pages = load(path)
+    assert len(pages) > 10
+    assert any("Adobe" in p.text for p in pages[:3])

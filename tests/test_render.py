@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from ragchat.render import context_line, sanitize, sources_view
+from ragchat.store import Hit
+
+
+def render(renderable) -> str:
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+def test_sanitize_removes_terminal_control_sequences():
+    nasty = (
+        "a\x1b[31mred\x1b[0m b\x1b]0;title\x07 c\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\"
+        " d\x1b]52;c;ZXZpbA==\x07 e\x07\x08 f\rg\x9b2J h\x00i\r\nj\tk"
+    )
+    assert sanitize(nasty) == "ared b clink d e fg hi\nj\tk"
+
+
+def test_sources_render_as_plain_text_not_markup():
+    hits = [
+        Hit("1", "t", "/x/[bold]evil[/bold].md", None, "Intro", 0, 1, 0.8123),
+        Hit("2", "t", "/x/report.pdf", 3, "", 0, 1, 0.5),
+    ]
+    assert render(sources_view(hits)) == (
+        "Sources\n"
+        "[1] /x/[bold]evil[/bold].md — Intro  (0.81)\n"
+        "[2] /x/report.pdf, page 3  (0.50)\n"
+    )
+
+
+def test_context_line_marks_truncation():
+    assert render(context_line(3, 2, 900, 2048, True)) == (
+        "[answer cut off at --max-tokens] 3 excerpts, 900 of 2048 context tokens, 2 dropped for space\n"
+    )
