@@ -24,7 +24,10 @@ F = Callable[..., Any]
 def _consoles(quiet: bool = False) -> tuple[Any, Any]:
     from rich.console import Console
 
-    return Console(highlight=False), Console(stderr=True, highlight=False, quiet=quiet)
+    return (
+        Console(highlight=False, soft_wrap=True),
+        Console(stderr=True, highlight=False, soft_wrap=True, quiet=quiet),
+    )
 
 
 def build_app(**flags: Any) -> Any:

@@ -142,10 +142,12 @@ class SentenceTransformerEmbedder(Embedder):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # files are local by now: no network calls
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.set_verbosity_error()  # no "sequence longer than max" chatter
+        transformers_logging.disable_progress_bar()  # ragchat shows its own progress
         try:
             return SentenceTransformer(location, device=self.device)
         except (OSError, ValueError) as exc:

@@ -128,7 +128,8 @@ class IngestProgress:
         self.task: Any = None
 
     def __enter__(self) -> IngestProgress:
-        self.bar.start()
+        if self.bar.console.is_terminal and not self.bar.console.quiet:
+            self.bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
