@@ -13,7 +13,7 @@ from typing import Any
 from ragchat.config import Settings, ensure_private_dir
 from ragchat.embedders import Embedder, SentenceTransformerEmbedder, embedding_model_id
 from ragchat.engine import Engine
-from ragchat.ingest import IngestReport, Ingestor, Progress, check_embedder, require_collection
+from ragchat.ingest import Ingestor, IngestReport, Progress, check_embedder, require_collection
 from ragchat.llms import LLM, LlamaCppLLM
 from ragchat.manifest import Manifest
 from ragchat.prompting import Prompts
@@ -83,6 +83,7 @@ class App:
     def engine(self) -> Engine:
         require_collection(self.manifest, self.collection)
         check_embedder(self.manifest, self.collection, self.embedder.id)
+        self.llm.check()
         return Engine(
             retriever=DenseRetriever(self.embedder, self.store, self.collection),
             llm=self.llm,

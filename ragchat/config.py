@@ -6,6 +6,7 @@ the manifest, the REPL history and ``config.toml``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tomllib
@@ -69,10 +70,8 @@ def resolve_home(flag: str | os.PathLike[str] | None = None) -> Path:
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) readable by the user only."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
+    with contextlib.suppress(OSError):  # not ours to change (a shared mount): files still are
         path.chmod(0o700)
-    except OSError:  # not ours to change (e.g. a shared mount); the files inside still are
-        pass
     return path
 
 

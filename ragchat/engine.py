@@ -103,6 +103,11 @@ class Engine:
         self.max_tokens = max_tokens
         self.temperature = temperature
 
+    def warm_up(self) -> None:
+        """Load both models now, so the first question is not slower than the rest."""
+        self.retriever.retrieve("warm up", 1)
+        self.llm.count_tokens("warm up")
+
     def ask(self, question: str, k: int | None = None) -> Answer:
         started = time.perf_counter()
         hits = self.retriever.retrieve(question, k or self.top_k)

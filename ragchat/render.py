@@ -126,14 +126,17 @@ class IngestProgress:
             transient=True,
         )
         self.task: Any = None
+        self.live = False
 
     def __enter__(self) -> IngestProgress:
-        if self.bar.console.is_terminal and not self.bar.console.quiet:
+        self.live = self.bar.console.is_terminal and not self.bar.console.quiet
+        if self.live:
             self.bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
+        if self.live:
+            self.bar.stop()
 
     def start(self, total_files: int) -> None:
         self.task = self.bar.add_task("Ingesting", total=total_files, chunks=0)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ragchat.engine import Answer
-from ragchat.render import context_line, sanitize, sources_view
+from ragchat.render import context_line, sanitize, source_line, sources_view
 
 HELP = """Commands:
   /help      this help
@@ -51,6 +51,8 @@ class Repl:
                 return
 
     def run(self) -> None:
+        with self.console.status("Loading models…"):
+            self.engine.warm_up()
         self.console.print(
             Text.assemble(
                 ("ragchat", "bold"),
@@ -65,7 +67,10 @@ class Repl:
                 if not self.command(question):
                     return
                 continue
-            self.answer(question)
+            try:
+                self.answer(question)
+            except KeyboardInterrupt:  # during retrieval, before any text arrived
+                self.console.print("[answer stopped]", style="yellow", markup=False)
 
     def command(self, line: str) -> bool:
         """Run a /command; False means leave."""
@@ -75,11 +80,11 @@ class Repl:
         if name == "/help":
             self.console.print(HELP, markup=False)
         elif name == "/sources":
-            if self.last is None:
-                self.console.print("No answer yet.", markup=False)
+            if self.last is None or not self.last.sources:
+                self.console.print("No sources yet: ask a question first.", markup=False)
             for n, hit in enumerate(self.last.sources if self.last else [], start=1):
-                self.console.print(sources_view([hit]) if n == 1 else "", end="")
-                self.console.print(Text(f"[{n}] ") + Text(sanitize(hit.text)))
+                self.console.print(source_line(n, hit))
+                self.console.print(Text(sanitize(hit.text.strip()), style="dim"), "")
         else:
             self.console.print(f"Unknown command {name}; /help lists them.", markup=False)
         return True

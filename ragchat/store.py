@@ -5,6 +5,7 @@ Only this module talks to chromadb; the rest of ragchat sees ``VectorStore`` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Sequence
@@ -120,10 +121,8 @@ class VectorStore:
         return int(self._collection(name).count())
 
     def drop(self, name: str) -> None:
-        try:
+        with contextlib.suppress(Exception):  # already absent
             self.client.delete_collection(name)
-        except Exception:  # already absent
-            pass
 
     def query(
         self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None = None

@@ -21,7 +21,7 @@ def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path, monkeyp
 
 def test_unknown_key_in_config_names_the_known_ones(tmp_path: Path):
     (tmp_path / "config.toml").write_text("topk = 7\n")
-    with pytest.raises(ConfigError, match="unknown setting 'topk'.*top_k"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'topk'.*top_k"):
         load_settings(tmp_path)
 
 
@@ -38,5 +38,5 @@ def test_answer_reserve_must_fit_the_context(tmp_path: Path):
 
 def test_broken_toml_names_the_file(tmp_path: Path):
     (tmp_path / "config.toml").write_text("top_k = \n")
-    with pytest.raises(ConfigError, match="config.toml is not valid TOML"):
+    with pytest.raises(ConfigError, match=r"config\.toml is not valid TOML"):
         load_settings(tmp_path)

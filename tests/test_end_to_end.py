@@ -55,7 +55,7 @@ def test_ask_json_cites_the_pdf_page(ingested):
 
 
 def test_ask_from_stdin_streams_answer_then_sources(ingested):
-    home, docs = ingested
+    home, _ = ingested
     result = ragchat("ask", "-", input="What is the phone number of the outage hotline?\n",
                      env={"RAGCHAT_HOME": str(home)})
     assert result.returncode == 0, result.stderr
