@@ -11,11 +11,11 @@ from ragchat.errors import LLMError, PromptError
 from ragchat.llms import LLM, Message
 from ragchat.store import Hit
 
-# Each template and the exact set of variables it must use.
-TEMPLATES: dict[str, frozenset[str]] = {
-    "system": frozenset(),
-    "question": frozenset({"excerpts", "question"}),
-    "excerpt": frozenset({"n", "source", "text"}),
+# Each template: the variables it must use, and those it may use.
+TEMPLATES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "system": (frozenset(), frozenset()),
+    "question": (frozenset({"excerpts", "question"}), frozenset()),
+    "excerpt": (frozenset({"n", "text"}), frozenset({"source"})),
 }
 
 
@@ -43,14 +43,12 @@ def check_variables(name: str, text: str, path: Path) -> None:
         found = {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
     except ValueError as exc:
         raise PromptError(f"{path}: {exc}; write a literal brace as '{{{{' or '}}}}'.") from exc
-    expected = TEMPLATES[name]
-    if found != expected:
-        missing, unknown = sorted(expected - found), sorted(found - expected)
+    required, optional = TEMPLATES[name]
+    missing, unknown = sorted(required - found), sorted(found - required - optional)
+    if missing or unknown:
         problems = [f"missing {{{m}}}" for m in missing] + [f"unknown {{{u}}}" for u in unknown]
-        raise PromptError(
-            f"{path}: {', '.join(problems)}; the template must use exactly"
-            f" {', '.join('{' + v + '}' for v in sorted(expected)) or 'no variables'}."
-        )
+        allowed = ", ".join("{" + v + "}" for v in sorted(required | optional)) or "no variables"
+        raise PromptError(f"{path}: {', '.join(problems)}; the template may use {allowed}.")
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ def hit(n: int, words: int = 10, page: int | None = None) -> Hit:
 
 def test_shipped_prompts_load_and_say_the_rules():
     prompts = Prompts.load()
-    assert "[n]" in prompts.system and "only" in prompts.system
+    assert "[1]" in prompts.system and "only" in prompts.system
     messages = build_messages(prompts, "Why?", [hit(1, page=4)])
     assert messages[0]["role"] == "system"
-    assert "[1] /docs/f1.md, page 4\nw1" in messages[1]["content"]
+    assert "[1] w1" in messages[1]["content"]
     assert "Question: Why?" in messages[1]["content"]
 
 
@@ -28,6 +28,13 @@ def test_user_override_with_wrong_variables_is_refused(tmp_path: Path):
     (tmp_path / "prompts" / "question.md").write_text("{question} {context}")
     with pytest.raises(PromptError, match=r"missing \{excerpts\}, unknown \{context\}"):
         Prompts.load(tmp_path)
+
+
+def test_excerpt_template_may_name_the_source(tmp_path: Path):
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "excerpt.md").write_text("[{n}] ({source}) {text}")
+    messages = build_messages(Prompts.load(tmp_path), "Why?", [hit(1, page=4)])
+    assert "[1] (/docs/f1.md, page 4) w1" in messages[1]["content"]
 
 
 def test_user_override_is_used(tmp_path: Path):
