@@ -14,10 +14,11 @@ from ragchat.config import Settings, ensure_private_dir
 from ragchat.embedders import Embedder, SentenceTransformerEmbedder, embedding_model_id
 from ragchat.engine import Engine
 from ragchat.ingest import Ingestor, IngestReport, Progress, check_embedder, require_collection
+from ragchat.lexical import LexicalIndex
 from ragchat.llms import LLM, LlamaCppLLM
 from ragchat.manifest import Manifest
 from ragchat.prompting import Prompts
-from ragchat.retrieval import DenseRetriever
+from ragchat.retrieval import Retriever, build_retriever
 from ragchat.store import VectorStore, check_collection_name
 
 
@@ -68,24 +69,31 @@ class App:
         return self._llm
 
     def ingest(self, root: Path, progress: Progress | None = None, reindex: bool = False) -> IngestReport:
+        embedder = self.embedder  # chosen before a reindex forgets the collection's own
         if reindex:
             self.store.drop(self.collection)
             self.manifest.drop_collection(self.collection)
         return Ingestor(
             self.store,
             self.manifest,
-            self.embedder,
+            embedder,
             self.collection,
             self.settings.chunk_tokens,
             progress,
         ).run(root)
 
-    def engine(self) -> Engine:
+    def retriever(self, mode: str | None = None) -> Retriever:
+        """The ranking for ``mode`` (default: the setting) over an existing collection."""
         require_collection(self.manifest, self.collection)
         check_embedder(self.manifest, self.collection, self.embedder.id)
+        index = LexicalIndex(self.manifest.db, self.collection)
+        return build_retriever(mode or self.settings.mode, self.embedder, self.store, index, self.collection)
+
+    def engine(self) -> Engine:
+        retriever = self.retriever()
         self.llm.check()
         return Engine(
-            retriever=DenseRetriever(self.embedder, self.store, self.collection),
+            retriever=retriever,
             llm=self.llm,
             prompts=Prompts.load(self.home),
             embedder_id=self.embedder.id,

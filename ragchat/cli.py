@@ -70,6 +70,14 @@ def embedding_option(command: F) -> F:
     )(command)
 
 
+def mode_option(command: F) -> F:
+    return click.option(
+        "--mode",
+        type=click.Choice(["dense", "lexical", "hybrid"]),
+        help="Ranking: embeddings, BM25, or both fused [default: hybrid; RAGCHAT_MODE].",
+    )(command)
+
+
 def llm_options(command: F) -> F:
     options = [
         click.option("--model", "-m", help="LLM: .gguf path, hub 'REPO:FILE.gguf' or 'bundled' [RAGCHAT_MODEL]."),
@@ -154,6 +162,7 @@ def read_question(question: str) -> str:
 @click.argument("question")
 @collection_option
 @embedding_option
+@mode_option
 @llm_options
 @click.option("--json", "as_json", is_flag=True, help="Print question, answer, sources, models and timings as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="Only the answer and its sources.")
@@ -191,6 +200,7 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
 @main.command()
 @collection_option
 @embedding_option
+@mode_option
 @llm_options
 @handle_errors
 def chat(**flags: Any) -> None:
@@ -208,6 +218,37 @@ def chat(**flags: Any) -> None:
     app = build_app(**flags)
     out, _ = _consoles()
     Repl(app, out).run()
+
+
+@main.command()
+@click.argument("query")
+@collection_option
+@embedding_option
+@mode_option
+@click.option("-k", "top_k", type=int, default=10, show_default=True, help="How many excerpts to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ranked excerpts as JSON.")
+@handle_errors
+def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
+    """Semantic search: the best-matching excerpts, with their scores. No LLM involved.
+
+    Each result shows its path, page, and the component scores: dense (cosine similarity),
+    lexical (BM25) and fused (the hybrid ranking). QUERY may be '-' to read it from stdin.
+
+    \b
+    Example:
+        ragchat search "battery capacity" -k 5
+        ragchat search --mode lexical "Kestrel Power" --json
+    """
+    from ragchat.render import search_view
+
+    text = read_question(query)
+    app = build_app(**flags)
+    hits = app.retriever().retrieve(text, top_k)
+    if as_json:
+        click.echo(json.dumps({"query": text, "mode": app.settings.mode, "results": [h.to_dict(n) for n, h in enumerate(hits, 1)]}, ensure_ascii=False, indent=2))
+        return
+    out, _ = _consoles()
+    out.print(search_view(hits))
 
 
 @main.command()

@@ -40,6 +40,7 @@ class Settings:
         "LLM: a local .gguf path, a hub 'REPO:FILE.gguf', or 'bundled'.",
     )
     top_k: int = _setting(5, "How many excerpts to retrieve for a question.")
+    mode: str = _setting("hybrid", "Retrieval ranking: dense, lexical or hybrid (both, fused).")
     n_ctx: int = _setting(4096, "LLM context window in tokens.")
     max_tokens: int = _setting(512, "Most tokens an answer may have (reserved in the context).")
     threads: int = _setting(0, "CPU threads for the LLM; 0 means one per core.")
@@ -134,6 +135,8 @@ def _validate(settings: Settings) -> None:
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(settings, name)}.")
+    if settings.mode not in ("dense", "lexical", "hybrid"):
+        raise ConfigError(f"mode must be dense, lexical or hybrid, got {settings.mode!r}.")
     if settings.threads < 0:
         raise ConfigError(f"threads must be 0 (auto) or more, got {settings.threads}.")
     if settings.max_tokens >= settings.n_ctx:

@@ -57,19 +57,7 @@ class Answer:
             "truncated": self.truncated,
             "finish_reason": self.generation.finish_reason,
             "collection": self.collection,
-            "sources": [
-                {
-                    "n": n,
-                    "path": hit.path,
-                    "page": hit.page,
-                    "headings": hit.headings,
-                    "start": hit.start,
-                    "end": hit.end,
-                    "score": round(hit.score, 6),
-                    "text": hit.text,
-                }
-                for n, hit in enumerate(self.sources, start=1)
-            ],
+            "sources": [hit.to_dict(n) for n, hit in enumerate(self.sources, start=1)],
             "context": {
                 "retrieved": len(self.hits),
                 "used": len(self.packed.used),

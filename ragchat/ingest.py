@@ -11,15 +11,17 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
 from ragchat.chunking import CHUNKER_VERSION, Chunk, chunk_pages
 from ragchat.embedders import Embedder, embedding_model_id
 from ragchat.errors import CollectionNotFound, EmbedderMismatch, LoadError
-from ragchat.loaders import load, loader_for, unsupported_reason
+from ragchat.lexical import LexicalIndex
+from ragchat.loaders import Page, load, loader_for, paragraph_blocks, unsupported_reason
 from ragchat.manifest import CollectionRecord, FileRecord, Manifest
 from ragchat.store import VectorStore, chunk_metadata
 
@@ -130,6 +132,59 @@ def require_collection(manifest: Manifest, collection: str) -> CollectionRecord:
     return record
 
 
+class Source(Protocol):
+    """Something to ingest: a file, or a document from a dataset."""
+
+    key: str  # the path a chunk cites
+
+    def fingerprint(self) -> tuple[int, int]:
+        """(size, mtime_ns): cheap; equal to the manifest's means unchanged."""
+        ...
+
+    def digest(self) -> str:
+        """SHA-256 of the content."""
+        ...
+
+    def load(self) -> list[Page]: ...
+
+
+@dataclass
+class FileSource:
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return str(self.path)
+
+    def fingerprint(self) -> tuple[int, int]:
+        stat = self.path.stat()
+        return stat.st_size, stat.st_mtime_ns
+
+    def digest(self) -> str:
+        return file_hash(self.path)
+
+    def load(self) -> list[Page]:
+        return load(self.path)
+
+
+@dataclass
+class TextSource:
+    """A document given as text (e.g. one record of a dataset); the title is its heading."""
+
+    key: str
+    text: str
+    title: str = ""
+
+    def fingerprint(self) -> tuple[int, int]:
+        return len(self.text.encode()), 0
+
+    def digest(self) -> str:
+        return hashlib.sha256(f"{self.title}\0{self.text}".encode()).hexdigest()
+
+    def load(self) -> list[Page]:
+        return [Page(text=self.text, blocks=paragraph_blocks(self.text, headings=(self.title,) if self.title else ()))]
+
+
 @dataclass
 class _Pending:
     path: str
@@ -155,28 +210,40 @@ class Ingestor:
         self.chunk_tokens = chunk_tokens
         self.progress = progress or _NoProgress()
 
+    @cached_property
+    def lexical(self) -> LexicalIndex:
+        return LexicalIndex(self.manifest.db, self.collection)
+
     def run(self, root: Path) -> IngestReport:
+        """Bring the collection in step with the files under ``root`` (a folder or a file)."""
+        root = root.absolute()
+        files, skipped = discover(root)
+        scope = str(root.resolve())
+        report = self.sync(
+            [FileSource(p) for p in files],
+            lambda key: key == scope or key.startswith(scope + os.sep),
+        )
+        report.skipped[:0] = skipped
+        return report
+
+    def sync(self, sources: Sequence[Source], in_scope: Callable[[str], bool]) -> IngestReport:
+        """Ingest ``sources``; remove what the collection holds in scope but they no longer have."""
         started = time.perf_counter()
         report = IngestReport()
-        root = root.absolute()
         check_embedder(self.manifest, self.collection, self.embedder.id)
-        files, report.skipped = discover(root)
         known = self.manifest.files(self.collection)
-        self.progress.start(len(files))
+        self.progress.start(len(sources))
 
-        present = {str(p) for p in files}
-        prefix = str(root.resolve()) + os.sep
-        gone = [p for p in known if (p == str(root.resolve()) or p.startswith(prefix)) and p not in present]
-        for path in gone:
-            self._remove(path, known[path])
-            report.removed.append(path)
+        present = {s.key for s in sources}
+        for key in [k for k in known if in_scope(k) and k not in present]:
+            self._remove(key, known[key])
+            report.removed.append(key)
 
         batch: list[_Pending] = []
-        for path in files:
-            key = str(path)
-            pending = self._prepare(path, known.get(key), report)
-            self.progress.advance(files=0 if pending else 1)
+        for source in sources:
+            pending = self._prepare(source, known.get(source.key), report)
             if pending is None:
+                self.progress.advance(files=1)
                 continue
             batch.append(pending)
             if sum(len(p.chunks) for p in batch) >= EMBED_BATCH:
@@ -186,25 +253,25 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _prepare(self, path: Path, previous: FileRecord | None, report: IngestReport) -> _Pending | None:
-        """Chunks of a file that needs (re-)embedding; None when it is unchanged or unreadable."""
-        key = str(path)
+    def _prepare(self, source: Source, previous: FileRecord | None, report: IngestReport) -> _Pending | None:
+        """Chunks of a source that needs (re-)embedding; None when unchanged or unreadable."""
+        key = source.key
         try:
-            stat = path.stat()
-            if previous and previous.size == stat.st_size and previous.mtime_ns == stat.st_mtime_ns:
+            size, mtime_ns = source.fingerprint()
+            if previous and (previous.size, previous.mtime_ns) == (size, mtime_ns) and mtime_ns:
                 report.unchanged += 1
                 return None
-            digest = file_hash(path)
+            digest = source.digest()
         except OSError as exc:
             report.skipped.append((key, f"cannot read ({exc.strerror or exc})"))
             return None
-        record = FileRecord(key, stat.st_size, stat.st_mtime_ns, digest, 0)
         if previous and previous.sha256 == digest:  # touched, not changed
-            self.manifest.put_file(self.collection, FileRecord(**{**record.__dict__, "chunks": previous.chunks, "pages": previous.pages}))
+            if (previous.size, previous.mtime_ns) != (size, mtime_ns):
+                self.manifest.put_file(self.collection, replace(previous, size=size, mtime_ns=mtime_ns))
             report.unchanged += 1
             return None
         try:
-            pages = load(path)
+            pages = source.load()
         except LoadError as exc:
             reason = str(exc) + ("; kept the previous version" if previous else "")
             report.skipped.append((key, reason))
@@ -213,7 +280,7 @@ class Ingestor:
             pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens
         )
         paginated = any(p.number is not None for p in pages)
-        record = FileRecord(key, stat.st_size, stat.st_mtime_ns, digest, len(chunks), len(pages) if paginated else None)
+        record = FileRecord(key, size, mtime_ns, digest, len(chunks), len(pages) if paginated else None)
         return _Pending(key, record, chunks, previous)
 
     def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
@@ -242,7 +309,9 @@ class Ingestor:
             if pending.previous and pending.previous.chunks > count:
                 stale = [chunk_id(pending.path, i) for i in range(count, pending.previous.chunks)]
                 self.store.delete(self.collection, stale)
-            self.manifest.put_file(self.collection, pending.record)
+            with self.manifest.transaction():
+                self.lexical.replace(pending.path, ids, [c.embed_text for c in pending.chunks])
+                self.manifest.put_file(self.collection, pending.record)
             (report.updated if pending.previous else report.added).append(pending.path)
             report.chunks_embedded += count
             self.progress.advance(files=1, chunks=count)
@@ -250,7 +319,9 @@ class Ingestor:
     def _remove(self, path: str, record: FileRecord) -> None:
         if record.chunks and self.manifest.collection(self.collection):
             self.store.delete(self.collection, [chunk_id(path, i) for i in range(record.chunks)])
-        self.manifest.delete_file(self.collection, path)
+        with self.manifest.transaction():
+            self.lexical.remove(path)
+            self.manifest.delete_file(self.collection, path)
 
     def _ensure_collection(self) -> None:
         if self.manifest.collection(self.collection) is not None:
@@ -270,6 +341,3 @@ class Ingestor:
         )
         self.manifest.add_collection(record)
 
-
-def iter_chunk_ids(record: FileRecord) -> Iterator[str]:
-    return (chunk_id(record.path, i) for i in range(record.chunks))

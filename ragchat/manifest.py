@@ -112,7 +112,10 @@ class Manifest:
         )
 
     def drop_collection(self, name: str) -> None:
+        from ragchat.lexical import LexicalIndex
+
         with self.transaction() as db:
+            LexicalIndex(db, name).drop()
             db.execute("DELETE FROM files WHERE collection = ?", (name,))
             db.execute("DELETE FROM collections WHERE name = ?", (name,))
 

@@ -74,6 +74,19 @@ def sources_view(hits: Sequence[Hit]) -> RenderableType:
     return Group(Text("Sources", style="bold"), *(source_line(n, h) for n, h in enumerate(hits, 1)))
 
 
+def search_view(hits: Sequence[Hit]) -> RenderableType:
+    if not hits:
+        return Text("Nothing found.", style="yellow")
+    parts: list[RenderableType] = []
+    for n, hit in enumerate(hits, start=1):
+        line = source_line(n, hit)
+        components = "  ".join(f"{k} {v:.3f}" for k, v in sorted(hit.scores.items()))
+        parts.append(line.append(f"  [{components}]", style="dim") if components else line)
+        excerpt = " ".join(sanitize(hit.text).split())
+        parts.append(Text("    " + (excerpt[:240] + "…" if len(excerpt) > 240 else excerpt)))
+    return Group(*parts)
+
+
 def context_line(used: int, dropped: int, prompt_tokens: int, n_ctx: int, truncated: bool) -> Text:
     text = f"{used} excerpts, {prompt_tokens} of {n_ctx} context tokens"
     if dropped:

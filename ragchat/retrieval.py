@@ -1,22 +1,30 @@
 """Ranking: a question becomes the best chunks of a collection.
 
-One seam, ``Retriever.retrieve(query, k)``; dense retrieval today, hybrid ranking plugs in
-beside it without touching the answer loop.
+One seam, ``Retriever.retrieve(query, k)``. ``dense`` ranks by embedding similarity,
+``lexical`` by BM25, ``hybrid`` (the default) fuses both candidate lists, each retrieved
+deeper than ``k``. The fusion and its parameters were chosen by measurement (bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from ragchat.embedders import Embedder
+from ragchat.errors import ConfigError
+from ragchat.lexical import LexicalIndex
 from ragchat.store import Hit, VectorStore
+
+MODES = ("dense", "lexical", "hybrid")
+DEFAULT_MODE = "hybrid"
+HYBRID_DEPTH = 100  # candidates taken from each ranking before fusion
+RRF_K = 60
 
 
 class Retriever(ABC):
     @abstractmethod
-    def retrieve(self, query: str, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
-        """The ``k`` best chunks for ``query``, best first."""
+    def retrieve(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
+        """The ``k`` best chunks for ``query``, best first; only from ``paths`` if given."""
 
 
 class DenseRetriever(Retriever):
@@ -27,6 +35,94 @@ class DenseRetriever(Retriever):
         self.store = store
         self.collection = collection
 
-    def retrieve(self, query: str, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
+    def retrieve(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
         vector = self.embedder.embed_query(query)
+        where = {"path": {"$in": list(paths)}} if paths else None
         return self.store.query(self.collection, vector, k, where)
+
+
+class LexicalRetriever(Retriever):
+    """BM25 (Porter-stemmed) over the chunks' text and heading paths."""
+
+    def __init__(self, index: LexicalIndex, store: VectorStore, collection: str) -> None:
+        self.index = index
+        self.store = store
+        self.collection = collection
+
+    def retrieve(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
+        return self.store.get(self.collection, self.index.search(query, k, paths), "lexical")
+
+
+Fusion = Callable[[list[Hit], list[Hit]], dict[str, float]]
+
+
+def reciprocal_rank_fusion(dense: list[Hit], lexical: list[Hit], k: int = RRF_K) -> dict[str, float]:
+    """Cormack et al. 2009: each list adds 1 / (k + rank)."""
+    fused: dict[str, float] = {}
+    for ranking in (dense, lexical):
+        for rank, hit in enumerate(ranking, start=1):
+            fused[hit.id] = fused.get(hit.id, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def convex_fusion(dense: list[Hit], lexical: list[Hit], weight: float = 0.5) -> dict[str, float]:
+    """weight * dense + (1 - weight) * lexical, each min-max normalised over its candidates;
+    a chunk missing from one list gets 0 from it."""
+    fused: dict[str, float] = {}
+    for ranking, share in ((dense, weight), (lexical, 1.0 - weight)):
+        if not ranking:
+            continue
+        scores = [h.score for h in ranking]
+        low, high = min(scores), max(scores)
+        for hit in ranking:
+            normalised = (hit.score - low) / (high - low) if high > low else 1.0
+            fused[hit.id] = fused.get(hit.id, 0.0) + share * normalised
+    return fused
+
+
+def fuse(dense: list[Hit], lexical: list[Hit], fusion: Fusion) -> list[Hit]:
+    """One ranking from two; each hit keeps its component scores and gains ``fused``."""
+    merged: dict[str, Hit] = {}
+    for hit in [*dense, *lexical]:
+        if hit.id in merged:
+            merged[hit.id].scores.update(hit.scores)
+        else:
+            merged[hit.id] = Hit(**{**hit.__dict__, "scores": dict(hit.scores)})
+    for chunk_id, score in fusion(dense, lexical).items():
+        merged[chunk_id].score = score
+        merged[chunk_id].scores["fused"] = score
+    return sorted(merged.values(), key=lambda h: h.score, reverse=True)
+
+
+class HybridRetriever(Retriever):
+    def __init__(
+        self,
+        dense: Retriever,
+        lexical: Retriever,
+        fusion: Fusion = reciprocal_rank_fusion,
+        depth: int = HYBRID_DEPTH,
+    ) -> None:
+        self.dense = dense
+        self.lexical = lexical
+        self.fusion = fusion
+        self.depth = depth
+
+    def retrieve(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
+        depth = max(self.depth, k)
+        dense = self.dense.retrieve(query, depth, paths)
+        lexical = self.lexical.retrieve(query, depth, paths)
+        return fuse(dense, lexical, self.fusion)[:k]
+
+
+def build_retriever(
+    mode: str, embedder: Embedder, store: VectorStore, index: LexicalIndex, collection: str
+) -> Retriever:
+    if mode not in MODES:
+        raise ConfigError(f"Unknown retrieval mode {mode!r}; use one of: {', '.join(MODES)}.")
+    dense = DenseRetriever(embedder, store, collection)
+    lexical = LexicalRetriever(index, store, collection)
+    if mode == "dense":
+        return dense
+    if mode == "lexical":
+        return lexical
+    return HybridRetriever(dense, lexical)

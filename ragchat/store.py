@@ -43,6 +43,20 @@ class Hit:
     score: float
     scores: dict[str, float] = field(default_factory=dict)
 
+    def to_dict(self, n: int) -> dict[str, Any]:
+        """The JSON form shared by ``ask --json`` and ``search --json``; n is its rank."""
+        return {
+            "n": n,
+            "path": self.path,
+            "page": self.page,
+            "headings": self.headings,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 6),
+            "scores": {k: round(v, 6) for k, v in self.scores.items()},
+            "text": self.text,
+        }
+
 
 def chunk_metadata(
     path: str, page: int | None, headings: str, start: int, end: int
@@ -127,33 +141,53 @@ class VectorStore:
     def query(
         self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
     ) -> list[Hit]:
-        collection = self._collection(name)
-        result = collection.query(
+        """The ``k`` nearest chunks; ``score`` is the cosine similarity."""
+        result = self._collection(name).query(
             query_embeddings=[list(vector)],
             n_results=k,
             where=where,
             include=["documents", "metadatas", "distances"],
         )
-        hits = []
-        for chunk_id, text, meta, distance in zip(
-            result["ids"][0],
-            result["documents"][0],
-            result["metadatas"][0],
-            result["distances"][0],
-            strict=True,
-        ):
-            score = 1.0 - float(distance)  # cosine similarity
-            hits.append(
-                Hit(
-                    id=chunk_id,
-                    text=text or "",
-                    path=str(meta.get("path", "")),
-                    page=meta.get("page"),
-                    headings=str(meta.get("headings", "")),
-                    start=int(meta.get("start", 0)),
-                    end=int(meta.get("end", 0)),
-                    score=score,
-                    scores={"dense": score},
-                )
+        return [
+            _hit(chunk_id, text, meta, 1.0 - float(distance), "dense")
+            for chunk_id, text, meta, distance in zip(
+                result["ids"][0],
+                result["documents"][0],
+                result["metadatas"][0],
+                result["distances"][0],
+                strict=True,
             )
-        return hits
+        ]
+
+    def get(self, name: str, scored_ids: Sequence[tuple[str, float]], kind: str) -> list[Hit]:
+        """Hits for chunk ids found elsewhere (the lexical index), in the given order."""
+        if not scored_ids:
+            return []
+        result = self._collection(name).get(
+            ids=[i for i, _ in scored_ids], include=["documents", "metadatas"]
+        )
+        found = {
+            chunk_id: (text, meta)
+            for chunk_id, text, meta in zip(
+                result["ids"], result["documents"], result["metadatas"], strict=True
+            )
+        }
+        return [
+            _hit(chunk_id, *found[chunk_id], score, kind)
+            for chunk_id, score in scored_ids
+            if chunk_id in found
+        ]
+
+
+def _hit(chunk_id: str, text: str | None, meta: Any, score: float, kind: str) -> Hit:
+    return Hit(
+        id=chunk_id,
+        text=text or "",
+        path=str(meta.get("path", "")),
+        page=meta.get("page"),
+        headings=str(meta.get("headings", "")),
+        start=int(meta.get("start", 0)),
+        end=int(meta.get("end", 0)),
+        score=score,
+        scores={kind: score},
+    )
