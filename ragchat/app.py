@@ -6,6 +6,7 @@ The library is the API: the CLI and the REPL only call ``App`` and render what i
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,13 @@ from typing import Any
 from ragchat.config import Settings, ensure_private_dir
 from ragchat.embedders import Embedder, SentenceTransformerEmbedder, embedding_model_id
 from ragchat.engine import Engine
+from ragchat.evaluation import Rank, all_modes
 from ragchat.ingest import Ingestor, IngestReport, Progress, check_embedder, require_collection
 from ragchat.lexical import LexicalIndex
 from ragchat.llms import LLM, LlamaCppLLM
 from ragchat.manifest import Manifest
 from ragchat.prompting import Prompts
-from ragchat.retrieval import Retriever, build_retriever
+from ragchat.retrieval import MODES, Retriever, build_retriever
 from ragchat.store import VectorStore, check_collection_name
 
 
@@ -68,11 +70,10 @@ class App:
             self._llm = LlamaCppLLM(self.settings.model, self.settings.n_ctx, self.settings.threads)
         return self._llm
 
-    def ingest(self, root: Path, progress: Progress | None = None, reindex: bool = False) -> IngestReport:
+    def ingestor(self, progress: Progress | None = None, reindex: bool = False) -> Ingestor:
         embedder = self.embedder  # chosen before a reindex forgets the collection's own
         if reindex:
-            self.store.drop(self.collection)
-            self.manifest.drop_collection(self.collection)
+            self.drop_collection()
         return Ingestor(
             self.store,
             self.manifest,
@@ -80,7 +81,14 @@ class App:
             self.collection,
             self.settings.chunk_tokens,
             progress,
-        ).run(root)
+        )
+
+    def ingest(self, root: Path, progress: Progress | None = None, reindex: bool = False) -> IngestReport:
+        return self.ingestor(progress, reindex).run(root)
+
+    def drop_collection(self) -> None:
+        self.store.drop(self.collection)
+        self.manifest.drop_collection(self.collection)
 
     def retriever(self, mode: str | None = None) -> Retriever:
         """The ranking for ``mode`` (default: the setting) over an existing collection."""
@@ -88,6 +96,12 @@ class App:
         check_embedder(self.manifest, self.collection, self.embedder.id)
         index = LexicalIndex(self.manifest.db, self.collection)
         return build_retriever(mode or self.settings.mode, self.embedder, self.store, index, self.collection)
+
+    def evaluation_ranker(self, modes: Sequence[str] = ()) -> Rank:
+        """query -> hits per mode, each component retrieved once (for ragchat eval)."""
+        dense = self.retriever("dense")
+        lexical = self.retriever("lexical")
+        return all_modes(dense.retrieve, lexical.retrieve, modes=modes or MODES)
 
     def engine(self) -> Engine:
         retriever = self.retriever()

@@ -251,6 +251,78 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
     out.print(search_view(hits))
 
 
+@main.command(name="eval")
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.option("--collection", "-c", help="BEIR: keep the corpus in this collection (re-runs reuse it); default: a temporary one. Gold set: the collection to ask.")
+@click.option("--split", help="BEIR: which qrels split [default: test, or the only one].")
+@embedding_option
+@click.option("--mode", "modes", multiple=True, type=click.Choice(["dense", "lexical", "hybrid"]), help="Modes to score [default: all three].")
+@click.option("--chunk-tokens", type=int, help="BEIR: chunk size used when ingesting the corpus.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@handle_errors
+def eval_command(data: Path, collection: str | None, split: str | None, embedding_model: str | None, modes: tuple[str, ...], chunk_tokens: int | None, as_json: bool, quiet: bool) -> None:
+    """Score retrieval: nDCG@10, Recall@10/100, MRR@10 on BEIR data; recall on your gold set.
+
+    DATA is a BEIR folder (corpus.jsonl, queries.jsonl, qrels) — its corpus is ingested into
+    a temporary collection, or --collection to keep it — or a JSONL gold set of
+    {"question": ..., "sources": [path, ...]} or {"question": ..., "spans": [{"path",
+    "start", "end"}]} scored against an existing collection.
+
+    \b
+    Example:
+        ragchat eval ../shared/eval/scifact --split train --embedding-model bundled
+        ragchat eval my-questions.jsonl --collection notes
+    """
+    from ragchat.render import eval_table
+
+    out, err = _consoles(quiet or as_json)
+    if data.is_dir():
+        result = run_beir_eval(data, collection, split, embedding_model, modes, chunk_tokens, err)
+    else:
+        result = run_gold_eval(data, collection, embedding_model, modes, err)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    out.print(eval_table(result["title"], result["modes"]))
+
+
+def run_beir_eval(data: Path, collection: str | None, split: str | None, embedding_model: str | None, modes: tuple[str, ...], chunk_tokens: int | None, err: Any) -> dict[str, Any]:
+    import os
+
+    from ragchat.evaluation import evaluate_beir, load_beir
+    from ragchat.render import IngestProgress, counting_progress
+
+    beir = load_beir(data, split)
+    temporary = collection is None
+    app = build_app(collection=collection or f"eval-tmp-{os.getpid()}", embedding_model=embedding_model, chunk_tokens=chunk_tokens)
+    try:
+        with IngestProgress(err) as progress:
+            report = app.ingestor(progress).sync(beir.sources(), lambda key: True)
+        with counting_progress(err, "Querying", len(beir.qrels)) as advance:
+            figures = evaluate_beir(beir, app.evaluation_ranker(modes), advance)
+    finally:
+        if temporary:
+            app.drop_collection()
+    return {
+        "title": f"{data.name} ({beir.split}: {len(beir.qrels)} queries, {len(beir.corpus)} documents)",
+        "data": str(data), "split": beir.split, "queries": len(beir.qrels), "documents": len(beir.corpus),
+        "chunks": app.manifest.counts(app.collection)[1] if not temporary else report.chunks_embedded,
+        "embedder": app.embedder.id, "modes": figures,
+    }
+
+
+def run_gold_eval(data: Path, collection: str | None, embedding_model: str | None, modes: tuple[str, ...], err: Any) -> dict[str, Any]:
+    from ragchat.evaluation import evaluate_gold, load_gold
+    from ragchat.render import counting_progress
+
+    questions = load_gold(data)
+    app = build_app(collection=collection, embedding_model=embedding_model)
+    with counting_progress(err, "Querying", len(questions)) as advance:
+        figures = evaluate_gold(questions, app.evaluation_ranker(modes), progress=advance)
+    return {"title": f"{data.name} ({len(questions)} questions, collection {app.collection!r})", "data": str(data), "questions": len(questions), "collection": app.collection, "embedder": app.embedder.id, "modes": figures}
+
+
 @main.command()
 @collection_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,42 @@ def collections_table(rows: Sequence[dict[str, Any]]) -> Table:
     for row in rows:
         table.add_row(*(sanitize(str(row[c])) for c in ("name", "documents", "chunks", "embedder", "dimension")))
     return table
+
+
+def eval_table(title: str, modes: dict[str, dict[str, float]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    metrics = list(dict.fromkeys(m for figures in modes.values() for m in figures))
+    table.add_column("mode")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    for mode, figures in modes.items():
+        table.add_row(mode, *(f"{figures[m]:.3f}" if m in figures else "" for m in metrics))
+    return table
+
+
+@contextmanager
+def counting_progress(console: Console, description: str, total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar with count and rate; yields the function that advances it by one."""
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn(description),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _PerSecondColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal or console.quiet,
+    )
+    with bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)
+
+
+class _PerSecondColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0
+        return Text(f"{task.completed / elapsed:.1f}/s" if elapsed > 0 else "", style="cyan")
 
 
 class _RateColumn(ProgressColumn):

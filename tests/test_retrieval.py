@@ -1,0 +1,75 @@
+"""Ranking on a small real store: lexical and dense disagree, hybrid gets both right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakes import FakeEmbedder
+from test_ingest import make_app, write
+
+from ragchat.lexical import match_expression
+from ragchat.retrieval import convex_fusion, fuse, reciprocal_rank_fusion
+from ragchat.store import Hit
+
+
+def test_match_expression_quotes_words_and_drops_stopwords():
+    assert match_expression('What is "NEAR" the AND-gate?') == '"near" OR "gate"'
+    assert match_expression("the of") == '"the" OR "of"'
+    assert match_expression("?!") is None
+
+
+def test_rrf_by_hand():
+    a, b, c = (Hit(x, "", x, None, "", 0, 0, 0.0) for x in "abc")
+    fused = reciprocal_rank_fusion([a, b], [b, c])
+    assert fused == {"a": 1 / 61, "b": 1 / 62 + 1 / 61, "c": 1 / 62}
+    ranked = fuse([a, b], [b, c], reciprocal_rank_fusion)
+    assert [h.id for h in ranked] == ["b", "a", "c"]
+    assert convex_fusion([a], [])["a"] == 0.5
+
+
+def test_lexical_follows_ingest_modify_delete(ragchat_home: Path, tmp_path: Path):
+    docs = tmp_path / "docs"
+    write(docs, "a.md", "The zeppelin hangar is in Friedrichshafen.")
+    write(docs, "b.md", "Bananas are yellow.")
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+    lexical = app.retriever("lexical")
+    assert [h.path for h in lexical.retrieve("zeppelins", 5)] == [str(docs / "a.md")]  # stemmed
+
+    write(docs, "a.md", "Airships are now kept elsewhere.")
+    app.ingest(docs)
+    assert lexical.retrieve("zeppelin", 5) == []
+    assert [h.path for h in lexical.retrieve("airship", 5)] == [str(docs / "a.md")]
+
+    (docs / "a.md").unlink()
+    app.ingest(docs)
+    assert lexical.retrieve("airships", 5) == []
+
+
+class SynonymEmbedder(FakeEmbedder):
+    """Like a real model: knows 'automobile' means 'car', but is blind to part codes."""
+
+    def embed_batch(self, texts):
+        def understood(text: str) -> str:
+            words = [w for w in text.lower().replace("automobile", "car").split() if not any(c.isdigit() for c in w)]
+            return " ".join(words)
+
+        return super().embed_batch([understood(t) for t in texts])
+
+
+def test_hybrid_finds_what_each_ranking_alone_misses(ragchat_home: Path, tmp_path: Path):
+    docs = tmp_path / "docs"
+    write(docs, "car.md", "The car would not start this morning.")
+    write(docs, "part.md", "Order part Q7 from the supplier.")
+    write(docs, "other.md", "Gardening notes about tomatoes.")
+    app = make_app(ragchat_home, SynonymEmbedder())
+    app.ingest(docs)
+    query = "automobile Q7"
+    dense = [h.path for h in app.retriever("dense").retrieve(query, 3)]
+    lexical = [h.path for h in app.retriever("lexical").retrieve(query, 3)]
+    hybrid = app.retriever("hybrid").retrieve(query, 2)
+    assert dense[0] == str(docs / "car.md") and str(docs / "part.md") not in dense[:1]
+    assert lexical == [str(docs / "part.md")]
+    assert {h.path for h in hybrid} == {str(docs / "car.md"), str(docs / "part.md")}
+    part = next(h for h in hybrid if h.path == str(docs / "part.md"))
+    assert set(part.scores) == {"dense", "lexical", "fused"}
