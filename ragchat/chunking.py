@@ -55,15 +55,14 @@ def chunk_pages(
     """Chunks of at most ``limit`` embedder tokens, aiming at ``target``."""
     target = min(target, limit)
     overhead = count_tokens([""])[0]
+    costs_of = _cost_function(count_tokens, overhead)
     chunks: list[Chunk] = []
     for page in pages:
         blocks = [b for b in page.blocks if page.text[b.start : b.end].strip()]
         if not blocks:
             continue
-        heading_costs = _costs(
-            count_tokens, [" > ".join(b.headings) + "\n" if b.headings else "" for b in blocks]
-        )
-        costs = _costs(count_tokens, [page.text[b.start : b.end] for b in blocks])
+        heading_costs = costs_of([" > ".join(b.headings) + "\n" if b.headings else "" for b in blocks])
+        costs = costs_of([page.text[b.start : b.end] for b in blocks])
         group: list[_Unit] = []
         group_headings: tuple[str, ...] | None = None
         for block, cost, heading_cost in zip(blocks, costs, heading_costs, strict=True):
@@ -71,7 +70,7 @@ def chunk_pages(
             room_limit = max(limit - overhead - heading_cost, 1)
             units = [_Unit(block.start, block.end, cost)]
             if cost > room_target:
-                units = _split(page.text, block.start, block.end, count_tokens, room_target, room_limit)
+                units = _split(page.text, block.start, block.end, costs_of, room_target, room_limit)
             for unit in units:
                 size = sum(u.cost for u in group) + unit.cost
                 if group and (block.headings != group_headings or size > room_target):
@@ -84,9 +83,13 @@ def chunk_pages(
     return _enforce_limit(chunks, count_tokens, limit)
 
 
-def _costs(count_tokens: TokenCounter, texts: list[str]) -> list[int]:
-    overhead = count_tokens([""])[0]
-    return [max(c - overhead, 0) for c in count_tokens(texts)]
+def _cost_function(count_tokens: TokenCounter, overhead: int) -> Callable[[list[str]], list[int]]:
+    """Tokens each text adds on top of the fixed cost (prefix and special tokens)."""
+
+    def costs(texts: list[str]) -> list[int]:
+        return [max(c - overhead, 0) for c in count_tokens(texts)] if texts else []
+
+    return costs
 
 
 def _emit(page: Page, group: list[_Unit], headings: tuple[str, ...]) -> list[Chunk]:
@@ -95,18 +98,18 @@ def _emit(page: Page, group: list[_Unit], headings: tuple[str, ...]) -> list[Chu
 
 
 def _split(
-    text: str, start: int, end: int, count_tokens: TokenCounter, target: int, limit: int
+    text: str, start: int, end: int, costs_of: Callable[[list[str]], list[int]], target: int, limit: int
 ) -> list[_Unit]:
     """Sentence-sized units of ``text[start:end]``, packed up to ``target`` tokens each."""
     pieces = _spans(_SENTENCE_END, text, start, end)
-    costs = _costs(count_tokens, [text[s:e] for s, e in pieces])
+    costs = costs_of([text[s:e] for s, e in pieces])
     units: list[_Unit] = []
     for (s, e), cost in zip(pieces, costs, strict=True):
         if cost <= limit:
             units.append(_Unit(s, e, cost))
             continue
         words = _spans(_WORD, text, s, e)
-        word_costs = _costs(count_tokens, [text[ws:we] for ws, we in words])
+        word_costs = costs_of([text[ws:we] for ws, we in words])
         units.extend(_pack([_Unit(ws, we, c) for (ws, we), c in zip(words, word_costs, strict=True)], limit))
     return _pack(units, target)
 

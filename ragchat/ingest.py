@@ -284,37 +284,37 @@ class Ingestor:
         return _Pending(key, record, chunks, previous)
 
     def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
+        """Embed and write a batch: vectors first, then manifest and lexical rows together."""
         if not batch:
             return
         self._ensure_collection()
-        texts = [c.embed_text for p in batch for c in p.chunks]
-        vectors = self.embedder.embed_passages(texts) if texts else []
-        position = 0
-        for pending in batch:
-            count = len(pending.chunks)
-            ids = [chunk_id(pending.path, i) for i in range(count)]
-            metadatas = [
-                chunk_metadata(pending.path, c.page, c.heading_path, c.start, c.end)
-                for c in pending.chunks
-            ]
-            if count:
-                self.store.upsert(
-                    self.collection,
-                    ids,
-                    vectors[position : position + count],
-                    [c.text for c in pending.chunks],
-                    metadatas,
-                )
-            position += count
-            if pending.previous and pending.previous.chunks > count:
-                stale = [chunk_id(pending.path, i) for i in range(count, pending.previous.chunks)]
-                self.store.delete(self.collection, stale)
-            with self.manifest.transaction():
+        chunks = [(p.path, i, c) for p in batch for i, c in enumerate(p.chunks)]
+        if chunks:
+            vectors = self.embedder.embed_passages([c.embed_text for _, _, c in chunks])
+            self.store.upsert(
+                self.collection,
+                [chunk_id(path, i) for path, i, _ in chunks],
+                vectors,
+                [c.text for _, _, c in chunks],
+                [chunk_metadata(path, c.page, c.heading_path, c.start, c.end) for path, _, c in chunks],
+            )
+        stale = [
+            chunk_id(p.path, i)
+            for p in batch
+            if p.previous
+            for i in range(len(p.chunks), p.previous.chunks)
+        ]
+        if stale:
+            self.store.delete(self.collection, stale)
+        with self.manifest.transaction():
+            for pending in batch:
+                ids = [chunk_id(pending.path, i) for i in range(len(pending.chunks))]
                 self.lexical.replace(pending.path, ids, [c.embed_text for c in pending.chunks])
                 self.manifest.put_file(self.collection, pending.record)
+        for pending in batch:
             (report.updated if pending.previous else report.added).append(pending.path)
-            report.chunks_embedded += count
-            self.progress.advance(files=1, chunks=count)
+            report.chunks_embedded += len(pending.chunks)
+            self.progress.advance(files=1, chunks=len(pending.chunks))
 
     def _remove(self, path: str, record: FileRecord) -> None:
         if record.chunks and self.manifest.collection(self.collection):
