@@ -42,6 +42,7 @@ from ragchat.evaluation import (  # noqa: E402
 from ragchat.retrieval import (  # noqa: E402
     Fusion,
     convex_fusion,
+    default_fusion,
     fuse,
     reciprocal_rank_fusion,
 )
@@ -50,10 +51,12 @@ CHUNK_SIZES = (64, 128, 200, 256)
 DEPTH = 300
 START, END = "<!-- quality:start -->", "<!-- quality:end -->"
 
+# The default (convex, dense weight 0.5) and what it was chosen against.
 FUSIONS: dict[str, Fusion] = {
+    "convex w=0.5 (default)": default_fusion,
     "rrf k=60": reciprocal_rank_fusion,
-    "rrf k=20": lambda d, l: reciprocal_rank_fusion(d, l, k=20),
-    **{f"convex w={w}": (lambda d, l, w=w: convex_fusion(d, l, w)) for w in (0.3, 0.5, 0.7)},
+    "rrf k=20": lambda dense, lexical: reciprocal_rank_fusion(dense, lexical, k=20),
+    **{f"convex w={w}": (lambda dense, lexical, w=w: convex_fusion(dense, lexical, w)) for w in (0.3, 0.4, 0.6, 0.7)},
 }
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from ragchat.errors import ConfigError
 from ragchat.ingest import TextSource
-from ragchat.retrieval import MODES, fuse, reciprocal_rank_fusion
+from ragchat.retrieval import MODES, default_fusion, fuse
 from ragchat.store import Hit
 
 BEIR_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
@@ -155,7 +155,7 @@ def all_modes(dense: Callable[[str, int], list[Hit]], lexical: Callable[[str, in
         lexical_hits = lexical(query, depth) if {"lexical", "hybrid"} & set(modes) else []
         result = {"dense": dense_hits, "lexical": lexical_hits}
         if "hybrid" in modes:
-            result["hybrid"] = fuse(dense_hits, lexical_hits, reciprocal_rank_fusion)
+            result["hybrid"] = fuse(dense_hits, lexical_hits, default_fusion)
         return {m: result[m] for m in modes}
 
     return rank

@@ -2,7 +2,8 @@
 
 One seam, ``Retriever.retrieve(query, k)``. ``dense`` ranks by embedding similarity,
 ``lexical`` by BM25, ``hybrid`` (the default) fuses both candidate lists, each retrieved
-deeper than ``k``. The fusion and its parameters were chosen by measurement (bench/RESULTS.md).
+deeper than ``k``, by a convex combination of their scaled scores. The fusion and its
+parameters were chosen by measurement (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -65,19 +66,28 @@ def reciprocal_rank_fusion(dense: list[Hit], lexical: list[Hit], k: int = RRF_K)
     return fused
 
 
-def convex_fusion(dense: list[Hit], lexical: list[Hit], weight: float = 0.5) -> dict[str, float]:
-    """weight * dense + (1 - weight) * lexical, each min-max normalised over its candidates;
-    a chunk missing from one list gets 0 from it."""
+def convex_fusion(
+    dense: list[Hit], lexical: list[Hit], weight: float = 0.5, floor_rank: int = HYBRID_DEPTH
+) -> dict[str, float]:
+    """weight * dense + (1 - weight) * lexical, each score scaled to [0, 1] between the list's
+    best and its ``floor_rank``-th (clipped below), so the result does not depend on how deep
+    the lists were fetched. A chunk missing from one list gets 0 from it."""
     fused: dict[str, float] = {}
     for ranking, share in ((dense, weight), (lexical, 1.0 - weight)):
         if not ranking:
             continue
-        scores = [h.score for h in ranking]
-        low, high = min(scores), max(scores)
+        high = ranking[0].score
+        low = ranking[min(floor_rank, len(ranking)) - 1].score
         for hit in ranking:
-            normalised = (hit.score - low) / (high - low) if high > low else 1.0
-            fused[hit.id] = fused.get(hit.id, 0.0) + share * normalised
+            scaled = (hit.score - low) / (high - low) if high > low else 1.0
+            fused[hit.id] = fused.get(hit.id, 0.0) + share * max(scaled, 0.0)
     return fused
+
+
+def default_fusion(dense: list[Hit], lexical: list[Hit]) -> dict[str, float]:
+    """The hybrid ranking users get: an even convex combination (bench/RESULTS.md has the
+    comparison with reciprocal rank fusion that chose it)."""
+    return convex_fusion(dense, lexical, 0.5)
 
 
 def fuse(dense: list[Hit], lexical: list[Hit], fusion: Fusion) -> list[Hit]:
@@ -99,12 +109,12 @@ class HybridRetriever(Retriever):
         self,
         dense: Retriever,
         lexical: Retriever,
-        fusion: Fusion = reciprocal_rank_fusion,
+        fusion: Fusion | None = None,
         depth: int = HYBRID_DEPTH,
     ) -> None:
         self.dense = dense
         self.lexical = lexical
-        self.fusion = fusion
+        self.fusion = fusion or default_fusion
         self.depth = depth
 
     def retrieve(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:

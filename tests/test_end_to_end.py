@@ -121,3 +121,21 @@ def test_ask_with_bundled_llm_in_process(ingested, bundled_llm, bundled_embedder
     text = "".join(answer.stream())
     assert text and answer.truncated
     assert str(docs / "handbook.md") in [s.path for s in answer.sources]
+
+
+def test_default_llm_offline_names_the_bundled_one(ingested):
+    home, _ = ingested
+    result = ragchat("ask", "hello", env={"RAGCHAT_HOME": str(home), "RAGCHAT_MODEL": "", "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Qwen/Qwen2.5-1.5B-Instruct-GGUF" in result.stderr and "--model bundled" in result.stderr
+
+
+def test_llm_from_a_local_gguf_path(ingested):
+    from ragchat.embedders import bundled_path
+    from ragchat.llms import BUNDLED_LLM_DIST, BUNDLED_LLM_FILE
+
+    home, _ = ingested
+    gguf = bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)
+    result = ragchat("ask", "--json", "What is the joining fee?", env={"RAGCHAT_HOME": str(home), "RAGCHAT_MODEL": str(gguf)})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["models"]["llm"] == str(gguf)
