@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,6 +36,7 @@ from ragchat.evaluation import (  # noqa: E402
     GoldQuestion,
     beir_scores,
     document_ranking,
+    evaluate_beir,
     evaluate_gold,
     load_beir,
     mean,
@@ -65,12 +67,35 @@ def app_for(work: Path, collection: str, chunk_tokens: int | None = None) -> App
     return App(work, settings, explicit=frozenset({"embedding_model"}))
 
 
-def scifact(eval_data: Path, work: Path, log: Callable[[str], None]) -> list[str]:
+def scifact_app(eval_data: Path, work: Path, chunk_tokens: int, log: Callable[[str], None]) -> tuple[App, Any]:
     data = load_beir(eval_data / "scifact", "train")
-    app = app_for(work, "scifact")
-    started = time.perf_counter()
+    app = app_for(work, f"scifact-c{chunk_tokens}", chunk_tokens)
     report = app.ingestor().sync(data.sources(), lambda key: True)
-    log(f"scifact ingest: {report.chunks_embedded} chunks embedded in {report.seconds:.0f}s")
+    log(f"scifact c{chunk_tokens}: {report.chunks_embedded} chunks embedded in {report.seconds:.0f}s")
+    return app, data
+
+
+def scifact_chunk_sizes(eval_data: Path, work: Path, sizes: list[int], log: Callable[[str], None]) -> list[str]:
+    lines = [
+        "SciFact train by chunk size (a document scores as its best chunk):",
+        "",
+        "| chunk tokens | chunks | dense nDCG@10 | lexical nDCG@10 | hybrid nDCG@10 | hybrid Recall@100 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for size in sizes:
+        app, data = scifact_app(eval_data, work, size, log)
+        figures = evaluate_beir(data, app.evaluation_ranker())
+        chunks = app.manifest.counts(app.collection)[1]
+        lines.append(
+            f"| {size} | {chunks} | {figures['dense']['ndcg@10']:.3f} | {figures['lexical']['ndcg@10']:.3f}"
+            f" | {figures['hybrid']['ndcg@10']:.3f} | {figures['hybrid']['recall@100']:.3f} |"
+        )
+    return lines
+
+
+def scifact(eval_data: Path, work: Path, log: Callable[[str], None]) -> list[str]:
+    started = time.perf_counter()
+    app, data = scifact_app(eval_data, work, Settings().chunk_tokens, log)
     dense, lexical = app.retriever("dense"), app.retriever("lexical")
     rows: dict[str, list[dict[str, float]]] = {}
     for n, (query_id, relevant) in enumerate(data.qrels.items(), start=1):
@@ -84,7 +109,7 @@ def scifact(eval_data: Path, work: Path, log: Callable[[str], None]) -> list[str
             rows.setdefault(name, []).append(beir_scores(document_ranking(hits, 100), relevant))
         if n % 200 == 0:
             log(f"scifact: {n}/{len(data.qrels)} queries")
-    documents, chunks = app.manifest.counts("scifact")
+    documents, chunks = app.manifest.counts(app.collection)
     lines = [
         f"SciFact **train** ({len(data.qrels)} queries, {documents} abstracts in {chunks} chunks),"
         f" bundled all-MiniLM-L6-v2, default chunking ({app.settings.chunk_tokens} tokens);"
@@ -153,6 +178,7 @@ def main() -> None:
     parser.add_argument("--eval-data", type=Path, default=Path(os.environ.get("RAGCHAT_EVAL_DATA", ROOT.parent / "shared" / "eval")))
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / ".work")
     parser.add_argument("--quick", action="store_true", help="SciFact only")
+    parser.add_argument("--scifact-chunks", default="", help="also compare these chunk sizes on SciFact, e.g. 128,200,256")
     args = parser.parse_args()
     if not (args.eval_data / "scifact").is_dir():
         sys.exit(f"No evaluation data at {args.eval_data}; pass --eval-data or set RAGCHAT_EVAL_DATA.")
@@ -161,12 +187,16 @@ def main() -> None:
         print(message, file=sys.stderr, flush=True)
 
     sections = [scifact(args.eval_data, args.work, log)]
+    if args.scifact_chunks:
+        sizes = [int(x) for x in args.scifact_chunks.split(",")]
+        sections.append(scifact_chunk_sizes(args.eval_data, args.work, sizes, log))
     if not args.quick:
         sections.append(chunking(args.eval_data, args.work, log))
     for section in sections:
         print("\n".join(section) + "\n")
     if not args.quick:
-        write_results(sections, "python bench/quality.py")
+        command = "python bench/quality.py" + (f" --scifact-chunks {args.scifact_chunks}" if args.scifact_chunks else "")
+        write_results(sections, command)
 
 
 if __name__ == "__main__":

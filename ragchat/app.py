@@ -117,6 +117,18 @@ class App:
             temperature=self.settings.temperature,
         )
 
+    def switch(self, **changes: Any) -> App:
+        """The same App with other settings, keeping the loaded LLM."""
+        explicit = self.explicit - {"embedding_model"} if "collection" in changes else self.explicit
+        return App(self.home, self.settings.replace(**changes), explicit, llm=self._llm)
+
+    def ingested_under(self, path: Path) -> list[str]:
+        """Ingested files at or under ``path`` (for @path in a question)."""
+        target = str(path.resolve())
+        return [
+            p for p in self.manifest.files(self.collection) if p == target or p.startswith(target + os.sep)
+        ]
+
     def status(self) -> dict[str, Any]:
         """Where things live and what is in them; loads no model."""
         collections = []

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ragchat.llms import LLM, Generation
-from ragchat.prompting import Packed, Prompts, pack
+from ragchat.prompting import Packed, Prompts, Turn, condense_messages, pack
 from ragchat.retrieval import Retriever
 from ragchat.store import Hit
+
+CONDENSE_TOKENS = 96  # most tokens a rewritten follow-up may have
 
 
 @dataclass
@@ -18,6 +20,7 @@ class Answer:
     """One answer in progress: iterate ``stream()`` for its text, then read the rest."""
 
     question: str
+    query: str  # what was searched: the question, or its standalone rewrite in a conversation
     hits: list[Hit]
     packed: Packed
     generation: Generation
@@ -53,6 +56,7 @@ class Answer:
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
+            "query": self.query,
             "answer": self.text,
             "truncated": self.truncated,
             "finish_reason": self.generation.finish_reason,
@@ -96,14 +100,39 @@ class Engine:
         self.retriever.retrieve("warm up", 1)
         self.llm.count_tokens("warm up")
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
+    def standalone_query(self, question: str, history: Sequence[Turn]) -> str:
+        """A follow-up rewritten with the conversation into a query retrieval can use alone."""
+        if not history:
+            return question
+        allowance = (self.llm.n_ctx - CONDENSE_TOKENS) // 2
+        messages = condense_messages(self.llm, self.prompts, question, history, allowance)
+        generation = self.llm.stream(messages, CONDENSE_TOKENS, 0.0)
+        text = "".join(generation).strip()
+        rewritten = text.splitlines()[0].strip().strip('"“”') if text else ""
+        # a tiny model may ramble or echo the prompt: then the question itself is safer
+        if not rewritten or generation.truncated or len(rewritten) > 4 * len(question) + 200:
+            return question
+        return rewritten
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        history: Sequence[Turn] = (),
+        paths: Sequence[str] | None = None,
+    ) -> Answer:
+        """Retrieve for ``question`` (rewritten with ``history`` when it is a follow-up),
+        pack, and start streaming the answer."""
         started = time.perf_counter()
-        hits = self.retriever.retrieve(question, k or self.top_k)
+        query = self.standalone_query(question, history)
+        condensed = time.perf_counter()
+        hits = self.retriever.retrieve(query, k or self.top_k, paths)
         retrieved = time.perf_counter()
-        packed = pack(self.llm, self.prompts, question, hits, self.max_tokens)
+        packed = pack(self.llm, self.prompts, question, hits, self.max_tokens, history)
         generation = self.llm.stream(packed.messages, self.max_tokens, self.temperature)
         answer = Answer(
             question=question,
+            query=query,
             hits=hits,
             packed=packed,
             generation=generation,
@@ -111,6 +140,8 @@ class Engine:
             collection=self.collection,
             _started=started,
         )
-        answer.timings["retrieve_s"] = retrieved - started
+        if history:
+            answer.timings["condense_s"] = condensed - started
+        answer.timings["retrieve_s"] = retrieved - condensed
         answer.timings["pack_s"] = time.perf_counter() - retrieved
         return answer

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragchat.errors import LLMError, PromptError
-from ragchat.llms import LLM, Message
+from ragchat.llms import LLM, TEMPLATE_OVERHEAD, Message
 from ragchat.store import Hit
 
 # Each template: the variables it must use, and those it may use.
@@ -16,7 +16,9 @@ TEMPLATES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "system": (frozenset(), frozenset()),
     "question": (frozenset({"excerpts", "question"}), frozenset()),
     "excerpt": (frozenset({"n", "text"}), frozenset({"source"})),
+    "condense": (frozenset({"history", "question"}), frozenset()),
 }
+HISTORY_SHARE = 4  # the conversation may take at most 1/4 of the prompt budget
 
 
 def prompts_dirs(home: Path | None = None) -> list[Path]:
@@ -56,6 +58,7 @@ class Prompts:
     system: str
     question: str
     excerpt: str
+    condense: str
 
     @classmethod
     def load(cls, home: Path | None = None) -> Prompts:
@@ -72,6 +75,14 @@ def source_label(hit: Hit) -> str:
     return label
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One exchange of a conversation."""
+
+    question: str
+    answer: str
+
+
 @dataclass
 class Packed:
     messages: list[Message]
@@ -79,15 +90,37 @@ class Packed:
     dropped: list[Hit]
     prompt_tokens: int
     budget: int
+    history: list[Turn] = field(default_factory=list)  # the turns that fitted
 
 
-def build_messages(prompts: Prompts, question: str, hits: Sequence[Hit]) -> list[Message]:
+def recent_turns(llm: LLM, turns: Sequence[Turn], allowance: int) -> list[Turn]:
+    """The newest turns whose text fits in ``allowance`` tokens, oldest first."""
+    kept: list[Turn] = []
+    total = 0
+    for turn in reversed(turns):
+        total += llm.count_tokens(turn.question) + llm.count_tokens(turn.answer) + 2 * TEMPLATE_OVERHEAD
+        if total > allowance:
+            break
+        kept.insert(0, turn)
+    return kept
+
+
+def build_messages(
+    prompts: Prompts, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()
+) -> list[Message]:
+    """System, then the conversation so far, then the excerpts with the question: the stable
+    part comes first, so llama.cpp reuses its cache for it on a follow-up."""
     excerpts = "\n\n".join(
         prompts.excerpt.format(n=n, source=source_label(hit), text=hit.text.strip())
         for n, hit in enumerate(hits, start=1)
     )
+    conversation: list[Message] = []
+    for turn in history:
+        conversation.append({"role": "user", "content": turn.question})
+        conversation.append({"role": "assistant", "content": turn.answer})
     return [
         {"role": "system", "content": prompts.system},
+        *conversation,
         {
             "role": "user",
             "content": prompts.question.format(
@@ -98,12 +131,19 @@ def build_messages(prompts: Prompts, question: str, hits: Sequence[Hit]) -> list
 
 
 def pack(
-    llm: LLM, prompts: Prompts, question: str, hits: Sequence[Hit], max_tokens: int
+    llm: LLM,
+    prompts: Prompts,
+    question: str,
+    hits: Sequence[Hit],
+    max_tokens: int,
+    history: Sequence[Turn] = (),
 ) -> Packed:
     """The prompt with as many excerpts as fit in n_ctx - max_tokens; the rest dropped,
-    lowest-ranked first, never cut mid-excerpt."""
+    lowest-ranked first, never cut mid-excerpt. The newest turns of the conversation come
+    along, within a quarter of the budget."""
     budget = llm.n_ctx - max_tokens
-    base = llm.prompt_tokens(build_messages(prompts, question, []))
+    history = recent_turns(llm, history, budget // HISTORY_SHARE) if history else []
+    base = llm.prompt_tokens(build_messages(prompts, question, [], history))
     if base > budget:
         raise LLMError(
             f"The question alone needs {base} tokens but only {budget} fit"
@@ -120,8 +160,15 @@ def pack(
         total += cost
         keep += 1
     while True:  # the estimate is additive; confirm with the exact count
-        messages = build_messages(prompts, question, hits[:keep])
+        messages = build_messages(prompts, question, hits[:keep], history)
         tokens = llm.prompt_tokens(messages)
         if tokens <= budget or keep == 0:
-            return Packed(messages, list(hits[:keep]), list(hits[keep:]), tokens, budget)
+            return Packed(messages, list(hits[:keep]), list(hits[keep:]), tokens, budget, list(history))
         keep -= 1
+
+
+def condense_messages(llm: LLM, prompts: Prompts, question: str, history: Sequence[Turn], allowance: int) -> list[Message]:
+    """The request that turns a follow-up into a standalone query for retrieval."""
+    turns = recent_turns(llm, history, allowance)
+    text = "\n".join(f"User: {t.question}\nAssistant: {t.answer}" for t in turns)
+    return [{"role": "user", "content": prompts.condense.format(history=text, question=question)}]

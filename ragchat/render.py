@@ -88,6 +88,56 @@ def search_view(hits: Sequence[Hit]) -> RenderableType:
     return Group(*parts)
 
 
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]*)>?[^)]*\)")
+
+
+def safe_markdown(text: str) -> Any:
+    """Markdown of model output that fetches nothing and links nothing: images become their
+    alt text and plain URL, links show their URL, no OSC 8 hyperlinks are emitted."""
+    from rich.markdown import Markdown
+
+    text = _IMAGE.sub(lambda m: f"{m.group(1) or 'image'} ({m.group(2)})", sanitize(text))
+    return Markdown(text, hyperlinks=False)
+
+
+def stream_markdown(console: Console, pieces: Iterator[str]) -> str:
+    """Print an answer as it streams: re-rendered as Markdown on a terminal, plain otherwise."""
+    text = ""
+    if not console.is_terminal:
+        for piece in pieces:
+            text += piece
+            console.file.write(sanitize(piece))
+            console.file.flush()
+        console.file.write("\n")
+        return text
+    from rich.live import Live
+
+    with Live(console=console, refresh_per_second=12, vertical_overflow="visible") as live:
+        for piece in pieces:
+            text += piece
+            live.update(safe_markdown(text))
+    return text
+
+
+def why_view(answer: Any) -> RenderableType:
+    """What was searched, every excerpt retrieved with its scores, and which went in."""
+    used = {hit.id for hit in answer.sources}
+    dropped = {hit.id for hit in answer.packed.dropped}
+    parts: list[RenderableType] = [Text.assemble(("Searched: ", "bold"), sanitize(answer.query))]
+    if answer.packed.history:
+        parts.append(Text(f"With {len(answer.packed.history)} earlier turns of the conversation.", style="dim"))
+    for n, hit in enumerate(answer.hits, start=1):
+        status = "in prompt" if hit.id in used else "dropped for space" if hit.id in dropped else "not used"
+        scores = "  ".join(f"{k} {v:.3f}" for k, v in sorted(hit.scores.items()))
+        line = source_line(n, hit).append(f"  [{scores}]  ", style="dim")
+        line.append(status, style="green" if hit.id in used else "yellow")
+        parts.append(line)
+    parts.append(
+        Text(f"Prompt: {answer.packed.prompt_tokens} of {answer.packed.budget} tokens available for it.", style="dim")
+    )
+    return Group(*parts)
+
+
 def context_line(used: int, dropped: int, prompt_tokens: int, n_ctx: int, truncated: bool) -> Text:
     text = f"{used} excerpts, {prompt_tokens} of {n_ctx} context tokens"
     if dropped:

@@ -1,26 +1,53 @@
 """``ragchat chat``: a prompt-toolkit REPL that streams cited answers.
 
-With a terminal: persistent history, suggestions from history, Ctrl-C stops an answer (or
-clears the line), Ctrl-D exits. Without one (stdin is a pipe), each line is a question.
+With a terminal: persistent history with suggestions, tab completion of /commands, Esc+Enter
+(or a paste) for multi-line input, Ctrl-C stops an answer (or clears the line), Ctrl-D exits.
+Without one (stdin is a pipe), each line is a question or a command.
 """
 
 from __future__ import annotations
 
+import shlex
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
+from ragchat import citations
 from ragchat.engine import Answer
-from ragchat.render import context_line, sanitize, source_line, sources_view
+from ragchat.errors import RagchatError
+from ragchat.prompting import Turn
+from ragchat.render import (
+    context_line,
+    display_path,
+    sanitize,
+    source_line,
+    sources_view,
+    stream_markdown,
+    why_view,
+)
+from ragchat.retrieval import MODES
 
-HELP = """Commands:
-  /help      this help
-  /sources   the sources of the last answer, with their text
-  /exit      leave (or Ctrl-D)
-Ctrl-C stops an answer in progress; at the prompt it clears the line."""
+COMMANDS = {
+    "/help": "this help",
+    "/sources": "the sources of the last answer, with their text",
+    "/why": "what was searched, every excerpt retrieved with its scores, which went into the prompt",
+    "/k": "N: retrieve N excerpts per question",
+    "/mode": "dense|lexical|hybrid: how excerpts are ranked",
+    "/collection": "NAME: ask another collection",
+    "/model": "the models in use",
+    "/clear": "forget the conversation",
+    "/save": "FILE: save the conversation as Markdown",
+    "/exit": "leave (or Ctrl-D)",
+}
+HELP = "\n".join(f"  {name:<12} {text}" for name, text in COMMANDS.items()) + (
+    "\n\n  @path in a question searches only that file or folder."
+    "\n  Esc+Enter adds a line; Ctrl-C stops an answer or clears the line."
+)
 
 
 class Repl:
@@ -28,20 +55,18 @@ class Repl:
         self.app = app
         self.console = console
         self.engine = app.engine()
-        self.last: Answer | None = None
+        self.turns: list[Turn] = []
+        self.answers: list[Answer] = []
+
+    @property
+    def last(self) -> Answer | None:
+        return self.answers[-1] if self.answers else None
 
     def lines(self) -> Iterator[str]:
         if not sys.stdin.isatty():
             yield from (line.rstrip("\n") for line in sys.stdin)
             return
-        from prompt_toolkit import PromptSession
-        from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
-        from prompt_toolkit.history import FileHistory
-
-        session: PromptSession[str] = PromptSession(
-            history=FileHistory(str(self.app.home / "history")),
-            auto_suggest=AutoSuggestFromHistory(),
-        )
+        session = self._session()
         while True:
             try:
                 yield session.prompt("› ")
@@ -50,61 +75,164 @@ class Repl:
             except EOFError:
                 return
 
+    def _session(self) -> Any:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+        from prompt_toolkit.completion import WordCompleter
+        from prompt_toolkit.history import FileHistory
+        from prompt_toolkit.key_binding import KeyBindings
+
+        bindings = KeyBindings()
+
+        @bindings.add("escape", "enter")
+        def _newline(event: Any) -> None:
+            event.current_buffer.insert_text("\n")
+
+        return PromptSession(
+            history=FileHistory(str(self.app.home / "history")),
+            auto_suggest=AutoSuggestFromHistory(),
+            completer=WordCompleter(list(COMMANDS) + [f"/mode {m}" for m in MODES], sentence=True),
+            complete_while_typing=False,
+            key_bindings=bindings,
+        )
+
     def run(self) -> None:
         with self.console.status("Loading models…"):
             self.engine.warm_up()
         self.console.print(
             Text.assemble(
                 ("ragchat", "bold"),
-                f" — collection {self.engine.collection!r}, LLM {self.app.llm.id}. /help for commands, Ctrl-D to leave.",
+                f" — collection {self.engine.collection!r}, LLM {self.app.llm.id}."
+                " /help for commands, Ctrl-D to leave.",
             )
         )
         for line in self.lines():
-            question = line.strip()
-            if not question:
-                continue
-            if question.startswith("/"):
-                if not self.command(question):
-                    return
+            text = line.strip()
+            if not text:
                 continue
             try:
-                self.answer(question)
-            except KeyboardInterrupt:  # during retrieval, before any text arrived
+                if text.startswith("/"):
+                    if not self.command(text):
+                        return
+                else:
+                    self.answer(text)
+            except KeyboardInterrupt:  # before any text arrived
                 self.console.print("[answer stopped]", style="yellow", markup=False)
+            except RagchatError as exc:  # the session survives what a question can break
+                self.console.print(f"Error: {exc}", style="red", markup=False)
+
+    # commands
 
     def command(self, line: str) -> bool:
         """Run a /command; False means leave."""
-        name = line.split()[0].lower()
+        name, _, argument = line.partition(" ")
+        name, argument = name.lower(), argument.strip()
         if name in ("/exit", "/quit"):
             return False
-        if name == "/help":
-            self.console.print(HELP, markup=False)
-        elif name == "/sources":
-            if self.last is None or not self.last.sources:
-                self.console.print("No sources yet: ask a question first.", markup=False)
-            for n, hit in enumerate(self.last.sources if self.last else [], start=1):
-                self.console.print(source_line(n, hit))
-                self.console.print(Text(sanitize(hit.text.strip()), style="dim"), "")
-        else:
+        handler = getattr(self, "do_" + name[1:], None)
+        if name not in COMMANDS or handler is None:
             self.console.print(f"Unknown command {name}; /help lists them.", markup=False)
+        else:
+            handler(argument)
         return True
 
-    def answer(self, question: str) -> None:
-        answer = self.engine.ask(question)
-        self.last = answer
-        stream = answer.stream()
-        try:
-            for piece in stream:
-                self.console.file.write(sanitize(piece))
-                self.console.file.flush()
-        except KeyboardInterrupt:
-            stream.close()
-            answer.generation.close()
+    def do_help(self, _: str) -> None:
+        self.console.print(HELP, markup=False, highlight=False)
+
+    def do_sources(self, _: str) -> None:
+        if self.last is None or not self.last.sources:
+            self.console.print("No sources yet: ask a question first.", markup=False)
+            return
+        for n, hit in enumerate(self.last.sources, start=1):
+            self.console.print(source_line(n, hit))
+            self.console.print(Text(sanitize(hit.text.strip()), style="dim"))
             self.console.print()
+
+    def do_why(self, _: str) -> None:
+        if self.last is None:
+            self.console.print("Nothing to explain yet: ask a question first.", markup=False)
+            return
+        self.console.print(why_view(self.last))
+
+    def do_k(self, argument: str) -> None:
+        if not argument.isdigit() or int(argument) < 1:
+            self.console.print(f"Usage: /k N (now {self.engine.top_k})", markup=False)
+            return
+        self.engine.top_k = int(argument)
+        self.console.print(f"Retrieving {argument} excerpts per question.", markup=False)
+
+    def do_mode(self, argument: str) -> None:
+        if argument not in MODES:
+            self.console.print(f"Usage: /mode {'|'.join(MODES)} (now {self.app.settings.mode})", markup=False)
+            return
+        self.app = self.app.switch(mode=argument)
+        self.engine.retriever = self.app.retriever()
+        self.console.print(f"Ranking excerpts by {argument}.", markup=False)
+
+    def do_collection(self, argument: str) -> None:
+        if not argument:
+            self.console.print(f"Usage: /collection NAME (now {self.engine.collection})", markup=False)
+            return
+        app = self.app.switch(collection=argument)
+        engine = app.engine()
+        self.app, self.engine = app, engine
+        self.turns.clear()
+        self.console.print(f"Asking collection {argument!r} (conversation cleared).", markup=False)
+
+    def do_model(self, _: str) -> None:
+        self.console.print(
+            Text(
+                f"LLM: {self.app.llm.id} (context {self.app.llm.n_ctx} tokens)\n"
+                f"Embeddings: {self.app.embedder.id}\n"
+                f"Ranking: {self.app.settings.mode}, {self.engine.top_k} excerpts"
+            )
+        )
+
+    def do_clear(self, _: str) -> None:
+        self.turns.clear()
+        self.console.print("Conversation forgotten.", markup=False)
+
+    def do_save(self, argument: str) -> None:
+        if not argument:
+            self.console.print("Usage: /save FILE", markup=False)
+            return
+        path = Path(shlex.split(argument)[0]).expanduser()
+        try:
+            path.write_text(transcript(self.answers), encoding="utf-8")
+        except OSError as exc:
+            self.console.print(f"Cannot write {path}: {exc.strerror or exc}", markup=False)
+            return
+        self.console.print(f"Saved {len(self.answers)} answers to {path}.", markup=False)
+
+    # questions
+
+    def scope(self, question: str) -> tuple[str, list[str] | None]:
+        """The question without its @path words, and the ingested files they name."""
+        words, paths, unknown = [], [], []
+        for word in question.split():
+            if word.startswith("@") and len(word) > 1:
+                found = self.app.ingested_under(Path(word[1:]).expanduser())
+                (paths.extend(found) if found else unknown.append(word[1:]))
+            else:
+                words.append(word)
+        for name in unknown:
+            self.console.print(f"Nothing ingested under {name}; searching everything.", style="yellow", markup=False)
+        return " ".join(words), (paths or None)
+
+    def answer(self, question: str) -> None:
+        text, paths = self.scope(question)
+        answer = self.engine.ask(text or question, history=self.turns, paths=paths)
+        self.answers.append(answer)
+        try:
+            stream_markdown(self.console, answer.stream())
+        except KeyboardInterrupt:
+            answer.generation.close()
             self.console.print("[answer stopped]", style="yellow", markup=False)
             return
-        self.console.print()
+        self.turns.append(Turn(answer.question, answer.text))
         self.console.print(sources_view(answer.sources))
+        for problem in citations.check(answer.text, [h.text for h in answer.sources]):
+            self.console.print(Text("⚠ " + sanitize(problem), style="yellow"))
         self.console.print(
             context_line(
                 len(answer.sources),
@@ -114,3 +242,18 @@ class Repl:
                 answer.truncated,
             )
         )
+
+
+def transcript(answers: list[Answer]) -> str:
+    """The conversation as Markdown."""
+    lines = [f"# ragchat conversation, {time.strftime('%Y-%m-%d %H:%M')}", ""]
+    for answer in answers:
+        lines += [f"## {answer.question}", "", answer.text.strip() or "(no answer)", ""]
+        if answer.sources:
+            lines.append("Sources:")
+            lines.append("")
+            for n, hit in enumerate(answer.sources, start=1):
+                page = f", page {hit.page}" if hit.page is not None else ""
+                lines.append(f"{n}. {display_path(hit.path)}{page}")
+            lines.append("")
+    return sanitize("\n".join(lines))
