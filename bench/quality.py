@@ -100,8 +100,8 @@ def scifact(eval_data: Path, work: Path, log: Callable[[str], None]) -> list[str
     rows: dict[str, list[dict[str, float]]] = {}
     for n, (query_id, relevant) in enumerate(data.qrels.items(), start=1):
         query = data.queries[query_id]
-        dense_hits = dense.retrieve(query, DEPTH)
-        lexical_hits = lexical.retrieve(query, DEPTH)
+        dense_hits = dense.candidates(query, DEPTH)
+        lexical_hits = lexical.candidates(query, DEPTH)
         rankings = {"dense": dense_hits, "lexical": lexical_hits}
         for name, fusion in FUSIONS.items():
             rankings[f"hybrid, {name}"] = fuse(dense_hits, lexical_hits, fusion)

@@ -101,7 +101,7 @@ class App:
         """query -> hits per mode, each component retrieved once (for ragchat eval)."""
         dense = self.retriever("dense")
         lexical = self.retriever("lexical")
-        return all_modes(dense.retrieve, lexical.retrieve, modes=modes or MODES)
+        return all_modes(dense.candidates, lexical.candidates, modes=modes or MODES)
 
     def engine(self) -> Engine:
         retriever = self.retriever()

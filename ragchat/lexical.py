@@ -62,16 +62,18 @@ class LexicalIndex:
     def count(self) -> int:
         return int(self.db.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()[0])
 
-    def search(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[tuple[str, float]]:
-        """(chunk id, BM25 score: higher is better) of the ``k`` best matches."""
+    def search(
+        self, query: str, k: int, paths: Sequence[str] | None = None
+    ) -> list[tuple[str, str, float]]:
+        """(chunk id, path, BM25 score: higher is better) of the ``k`` best matches."""
         expression = match_expression(query)
         if expression is None:
             return []
-        sql = f"SELECT chunk_id, bm25({self.table}) AS score FROM {self.table} WHERE {self.table} MATCH ?"
+        sql = f"SELECT chunk_id, path, bm25({self.table}) AS score FROM {self.table} WHERE {self.table} MATCH ?"
         params: list[object] = [expression]
         if paths:
             sql += f" AND path IN ({', '.join('?' * len(paths))})"
             params.extend(paths)
         sql += " ORDER BY score LIMIT ?"
         params.append(k)
-        return [(chunk_id, -score) for chunk_id, score in self.db.execute(sql, params)]
+        return [(chunk_id, path, -score) for chunk_id, path, score in self.db.execute(sql, params)]

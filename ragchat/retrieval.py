@@ -18,14 +18,25 @@ from ragchat.store import Hit, VectorStore
 
 MODES = ("dense", "lexical", "hybrid")
 DEFAULT_MODE = "hybrid"
-HYBRID_DEPTH = 100  # candidates taken from each ranking before fusion
+HYBRID_DEPTH = 300  # candidates taken from each ranking before fusion
 RRF_K = 60
 
 
 class Retriever(ABC):
+    """Ranks chunks. ``candidates`` gives ids, paths and scores only; ``retrieve`` reads the
+    text of just the ``k`` that are kept."""
+
+    store: VectorStore
+    collection: str
+
     @abstractmethod
+    def candidates(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
+        """The ``k`` best chunks for ``query``, best first, without text; only from ``paths``
+        if given."""
+
     def retrieve(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
-        """The ``k`` best chunks for ``query``, best first; only from ``paths`` if given."""
+        """The ``k`` best chunks with their text and metadata."""
+        return self.store.hydrate(self.collection, self.candidates(query, k, paths))
 
 
 class DenseRetriever(Retriever):
@@ -36,7 +47,7 @@ class DenseRetriever(Retriever):
         self.store = store
         self.collection = collection
 
-    def retrieve(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
+    def candidates(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
         vector = self.embedder.embed_query(query)
         where = {"path": {"$in": list(paths)}} if paths else None
         return self.store.query(self.collection, vector, k, where)
@@ -50,8 +61,11 @@ class LexicalRetriever(Retriever):
         self.store = store
         self.collection = collection
 
-    def retrieve(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
-        return self.store.get(self.collection, self.index.search(query, k, paths), "lexical")
+    def candidates(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
+        return [
+            Hit(chunk_id, "", path, None, "", 0, 0, score, {"lexical": score})
+            for chunk_id, path, score in self.index.search(query, k, paths)
+        ]
 
 
 Fusion = Callable[[list[Hit], list[Hit]], dict[str, float]]
@@ -114,13 +128,15 @@ class HybridRetriever(Retriever):
     ) -> None:
         self.dense = dense
         self.lexical = lexical
+        self.store = dense.store
+        self.collection = dense.collection
         self.fusion = fusion or default_fusion
         self.depth = depth
 
-    def retrieve(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
+    def candidates(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
         depth = max(self.depth, k)
-        dense = self.dense.retrieve(query, depth, paths)
-        lexical = self.lexical.retrieve(query, depth, paths)
+        dense = self.dense.candidates(query, depth, paths)
+        lexical = self.lexical.candidates(query, depth, paths)
         return fuse(dense, lexical, self.fusion)[:k]
 
 

@@ -141,53 +141,45 @@ class VectorStore:
     def query(
         self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
     ) -> list[Hit]:
-        """The ``k`` nearest chunks; ``score`` is the cosine similarity."""
+        """The ``k`` nearest chunks, without their text (see ``hydrate``); ``score`` is the
+        cosine similarity."""
         result = self._collection(name).query(
             query_embeddings=[list(vector)],
             n_results=k,
             where=where,
-            include=["documents", "metadatas", "distances"],
+            include=["metadatas", "distances"],
         )
         return [
-            _hit(chunk_id, text, meta, 1.0 - float(distance), "dense")
-            for chunk_id, text, meta, distance in zip(
-                result["ids"][0],
-                result["documents"][0],
-                result["metadatas"][0],
-                result["distances"][0],
-                strict=True,
+            Hit(chunk_id, "", str(meta.get("path", "")), None, "", 0, 0, score, {"dense": score})
+            for chunk_id, meta, distance in zip(
+                result["ids"][0], result["metadatas"][0], result["distances"][0], strict=True
             )
+            for score in [1.0 - float(distance)]
         ]
 
-    def get(self, name: str, scored_ids: Sequence[tuple[str, float]], kind: str) -> list[Hit]:
-        """Hits for chunk ids found elsewhere (the lexical index), in the given order."""
-        if not scored_ids:
+    def hydrate(self, name: str, hits: Sequence[Hit]) -> list[Hit]:
+        """The same hits with their text and metadata, read from the store; hits whose
+        chunk is gone are left out."""
+        if not hits:
             return []
-        result = self._collection(name).get(
-            ids=[i for i, _ in scored_ids], include=["documents", "metadatas"]
-        )
-        found = {
-            chunk_id: (text, meta)
-            for chunk_id, text, meta in zip(
-                result["ids"], result["documents"], result["metadatas"], strict=True
+        result = self._collection(name).get(ids=[h.id for h in hits], include=["documents", "metadatas"])
+        found = dict(zip(result["ids"], zip(result["documents"], result["metadatas"], strict=True), strict=True))
+        full = []
+        for hit in hits:
+            if hit.id not in found:
+                continue
+            text, meta = found[hit.id]
+            full.append(
+                Hit(
+                    id=hit.id,
+                    text=text or "",
+                    path=str(meta.get("path", "")),
+                    page=meta.get("page"),
+                    headings=str(meta.get("headings", "")),
+                    start=int(meta.get("start", 0)),
+                    end=int(meta.get("end", 0)),
+                    score=hit.score,
+                    scores=dict(hit.scores),
+                )
             )
-        }
-        return [
-            _hit(chunk_id, *found[chunk_id], score, kind)
-            for chunk_id, score in scored_ids
-            if chunk_id in found
-        ]
-
-
-def _hit(chunk_id: str, text: str | None, meta: Any, score: float, kind: str) -> Hit:
-    return Hit(
-        id=chunk_id,
-        text=text or "",
-        path=str(meta.get("path", "")),
-        page=meta.get("page"),
-        headings=str(meta.get("headings", "")),
-        start=int(meta.get("start", 0)),
-        end=int(meta.get("end", 0)),
-        score=score,
-        scores={kind: score},
-    )
+        return full

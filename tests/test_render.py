@@ -38,3 +38,22 @@ def test_context_line_marks_truncation():
     assert render(context_line(3, 2, 900, 2048, True)) == (
         "[answer cut off at --max-tokens] 3 excerpts, 900 of 2048 context tokens, 2 dropped for space\n"
     )
+
+
+def test_markdown_answer_shows_image_and_link_urls_as_text():
+    from ragchat.render import safe_markdown
+
+    text = "See ![chart](http://evil.example/x.png?leak=1) and [docs](http://evil.example/d) \x1b]52;c;AAAA\x07now."
+    console = Console(file=io.StringIO(), width=120, color_system="truecolor", force_terminal=True)
+    console.print(safe_markdown(text))
+    output = console.file.getvalue()
+    assert "chart (http://evil.example/x.png?leak=1)" in output
+    assert "http://evil.example/d" in output
+    assert "\x1b]8;" not in output and "\x1b]52" not in output  # no hyperlink, no clipboard write
+
+
+def test_document_markup_is_shown_literally():
+    hit = Hit("1", "[red]alarm[/red] [link=http://x]y[/link]", "/d/a.md", None, "", 0, 1, 0.5)
+    from ragchat.render import search_view
+
+    assert "[red]alarm[/red] [link=http://x]y[/link]" in render(search_view([hit]))
