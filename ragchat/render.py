@@ -24,6 +24,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
@@ -60,7 +61,11 @@ def display_path(path: str) -> str:
 
 def source_line(n: int, hit: Hit) -> Text:
     line = Text(f"[{n}] ", style="bold cyan")
-    line.append(sanitize(display_path(hit.path)))
+    path = sanitize(display_path(hit.path))
+    if os.path.isabs(hit.path):  # a clickable file:// link where the terminal supports OSC 8
+        line.append(path, style=Style(link=Path(hit.path).as_uri()))
+    else:
+        line.append(path)
     if hit.page is not None:
         line.append(f", page {hit.page}")
     if hit.headings:

@@ -57,3 +57,12 @@ def test_document_markup_is_shown_literally():
     from ragchat.render import search_view
 
     assert "[red]alarm[/red] [link=http://x]y[/link]" in render(search_view([hit]))
+
+
+def test_sources_link_to_their_files_on_a_terminal():
+    hit = Hit("1", "t", "/x/a\x1b[2Jb.md", None, "", 0, 1, 0.5)
+    console = Console(file=io.StringIO(), width=120, color_system="truecolor", force_terminal=True)
+    console.print(sources_view([hit]))
+    output = console.file.getvalue()
+    assert "\x1b]8;id=" in output and "file:///x/a%1B%5B2Jb.md" in output
+    assert "\x1b[2J" not in output
