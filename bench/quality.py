@@ -50,7 +50,6 @@ from ragchat.retrieval import (  # noqa: E402
 )
 
 CHUNK_SIZES = (64, 128, 200, 256)
-DEPTH = 300
 START, END = "<!-- quality:start -->", "<!-- quality:end -->"
 
 # The default (convex, dense weight 0.5) and what it was chosen against.
@@ -96,13 +95,11 @@ def scifact_chunk_sizes(eval_data: Path, work: Path, sizes: list[int], log: Call
 def scifact(eval_data: Path, work: Path, log: Callable[[str], None]) -> list[str]:
     started = time.perf_counter()
     app, data = scifact_app(eval_data, work, Settings().chunk_tokens, log)
-    dense, lexical = app.retriever("dense"), app.retriever("lexical")
+    rank = app.evaluation_ranker(("dense", "lexical"))
     rows: dict[str, list[dict[str, float]]] = {}
     for n, (query_id, relevant) in enumerate(data.qrels.items(), start=1):
-        query = data.queries[query_id]
-        dense_hits = dense.candidates(query, DEPTH)
-        lexical_hits = lexical.candidates(query, DEPTH)
-        rankings = {"dense": dense_hits, "lexical": lexical_hits}
+        rankings = rank(data.queries[query_id])
+        dense_hits, lexical_hits = rankings["dense"], rankings["lexical"]
         for name, fusion in FUSIONS.items():
             rankings[f"hybrid, {name}"] = fuse(dense_hits, lexical_hits, fusion)
         for name, hits in rankings.items():

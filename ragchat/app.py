@@ -15,13 +15,20 @@ from ragchat.config import Settings, ensure_private_dir
 from ragchat.embedders import Embedder, SentenceTransformerEmbedder, embedding_model_id
 from ragchat.engine import Engine
 from ragchat.evaluation import Rank, all_modes
-from ragchat.ingest import Ingestor, IngestReport, Progress, check_embedder, require_collection
+from ragchat.ingest import (
+    Ingestor,
+    IngestReport,
+    Progress,
+    check_embedder,
+    chunk_prefix,
+    require_collection,
+)
 from ragchat.lexical import LexicalIndex
 from ragchat.llms import LLM, LlamaCppLLM
 from ragchat.manifest import Manifest
 from ragchat.prompting import Prompts
 from ragchat.retrieval import MODES, Retriever, build_retriever
-from ragchat.store import VectorStore, check_collection_name
+from ragchat.store import Hit, VectorStore, check_collection_name
 
 
 class App:
@@ -101,7 +108,15 @@ class App:
         """query -> hits per mode, each component retrieved once (for ragchat eval)."""
         dense = self.retriever("dense")
         lexical = self.retriever("lexical")
-        return all_modes(dense.candidates, lexical.candidates, modes=modes or MODES)
+        paths = {chunk_prefix(p): p for p in self.manifest.files(self.collection)}
+
+        def dense_with_paths(query: str, k: int) -> list[Hit]:
+            hits = dense.candidates(query, k)
+            for hit in hits:
+                hit.path = paths.get(hit.id.rsplit("-", 1)[0], "")
+            return hits
+
+        return all_modes(dense_with_paths, lexical.candidates, modes=modes or MODES)
 
     def engine(self) -> Engine:
         retriever = self.retriever()

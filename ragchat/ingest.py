@@ -74,9 +74,14 @@ class IngestReport:
         }
 
 
+def chunk_prefix(path: str) -> str:
+    """What every chunk id of ``path`` starts with."""
+    return hashlib.sha1(path.encode()).hexdigest()[:20]
+
+
 def chunk_id(path: str, index: int) -> str:
     """Deterministic, so re-ingesting a file overwrites its own chunks."""
-    return f"{hashlib.sha1(path.encode()).hexdigest()[:20]}-{index}"
+    return f"{chunk_prefix(path)}-{index}"
 
 
 def discover(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:

@@ -141,19 +141,14 @@ class VectorStore:
     def query(
         self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
     ) -> list[Hit]:
-        """The ``k`` nearest chunks, without their text (see ``hydrate``); ``score`` is the
-        cosine similarity."""
+        """The ``k`` nearest chunks as ids and cosine similarities only: no text, no path
+        (reading those for hundreds of candidates costs 10x the search; see ``hydrate``)."""
         result = self._collection(name).query(
-            query_embeddings=[list(vector)],
-            n_results=k,
-            where=where,
-            include=["metadatas", "distances"],
+            query_embeddings=[list(vector)], n_results=k, where=where, include=["distances"]
         )
         return [
-            Hit(chunk_id, "", str(meta.get("path", "")), None, "", 0, 0, score, {"dense": score})
-            for chunk_id, meta, distance in zip(
-                result["ids"][0], result["metadatas"][0], result["distances"][0], strict=True
-            )
+            Hit(chunk_id, "", "", None, "", 0, 0, score, {"dense": score})
+            for chunk_id, distance in zip(result["ids"][0], result["distances"][0], strict=True)
             for score in [1.0 - float(distance)]
         ]
 
