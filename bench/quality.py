@@ -145,7 +145,7 @@ def chunking(eval_data: Path, work: Path, log: Callable[[str], None]) -> list[st
         app = app_for(work, f"chunking-c{size}", size)
         report = app.ingest(folder / "corpora")
         log(f"chunking c{size}: {report.chunks_embedded} chunks embedded in {report.seconds:.0f}s")
-        figures = evaluate_gold(questions, app.evaluation_ranker(), ks=(5,))
+        figures = evaluate_gold(questions, app.evaluation_ranker(hydrate=5), ks=(5,))
         chunks = app.store._collection(app.collection).get(include=["metadatas"])["metadatas"]
         mean_chars = sum(m["end"] - m["start"] for m in chunks) / len(chunks)
         for mode, scores in figures.items():

@@ -104,8 +104,9 @@ class App:
         index = LexicalIndex(self.manifest.db, self.collection)
         return build_retriever(mode or self.settings.mode, self.embedder, self.store, index, self.collection)
 
-    def evaluation_ranker(self, modes: Sequence[str] = ()) -> Rank:
-        """query -> hits per mode, each component retrieved once (for ragchat eval)."""
+    def evaluation_ranker(self, modes: Sequence[str] = (), hydrate: int = 0) -> Rank:
+        """query -> hits per mode, each component retrieved once (for ragchat eval); the
+        first ``hydrate`` hits of each mode come with their text and spans."""
         dense = self.retriever("dense")
         lexical = self.retriever("lexical")
         paths = {chunk_prefix(p): p for p in self.manifest.files(self.collection)}
@@ -116,7 +117,17 @@ class App:
                 hit.path = paths.get(hit.id.rsplit("-", 1)[0], "")
             return hits
 
-        return all_modes(dense_with_paths, lexical.candidates, modes=modes or MODES)
+        rank = all_modes(dense_with_paths, lexical.candidates, modes=modes or MODES)
+        if not hydrate:
+            return rank
+
+        def hydrated(query: str) -> dict[str, list[Hit]]:
+            return {
+                mode: self.store.hydrate(self.collection, hits[:hydrate]) + hits[hydrate:]
+                for mode, hits in rank(query).items()
+            }
+
+        return hydrated
 
     def engine(self) -> Engine:
         retriever = self.retriever()

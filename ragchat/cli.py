@@ -313,13 +313,13 @@ def run_beir_eval(data: Path, collection: str | None, split: str | None, embeddi
 
 
 def run_gold_eval(data: Path, collection: str | None, embedding_model: str | None, modes: tuple[str, ...], err: Any) -> dict[str, Any]:
-    from ragchat.evaluation import evaluate_gold, load_gold
+    from ragchat.evaluation import GOLD_KS, evaluate_gold, load_gold
     from ragchat.render import counting_progress
 
     questions = load_gold(data)
     app = build_app(collection=collection, embedding_model=embedding_model)
     with counting_progress(err, "Querying", len(questions)) as advance:
-        figures = evaluate_gold(questions, app.evaluation_ranker(modes), progress=advance)
+        figures = evaluate_gold(questions, app.evaluation_ranker(modes, hydrate=GOLD_KS[-1]), GOLD_KS, progress=advance)
     return {"title": f"{data.name} ({len(questions)} questions, collection {app.collection!r})", "data": str(data), "questions": len(questions), "collection": app.collection, "embedder": app.embedder.id, "modes": figures}
 
 

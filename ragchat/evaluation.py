@@ -27,6 +27,7 @@ from ragchat.store import Hit
 
 BEIR_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 CHUNK_DEPTH = 300  # chunks retrieved per query, enough for 100 distinct documents
+GOLD_KS = (5, 10)  # gold sets are scored on the top 5 and top 10 chunks
 
 # metric functions: ``ranked`` is a list of document ids, best first; ``relevant`` maps
 # relevant ids to their graded relevance (> 0).
@@ -226,7 +227,7 @@ def span_scores(hits: Sequence[Hit], spans: Sequence[tuple[str, int, int]], k: i
 
 
 def evaluate_gold(
-    questions: Sequence[GoldQuestion], rank: Rank, ks: Sequence[int] = (5, 10), progress: Callable[[], None] | None = None
+    questions: Sequence[GoldQuestion], rank: Rank, ks: Sequence[int] = GOLD_KS, progress: Callable[[], None] | None = None
 ) -> dict[str, dict[str, float]]:
     rows: dict[str, list[dict[str, float]]] = {}
     for question in questions:
