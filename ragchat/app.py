@@ -24,7 +24,7 @@ from ragchat.ingest import (
     require_collection,
 )
 from ragchat.lexical import LexicalIndex
-from ragchat.llms import LLM, LlamaCppLLM
+from ragchat.llms import LLM, OpenAILLM, build_llm
 from ragchat.manifest import Manifest
 from ragchat.prompting import Prompts
 from ragchat.retrieval import MODES, Retriever, build_retriever
@@ -74,7 +74,7 @@ class App:
     @property
     def llm(self) -> LLM:
         if self._llm is None:
-            self._llm = LlamaCppLLM(self.settings.model, self.settings.n_ctx, self.settings.threads)
+            self._llm = build_llm(self.settings)
         return self._llm
 
     def ingestor(self, progress: Progress | None = None, reindex: bool = False) -> Ingestor:
@@ -178,5 +178,6 @@ class App:
             "collection": self.collection,
             "embedding_model": embedding_model_id(self.embedding_model),
             "llm": self.settings.model,
+            "llm_endpoint": self.llm.base_url if isinstance(self.llm, OpenAILLM) else None,
             "collections": collections,
         }

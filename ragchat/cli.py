@@ -86,6 +86,9 @@ def llm_options(command: F) -> F:
         click.option("--n-ctx", type=int, help="LLM context window in tokens [default: 4096]."),
         click.option("--threads", type=int, help="LLM CPU threads [default: one per core]."),
         click.option("--temperature", type=float, help="Sampling temperature [default: 0.2]."),
+        click.option("--base-url", help="Endpoint for --model openai:NAME [RAGCHAT_BASE_URL, else OPENAI_BASE_URL]."),
+        click.option("--api-key", help="Key for that endpoint [RAGCHAT_API_KEY, else OPENAI_API_KEY]; prefer the environment."),
+        click.option("--allow-remote", is_flag=True, default=None, help="Allow sending excerpts to an endpoint off this machine [RAGCHAT_ALLOW_REMOTE]."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -150,6 +153,12 @@ def ingest(
         err.print(f"{path}: {report.summary()} ({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)", markup=False)
 
 
+def announce_destination(app: Any, quiet: bool) -> None:
+    """Excerpts are about to leave the machine: say where, once."""
+    if app.llm.destination and not quiet:
+        click.echo(f"Note: document excerpts are sent to {app.llm.destination} ({app.llm.id}).", err=True)
+
+
 def read_question(question: str) -> str:
     text = sys.stdin.read() if question == "-" else question
     text = text.strip()
@@ -182,7 +191,9 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
     text = read_question(question)
     app = build_app(**flags)
     out, err = _consoles(quiet or as_json)
-    answer = app.engine().ask(text)
+    engine = app.engine()
+    announce_destination(app, quiet)
+    answer = engine.ask(text)
     if as_json:
         for _ in answer.stream():
             pass
@@ -217,7 +228,7 @@ def chat(**flags: Any) -> None:
 
     app = build_app(**flags)
     out, _ = _consoles()
-    Repl(app, out).run()
+    Repl(app, out).run()  # the REPL announces a hosted model's host itself
 
 
 @main.command()
@@ -321,6 +332,62 @@ def run_gold_eval(data: Path, collection: str | None, embedding_model: str | Non
     with counting_progress(err, "Querying", len(questions)) as advance:
         figures = evaluate_gold(questions, app.evaluation_ranker(modes, hydrate=GOLD_KS[-1]), GOLD_KS, progress=advance)
     return {"title": f"{data.name} ({len(questions)} questions, collection {app.collection!r})", "data": str(data), "questions": len(questions), "collection": app.collection, "embedder": app.embedder.id, "modes": figures}
+
+
+@main.group()
+def config() -> None:
+    """Show or change settings in $RAGCHAT_HOME/config.toml (written readable by you only).
+
+    \b
+    Example:
+        ragchat config set embedding_model bundled
+        ragchat config set api_key        # prompts for the value, without echo
+        ragchat config show
+    """
+
+
+@config.command(name="set")
+@click.argument("name")
+@click.argument("value", required=False)
+@handle_errors
+def config_set(name: str, value: str | None) -> None:
+    """Set NAME to VALUE (secrets are asked for without echo when VALUE is left out)."""
+    from ragchat.config import SECRET_SETTINGS, resolve_home, write_setting
+
+    if value is None:
+        value = click.prompt(name, hide_input=name in SECRET_SETTINGS)
+    path = write_setting(resolve_home(), name, value)
+    click.echo(f"Set {name} in {path}.", err=True)
+
+
+@config.command(name="unset")
+@click.argument("name")
+@handle_errors
+def config_unset(name: str) -> None:
+    """Remove NAME from the config file (back to the environment or the default)."""
+    from ragchat.config import resolve_home, write_setting
+
+    path = write_setting(resolve_home(), name, None)
+    click.echo(f"Removed {name} from {path}.", err=True)
+
+
+@config.command(name="show")
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
+@handle_errors
+def config_show(as_json: bool) -> None:
+    """Every setting in effect (flag > environment > config file > default); keys are masked."""
+
+    from ragchat.config import FIELDS, load_settings_explained, resolve_home, shown
+
+    settings, explicit = load_settings_explained(resolve_home())
+    rows = {name: shown(name, getattr(settings, name)) for name in FIELDS}
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from ragchat.render import key_value_table
+
+    out, _ = _consoles()
+    out.print(key_value_table([(n, v + ("" if n in explicit else "  (default)")) for n, v in rows.items()]))
 
 
 @main.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -48,6 +49,19 @@ class Settings:
     chunk_tokens: int = _setting(
         200, "Target chunk size in embedder tokens (capped by the embedder's limit)."
     )
+    base_url: str = _setting(
+        "",
+        "OpenAI-compatible endpoint for --model openai:NAME (else OPENAI_BASE_URL, else OpenAI).",
+    )
+    api_key: str = field(
+        default="",
+        repr=False,  # never printed, not even in a debug dump of the settings
+        metadata={"description": "API key for that endpoint (else OPENAI_API_KEY). Never shown."},
+    )
+    allow_remote: bool = _setting(
+        False,
+        "Allow sending document excerpts to an endpoint that is not on this machine.",
+    )
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -78,8 +92,16 @@ def ensure_private_dir(path: Path) -> Path:
 
 def _convert(name: str, raw: Any, origin: str) -> Any:
     kind = FIELDS[name].type
-    expected = {"int": "an integer", "float": "a number"}.get(str(kind), "text")
+    expected = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(str(kind), "text")
     try:
+        if kind in ("bool", bool):
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(raw).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
         if kind in ("int", int):
             if isinstance(raw, bool):
                 raise ValueError
@@ -131,7 +153,7 @@ def load_settings_explained(home: Path, **flags: Any) -> tuple[Settings, frozens
 
 
 def _validate(settings: Settings) -> None:
-    positive = ("top_k", "n_ctx", "max_tokens", "chunk_tokens")
+    positive = ("top_k", "n_ctx", "max_tokens", "chunk_tokens")  # fmt: skip
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(settings, name)}.")
@@ -144,3 +166,39 @@ def _validate(settings: Settings) -> None:
             f"max_tokens ({settings.max_tokens}) must be smaller than n_ctx ({settings.n_ctx});"
             " lower --max-tokens or raise --n-ctx."
         )
+
+
+SECRET_SETTINGS = frozenset({"api_key"})
+
+
+def write_setting(home: Path, name: str, value: str | None) -> Path:
+    """Set (or with None, remove) one setting in config.toml; the file is the user's alone."""
+    if name not in FIELDS:
+        raise ConfigError(f"unknown setting {name!r}; known settings: {', '.join(FIELDS)}.")
+    path = ensure_private_dir(home) / "config.toml"
+    values = read_config_file(path)
+    if value is None:
+        values.pop(name, None)
+    else:
+        values[name] = _convert(name, value, name)
+    lines = [f"{key} = {_toml_value(v)}" for key, v in values.items()]
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + ("\n" if lines else ""))
+    path.chmod(0o600)
+    return path
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def shown(name: str, value: Any) -> str:
+    """A setting as it may be displayed: secrets are masked."""
+    if name in SECRET_SETTINGS:
+        return "(set)" if value else "(not set)"
+    return str(value)

@@ -73,6 +73,11 @@ class LLM(ABC):
     def check(self) -> None:  # noqa: B027 - optional hook, most backends need nothing
         """Fail early (before any retrieval work) when the model cannot be had."""
 
+    @property
+    def destination(self) -> str | None:
+        """The host that receives prompts when it is not this machine; None when local."""
+        return None
+
     def prompt_tokens(self, messages: Sequence[Message]) -> int:
         """Tokens the whole prompt takes, chat template included."""
         return sum(self.count_tokens(m["content"]) + TEMPLATE_OVERHEAD for m in messages)
@@ -202,3 +207,141 @@ class LlamaCppLLM(LLM):
                 raise LLMError(f"llama.cpp failed while answering ({exc}); try a shorter question or a larger --n-ctx.") from exc
 
         return Generation(pieces())
+
+
+OPENAI_PREFIX = "openai:"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+CHARS_PER_TOKEN = 3  # no local tokenizer for a hosted model: count generously
+REQUEST_TIMEOUT = 120.0
+RETRIES = 3
+
+
+def is_loopback(host: str) -> bool:
+    """Is ``host`` this machine? Decided from the name alone: nothing is looked up."""
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class RemoteNotAllowed(LLMError):
+    """Excerpts would leave the machine, and the user has not said they may."""
+
+
+class OpenAILLM(LLM):
+    """Any OpenAI-compatible chat API (OpenAI, vLLM, Ollama, llama.cpp's server, LM Studio)."""
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str = "",
+        api_key: str = "",
+        n_ctx: int = 4096,
+        allow_remote: bool = False,
+    ) -> None:
+        from urllib.parse import urlparse
+
+        self.model = model
+        self.id = OPENAI_PREFIX + model
+        self.n_ctx = n_ctx
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self._key = api_key or os.environ.get("OPENAI_API_KEY", "")
+        parsed = urlparse(self.base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise LLMError(f"Base URL {self.base_url!r} is not an http(s) URL; set --base-url like http://127.0.0.1:8000/v1.")
+        self.host = parsed.hostname + (f":{parsed.port}" if parsed.port else "")
+        self.remote = not is_loopback(parsed.hostname)
+        self.allow_remote = allow_remote
+
+    @property
+    def destination(self) -> str | None:
+        """The host that receives excerpts when it is not this machine."""
+        return self.host if self.remote else None
+
+    def check(self) -> None:
+        """Refuse, before any connection, to send excerpts off the machine without consent."""
+        if self.remote and not self.allow_remote:
+            raise RemoteNotAllowed(
+                f"Refusing to send document excerpts to {self.host}, which is not this machine;"
+                " allow it with --allow-remote (or allow_remote = true in config.toml)."
+            )
+
+    @cached_property
+    def client(self) -> Any:
+        self.check()
+        from openai import OpenAI
+
+        return OpenAI(
+            base_url=self.base_url,
+            api_key=self._key or "not-needed",  # local servers often need none
+            timeout=REQUEST_TIMEOUT,
+            max_retries=RETRIES,  # 429 and 5xx are retried with exponential backoff
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(text) // CHARS_PER_TOKEN + 1
+
+    def stream(
+        self, messages: Sequence[Message], max_tokens: int, temperature: float
+    ) -> Generation:
+        client = self.client
+
+        def pieces() -> Iterator[tuple[str, str | None]]:
+            try:
+                response = client.chat.completions.create(
+                    model=self.model,
+                    messages=list(messages),
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stream=True,
+                )
+                for chunk in response:
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    yield (choice.delta.content or "") if choice.delta else "", choice.finish_reason
+            except Exception as exc:
+                raise self._error(exc) from None  # from None: no trace of the request or key
+
+        return Generation(pieces())
+
+    def _error(self, exc: Exception) -> LLMError:
+        import openai
+
+        host = self.host
+        if isinstance(exc, openai.AuthenticationError):
+            return LLMError(f"API key rejected by {host}; set the right one in RAGCHAT_API_KEY, OPENAI_API_KEY or api_key in config.toml.")
+        if isinstance(exc, openai.PermissionDeniedError):
+            return LLMError(f"{host} refused access to model {self.model!r} with this key; check the key's permissions.")
+        if isinstance(exc, openai.NotFoundError):
+            return LLMError(f"{host} has no model {self.model!r}; {self._offered()}")
+        if isinstance(exc, openai.RateLimitError):
+            return LLMError(f"{host} is limiting requests (HTTP 429) and still was after {RETRIES} retries; wait a minute and try again.")
+        if isinstance(exc, openai.APITimeoutError):
+            return LLMError(f"{host} did not answer within {REQUEST_TIMEOUT:.0f}s; try again, or a smaller --max-tokens.")
+        if isinstance(exc, openai.APIConnectionError):
+            return LLMError(f"Cannot reach {host}; is the server running at {self.base_url}?")
+        if isinstance(exc, openai.APIStatusError):
+            return LLMError(f"{host} failed with HTTP {exc.status_code} (after {RETRIES} retries for 5xx); try again later.")
+        return LLMError(f"Talking to {host} failed ({type(exc).__name__}); try again.")
+
+    def _offered(self) -> str:
+        try:
+            names = sorted(model.id for model in self.client.models.list())
+        except Exception:
+            return "choose one the server offers with --model openai:NAME."
+        return f"it offers: {', '.join(names) or 'none'} (use --model openai:NAME)."
+
+
+def build_llm(settings: Any) -> LLM:
+    """The backend a --model value names: 'openai:NAME', else a GGUF for llama.cpp."""
+    if settings.model.startswith(OPENAI_PREFIX):
+        name = settings.model[len(OPENAI_PREFIX) :]
+        if not name:
+            raise LLMError("--model openai: needs a model name, e.g. --model openai:gpt-4o-mini.")
+        return OpenAILLM(name, settings.base_url, settings.api_key, settings.n_ctx, settings.allow_remote)
+    return LlamaCppLLM(settings.model, settings.n_ctx, settings.threads)

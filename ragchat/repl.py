@@ -106,6 +106,10 @@ class Repl:
                 " /help for commands, Ctrl-D to leave.",
             )
         )
+        if self.app.llm.destination:
+            self.console.print(
+                Text(f"Document excerpts are sent to {self.app.llm.destination} for every answer.", style="yellow")
+            )
         for line in self.lines():
             text = line.strip()
             if not text:

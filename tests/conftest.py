@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,24 @@ def eval_pdfs() -> Path:
     if not folder.is_dir():
         pytest.skip("../shared/eval/pdfs is absent (it ships only with the project's shared data)")
     return folder
+
+
+def ragchat(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "RAGCHAT_EMBEDDING_MODEL": "bundled", "RAGCHAT_MODEL": "bundled",
+                   "RAGCHAT_N_CTX": "2048", "RAGCHAT_MAX_TOKENS": "96", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "ragchat", *args],
+        input=input, capture_output=True, text=True, env=environment, timeout=600,
+    )
+
+
+@pytest.fixture(scope="session")
+def ingested(tmp_path_factory) -> tuple[Path, Path]:
+    """The sample corpus ingested once with the bundled embedder, via the CLI."""
+    base = tmp_path_factory.mktemp("e2e")
+    home, docs = base / "home", base / "docs"
+    shutil.copytree(CORPUS, docs)
+    result = ragchat("ingest", str(docs), env={"RAGCHAT_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    assert "5 added, 0 updated, 0 removed, 0 unchanged, 0 skipped" in result.stderr
+    return home, docs

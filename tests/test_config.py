@@ -40,3 +40,38 @@ def test_broken_toml_names_the_file(tmp_path: Path):
     (tmp_path / "config.toml").write_text("top_k = \n")
     with pytest.raises(ConfigError, match=r"config\.toml is not valid TOML"):
         load_settings(tmp_path)
+
+
+def test_config_set_writes_a_private_file_and_show_masks_the_key(tmp_path: Path, monkeypatch):
+    from click.testing import CliRunner
+
+    from ragchat.cli import main
+
+    monkeypatch.setenv("RAGCHAT_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+    assert runner.invoke(main, ["config", "set", "api_key", "sk-secret-777"]).exit_code == 0
+    assert runner.invoke(main, ["config", "set", "top_k", "9"]).exit_code == 0
+    path = tmp_path / "home" / "config.toml"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_settings(tmp_path / "home").api_key == "sk-secret-777"
+    shown = runner.invoke(main, ["config", "show", "--json"])
+    assert '"api_key": "(set)"' in shown.output and "sk-secret-777" not in shown.output
+    assert '"top_k": "9"' in shown.output
+    assert "sk-secret-777" not in repr(load_settings(tmp_path / "home"))
+    bad = runner.invoke(main, ["config", "set", "top_k", "lots"])
+    assert bad.exit_code == 1 and "top_k must be an integer" in bad.output
+    assert runner.invoke(main, ["config", "unset", "api_key"]).exit_code == 0
+    assert "sk-secret" not in path.read_text()
+
+
+def test_every_command_has_help_with_an_example():
+    from click.testing import CliRunner
+
+    from ragchat.cli import main
+
+    runner = CliRunner()
+    for name, command in main.commands.items():
+        result = runner.invoke(main, [name, "--help"])
+        assert result.exit_code == 0, name
+        if not hasattr(command, "commands"):
+            assert "Example:" in result.output, f"{name} --help has no example"

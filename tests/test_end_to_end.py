@@ -3,40 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, ragchat
 
 pytestmark = pytest.mark.slow
-
-
-def ragchat(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "RAGCHAT_EMBEDDING_MODEL": "bundled", "RAGCHAT_MODEL": "bundled",
-                   "RAGCHAT_N_CTX": "2048", "RAGCHAT_MAX_TOKENS": "96", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "ragchat", *args],
-        input=input, capture_output=True, text=True, env=environment, timeout=600,
-    )
-
-
-@pytest.fixture(scope="module")
-def ingested(tmp_path_factory) -> tuple[Path, Path]:
-    """The sample corpus ingested once with the bundled embedder, via the CLI."""
-    import shutil
-
-    from conftest import CORPUS
-
-    base = tmp_path_factory.mktemp("e2e")
-    home, docs = base / "home", base / "docs"
-    shutil.copytree(CORPUS, docs)
-    result = ragchat("ingest", str(docs), env={"RAGCHAT_HOME": str(home)})
-    assert result.returncode == 0, result.stderr
-    assert "5 added, 0 updated, 0 removed, 0 unchanged, 0 skipped" in result.stderr
-    return home, docs
 
 
 def test_ask_json_cites_the_pdf_page(ingested):

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_end_to_end import ingested, ragchat  # noqa: F401 - the module fixture is shared
+from conftest import ragchat
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def test_eval_beir_table_on_screen(beir: Path, tmp_path: Path):
     assert "lexical" in result.stdout and "dense" not in result.stdout.split("\n", 2)[2]
 
 
-def test_eval_gold_sources(ingested, tmp_path: Path):  # noqa: F811
+def test_eval_gold_sources(ingested, tmp_path: Path):
     home, docs = ingested
     gold = tmp_path / "gold.jsonl"
     gold.write_text(

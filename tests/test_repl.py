@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_end_to_end import ingested  # noqa: F401 - the module fixture is shared
 
 pexpect = pytest.importorskip("pexpect")
 pytestmark = pytest.mark.slow
@@ -30,8 +29,8 @@ def ask(child, text: str) -> str:
     return child.before
 
 
-def test_a_conversation_in_a_terminal(ingested, tmp_path: Path):  # noqa: F811
-    home, docs = ingested
+def test_a_conversation_in_a_terminal(ingested, tmp_path: Path):
+    home, _ = ingested
     child = spawn(home, tmp_path)
     try:
         first = ask(child, "What is the joining fee for members?")
@@ -63,7 +62,7 @@ def test_a_conversation_in_a_terminal(ingested, tmp_path: Path):  # noqa: F811
         child.close(force=True)
 
 
-def test_ctrl_d_leaves_and_ctrl_c_clears_the_line(ingested, tmp_path: Path):  # noqa: F811
+def test_ctrl_d_leaves_and_ctrl_c_clears_the_line(ingested, tmp_path: Path):
     home, _ = ingested
     child = spawn(home, tmp_path)
     try:

@@ -1,0 +1,127 @@
+"""The OpenAI-compatible backend against a real llama.cpp server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ragchat
+
+pytestmark = pytest.mark.slow
+
+KEY = "sk-test-4242-secret"
+WRONG_KEY = "sk-wrong-9999-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    from ragchat.embedders import bundled_path
+    from ragchat.llms import BUNDLED_LLM_DIST, BUNDLED_LLM_FILE
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)),
+         "--model_alias", "smol", "--host", "127.0.0.1", "--port", str(port), "--api_key", KEY,
+         "--n_ctx", "2048", "--n_threads", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + 120
+    while True:
+        try:
+            request = urllib.request.Request(url + "/models", headers={"Authorization": f"Bearer {KEY}"})
+            urllib.request.urlopen(request, timeout=2).read()
+            break
+        except OSError:
+            if time.time() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("llama_cpp.server did not start")
+            time.sleep(0.5)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def hosted_env(home: Path, url: str, key: str = KEY, model: str = "openai:smol") -> dict[str, str]:
+    return {"RAGCHAT_HOME": str(home), "RAGCHAT_MODEL": model, "RAGCHAT_BASE_URL": url, "RAGCHAT_API_KEY": key}
+
+
+def test_ask_through_the_openai_backend(ingested, server):
+    home, docs = ingested
+    result = ragchat("ask", "--json", "What is the joining fee?", env=hosted_env(home, server))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["answer"].strip() and data["models"]["llm"] == "openai:smol"
+    assert str(docs / "handbook.md") in [s["path"] for s in data["sources"]]
+    assert "sent to" not in result.stderr  # loopback: nothing leaves the machine, no notice
+    assert KEY not in result.stdout + result.stderr
+
+
+def test_chat_streams_through_the_openai_backend(ingested, server):
+    home, _ = ingested
+    result = ragchat("chat", input="Where are the solar panels?\n/exit\n", env=hosted_env(home, server))
+    assert result.returncode == 0, result.stderr
+    assert "Sources" in result.stdout and "faq.html" in result.stdout
+
+
+def test_wrong_key_is_a_clear_error_without_the_key(ingested, server):
+    home, _ = ingested
+    result = ragchat("ask", "What is the joining fee?", env=hosted_env(home, server, key=WRONG_KEY))
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: API key rejected by 127.0.0.1:")
+    assert "Traceback" not in result.stderr
+    for secret in (KEY, WRONG_KEY):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_unknown_model_lists_what_the_server_offers(ingested, server):
+    home, _ = ingested
+    result = ragchat("ask", "hello", env=hosted_env(home, server, model="openai:gpt-nonexistent"))
+    assert result.returncode == 1, result.stdout
+    assert "offers: smol" in result.stderr or "has no model" in result.stderr
+
+
+def test_dead_server_is_a_clear_error(ingested):
+    home, _ = ingested
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    result = ragchat("ask", "hello", env=hosted_env(home, url))
+    assert result.returncode == 1 and "Cannot reach 127.0.0.1:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_remote_endpoint_without_consent_is_refused_before_connecting(ingested, monkeypatch):
+    """In process, with every outgoing connection made to fail loudly."""
+    from ragchat.app import App
+    from ragchat.config import Settings
+    from ragchat.llms import RemoteNotAllowed
+
+    home, _ = ingested
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a connection was attempted")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    settings = Settings(model="openai:gpt-4o-mini", base_url="http://llm.example.invalid/v1", api_key=KEY)
+    with pytest.raises(RemoteNotAllowed, match=r"llm\.example\.invalid.*--allow-remote"):
+        App(home, settings).engine()
+
+
+def test_remote_refusal_through_the_cli(ingested):
+    home, _ = ingested
+    result = ragchat("ask", "hello", env=hosted_env(home, "http://llm.example.invalid/v1"))
+    assert result.returncode == 1
+    assert "Refusing to send document excerpts to llm.example.invalid" in result.stderr
+    assert "--allow-remote" in result.stderr
