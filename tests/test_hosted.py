@@ -6,8 +6,10 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -86,11 +88,60 @@ def test_wrong_key_is_a_clear_error_without_the_key(ingested, server):
         assert secret not in result.stdout + result.stderr
 
 
-def test_unknown_model_lists_what_the_server_offers(ingested, server):
+class _ApiStub(BaseHTTPRequestHandler):
+    """A minimal OpenAI-style server for the error paths llama.cpp's server cannot show."""
+
+    status = 404
+    requests = 0
+
+    def do_GET(self):  # /v1/models
+        self._send(200, {"object": "list", "data": [{"id": "alpha", "object": "model"}, {"id": "beta", "object": "model"}]})
+
+    def do_POST(self):  # /v1/chat/completions
+        type(self).requests += 1
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._send(self.status, {"error": {"message": "nope", "type": "error", "code": None}})
+
+    def _send(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def stub():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ApiStub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _ApiStub.requests = 0
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", _ApiStub
+    server.shutdown()
+
+
+def test_unknown_model_lists_what_the_server_offers(ingested, stub):
     home, _ = ingested
-    result = ragchat("ask", "hello", env=hosted_env(home, server, model="openai:gpt-nonexistent"))
+    url, handler = stub
+    handler.status = 404
+    result = ragchat("ask", "hello", env=hosted_env(home, url, model="openai:gamma"))
     assert result.returncode == 1, result.stdout
-    assert "offers: smol" in result.stderr or "has no model" in result.stderr
+    assert "has no model 'gamma'; it offers: alpha, beta" in result.stderr
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_rate_limits_and_server_errors_are_retried_then_reported(ingested, stub, status):
+    home, _ = ingested
+    url, handler = stub
+    handler.status = status
+    result = ragchat("ask", "hello", env=hosted_env(home, url))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert handler.requests == 4  # the first try and 3 retries
+    assert ("HTTP 429" if status == 429 else "HTTP 503") in result.stderr
 
 
 def test_dead_server_is_a_clear_error(ingested):
