@@ -28,7 +28,11 @@ from ragchat.config import Settings  # noqa: E402
 from ragchat.llms import LlamaCppLLM  # noqa: E402
 from ragchat.prompting import Turn  # noqa: E402
 
-FIRST = "What is the joining fee for members?"
+QUESTIONS = [
+    "What is the joining fee for members?",
+    "Who can join the cooperative?",
+    "How are members told about meetings?",
+]
 FOLLOW_UP = "And when is the annual general meeting held?"
 
 
@@ -46,6 +50,8 @@ def first_token(app: App, question: str, history: list[Turn]) -> tuple[float, st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--turns", type=int, default=2, help="the follow-up is question number N (2-4)")
+    parser.add_argument("--no-cache", action="store_true", help="without the state cache, for comparison")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="ragchat-bench-"))
     settings = Settings(embedding_model="bundled", model="bundled", n_ctx=2048, max_tokens=48, temperature=0.0)
@@ -55,9 +61,12 @@ def main() -> None:
     warm, fresh = [], []
     for _ in range(args.runs):
         llm = LlamaCppLLM("bundled", n_ctx=2048, threads=settings.threads)
+        if args.no_cache:
+            llm.llama.set_cache(None)
         app = App(home, settings, embedder=embedder, llm=llm)
-        _, first_answer = first_token(app, FIRST, [])
-        history = [Turn(FIRST, first_answer)]
+        history: list[Turn] = []
+        for question in QUESTIONS[: args.turns - 1]:
+            history.append(Turn(question, first_token(app, question, history)[1]))
         warm.append(first_token(app, FOLLOW_UP, history)[0])
         cold = App(home, settings, embedder=embedder, llm=LlamaCppLLM("bundled", n_ctx=2048, threads=settings.threads))
         cold.llm.count_tokens("load the model before timing")
@@ -67,7 +76,8 @@ def main() -> None:
         return f"| {name} | {statistics.median(values):.3f} | {min(values):.3f} | {max(values):.3f} |"
 
     ratio = statistics.median(fresh) / statistics.median(warm)
-    print(f"Follow-up time to first token, bundled SmolLM2-135M, {args.runs} runs (seconds):\n")
+    cache = "without" if args.no_cache else "with"
+    print(f"Follow-up (question {args.turns}) time to first token, bundled SmolLM2-135M, {cache} the state cache, {args.runs} runs (seconds):\n")
     print("| model | median | min | max |\n| --- | --- | --- | --- |")
     print(row("fresh (model just loaded)", fresh))
     print(row("warm (same chat, state cache)", warm))
