@@ -5,6 +5,7 @@ The library is the API: the CLI and the REPL only call ``App`` and render what i
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from functools import cached_property
@@ -51,10 +52,18 @@ class App:
     def manifest(self) -> Manifest:
         os.umask(0o077)  # everything ragchat writes to its store is the user's alone
         ensure_private_dir(self.home)
+        if self.settings.chroma_url:
+            from ragchat.shared import ServerManifest
+
+            digest = hashlib.sha1(self.settings.chroma_url.rstrip("/").encode()).hexdigest()[:12]
+            folder = ensure_private_dir(self.home / "servers" / digest)
+            return ServerManifest(folder / "manifest.sqlite3", self.store)
         return Manifest(self.home / "manifest.sqlite3")
 
     @cached_property
     def store(self) -> VectorStore:
+        if self.settings.chroma_url:
+            return VectorStore(self.home / "chroma", self.settings.chroma_url)
         return VectorStore(ensure_private_dir(self.home / "chroma"))
 
     @property
@@ -172,7 +181,7 @@ class App:
             )
         return {
             "home": str(self.home),
-            "store": str(self.home / "chroma"),
+            "store": self.store.location,
             "manifest": str(self.home / "manifest.sqlite3"),
             "config_file": str(self.home / "config.toml"),
             "collection": self.collection,

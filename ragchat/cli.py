@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -52,11 +53,27 @@ def handle_errors(command: F) -> F:
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
+            if os.environ.get("RAGCHAT_DEBUG"):
+                raise
+            from ragchat.render import sanitize
+
+            click.echo(
+                f"Error: unexpected {type(exc).__name__}: {sanitize(str(exc))[:300]}"
+                " (set RAGCHAT_DEBUG=1 to see where; please report it)",
+                err=True,
+            )
+            sys.exit(1)
 
     return wrapper
 
 
 def collection_option(command: F) -> F:
+    command = click.option(
+        "--chroma-url", help="Store and query through this Chroma server, e.g. http://127.0.0.1:8000 [RAGCHAT_CHROMA_URL]."
+    )(command)
     return click.option(
         "--collection", "-c", help="Collection to use [default: default; RAGCHAT_COLLECTION]."
     )(command)
@@ -122,6 +139,7 @@ def main() -> None:
 def ingest(
     paths: tuple[Path, ...],
     collection: str | None,
+    chroma_url: str | None,
     embedding_model: str | None,
     chunk_tokens: int | None,
     reindex: bool,
@@ -140,7 +158,7 @@ def ingest(
     """
     from ragchat.render import IngestProgress
 
-    app = build_app(collection=collection, embedding_model=embedding_model, chunk_tokens=chunk_tokens)
+    app = build_app(collection=collection, chroma_url=chroma_url, embedding_model=embedding_model, chunk_tokens=chunk_tokens)
     out, err = _consoles(quiet or as_json)
     reports = []
     for index, path in enumerate(paths):
@@ -394,7 +412,7 @@ def config_show(as_json: bool) -> None:
 @collection_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @handle_errors
-def status(collection: str | None, as_json: bool) -> None:
+def status(collection: str | None, chroma_url: str | None, as_json: bool) -> None:
     """Where the store lives, its collections and counts, and the models in use.
 
     \b
@@ -403,7 +421,7 @@ def status(collection: str | None, as_json: bool) -> None:
     """
     from ragchat.render import collections_table, key_value_table
 
-    app = build_app(collection=collection)
+    app = build_app(collection=collection, chroma_url=chroma_url)
     info = app.status()
     if as_json:
         click.echo(json.dumps(info, indent=2))

@@ -49,6 +49,9 @@ class Settings:
     chunk_tokens: int = _setting(
         200, "Target chunk size in embedder tokens (capped by the embedder's limit)."
     )
+    chroma_url: str = _setting(
+        "", "A Chroma server to store and query through (http://host:port); empty: the local store."
+    )
     base_url: str = _setting(
         "",
         "OpenAI-compatible endpoint for --model openai:NAME (else OPENAI_BASE_URL, else OpenAI).",

@@ -68,10 +68,15 @@ def chunk_metadata(
 
 
 class VectorStore:
-    """A Chroma PersistentClient under ``path``."""
+    """Chroma: a PersistentClient under ``path``, or a Chroma server at ``url``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, url: str = "") -> None:
         self.path = path
+        self.url = url.rstrip("/")
+
+    @property
+    def location(self) -> str:
+        return self.url or str(self.path)
 
     @cached_property
     def client(self) -> Any:
@@ -79,10 +84,24 @@ class VectorStore:
         import chromadb
         from chromadb.config import Settings
 
+        settings = Settings(anonymized_telemetry=False)
+        if self.url:
+            from urllib.parse import urlparse
+
+            parsed = urlparse(self.url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ConfigError(f"--chroma-url {self.url!r} is not an http(s) URL, e.g. http://127.0.0.1:8000.")
+            try:
+                return chromadb.HttpClient(
+                    host=parsed.hostname,
+                    port=parsed.port or (443 if parsed.scheme == "https" else 80),
+                    ssl=parsed.scheme == "https",
+                    settings=settings,
+                )
+            except Exception as exc:
+                raise StoreError(f"Cannot reach the Chroma server at {self.url} ({type(exc).__name__}); is 'chroma run' running there?") from exc
         try:
-            return chromadb.PersistentClient(
-                path=str(self.path), settings=Settings(anonymized_telemetry=False)
-            )
+            return chromadb.PersistentClient(path=str(self.path), settings=settings)
         except Exception as exc:
             raise StoreError(
                 f"Cannot open the Chroma store at {self.path} ({exc});"
@@ -98,8 +117,8 @@ class VectorStore:
             return self.client.get_collection(name, embedding_function=None)
         except Exception as exc:  # chromadb raises NotFoundError (1.x) or ValueError (0.x)
             raise StoreError(
-                f"Collection {name!r} is missing from the Chroma store at {self.path};"
-                " run 'ragchat ingest --rebuild' to rebuild it."
+                f"Collection {name!r} is missing from the Chroma store at {self.location};"
+                " re-ingest it with 'ragchat ingest --reindex PATH'."
             ) from exc
 
     def create(self, name: str, metadata: dict[str, Any]) -> None:
@@ -107,6 +126,25 @@ class VectorStore:
 
     def metadata(self, name: str) -> dict[str, Any]:
         return dict(self._collection(name).metadata or {})
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.client.get_collection(name)
+        except Exception:
+            return False
+        return True
+
+    def records(self, name: str, where: dict[str, Any] | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+        """(id, document, metadata) of every chunk (matching ``where``), in pages of 1,000."""
+        collection = self._collection(name)
+        found: list[tuple[str, str, dict[str, Any]]] = []
+        offset = 0
+        while True:
+            page = collection.get(where=where, include=["documents", "metadatas"], limit=1000, offset=offset)
+            found.extend(zip(page["ids"], [d or "" for d in page["documents"]], page["metadatas"], strict=True))
+            if len(page["ids"]) < 1000:
+                return found
+            offset += 1000
 
     def upsert(
         self,

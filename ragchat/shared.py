@@ -1,0 +1,126 @@
+"""A store shared through a Chroma server (``--chroma-url``).
+
+Several machines may ingest into and query one server, so what must agree lives on the
+server: the chunks (with their text) in the collection itself, and the manifest of files as a
+companion collection ``NAME__files`` (one record per file: path, size, mtime, SHA-256, chunk
+count). The lexical index cannot live in Chroma (it has no BM25), so each machine keeps it as
+a cache in its own SQLite file, derived from the server: before a collection is used, files
+whose record changed on the server have their chunks re-read into the cache, and files gone
+from the server leave it. Every machine therefore ranks with the same chunks and the same
+file list, whoever ingested them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ragchat.ingest import chunk_prefix
+from ragchat.lexical import LexicalIndex
+from ragchat.manifest import CollectionRecord, FileRecord, Manifest
+from ragchat.store import VectorStore
+
+FILES_SUFFIX = "__files"
+FETCH_PATHS = 100  # files whose chunks are read from the server in one request
+
+
+def _file_metadata(record: FileRecord) -> dict[str, Any]:
+    meta = {k: v for k, v in record.__dict__.items() if v is not None}
+    meta["mtime_ns"] = str(record.mtime_ns)  # beyond the integer range Chroma keeps
+    return meta
+
+
+def _file_record(meta: dict[str, Any]) -> FileRecord:
+    return FileRecord(
+        path=str(meta["path"]),
+        size=int(meta["size"]),
+        mtime_ns=int(meta["mtime_ns"]),
+        sha256=str(meta["sha256"]),
+        chunks=int(meta["chunks"]),
+        pages=int(meta["pages"]) if meta.get("pages") is not None else None,
+    )
+
+
+class ServerManifest(Manifest):
+    """The manifest on a Chroma server, with a local SQLite copy that also holds the lexical
+    index; ``sync`` brings the copy in step with the server."""
+
+    def __init__(self, path: Path, store: VectorStore) -> None:
+        super().__init__(path)
+        self.store = store
+        self.synced: set[str] = set()
+
+    def _files(self, name: str) -> Any:
+        return self.store.client.get_or_create_collection(name + FILES_SUFFIX, embedding_function=None)
+
+    def collection(self, name: str) -> CollectionRecord | None:
+        self.sync(name)
+        return super().collection(name)
+
+    def collections(self) -> list[CollectionRecord]:
+        for collection in self.store.client.list_collections():
+            name = getattr(collection, "name", collection)
+            if not name.endswith(FILES_SUFFIX):
+                self.sync(name)
+        return super().collections()
+
+    def files(self, collection: str) -> dict[str, FileRecord]:
+        self.sync(collection)
+        return super().files(collection)
+
+    def put_file(self, collection: str, record: FileRecord) -> None:
+        super().put_file(collection, record)
+        self._files(collection).upsert(
+            ids=[chunk_prefix(record.path)], embeddings=[[1.0]], metadatas=[_file_metadata(record)]
+        )
+
+    def delete_file(self, collection: str, path: str) -> None:
+        super().delete_file(collection, path)
+        self._files(collection).delete(ids=[chunk_prefix(path)])
+
+    def drop_collection(self, name: str) -> None:
+        super().drop_collection(name)
+        self.store.drop(name + FILES_SUFFIX)
+        self.synced.discard(name)
+
+    def sync(self, name: str) -> None:
+        """Make the local copy (file list and lexical index) match the server, once per run."""
+        if name in self.synced:
+            return
+        self.synced.add(name)
+        if not self.store.exists(name):
+            Manifest.drop_collection(self, name)
+            return
+        meta = self.store.metadata(name)
+        if "ragchat:embedder" not in meta:
+            return  # not a ragchat collection
+        Manifest.add_collection(
+            self,
+            CollectionRecord(
+                name,
+                str(meta["ragchat:embedder"]),
+                int(meta["ragchat:dimension"]),
+                str(meta.get("ragchat:query_prefix", "")),
+                str(meta.get("ragchat:passage_prefix", "")),
+                str(meta.get("ragchat:chunker", "")),
+            ),
+        )
+        page = self._files(name).get(include=["metadatas"])
+        remote = {r.path: r for r in (_file_record(m) for m in page["metadatas"])}
+        local = Manifest.files(self, name)
+        changed = [path for path, record in remote.items() if local.get(path) != record]
+        lexical = LexicalIndex(self.db, name)
+        with self.transaction():
+            for path in set(local) - set(remote):
+                lexical.remove(path)
+                Manifest.delete_file(self, name, path)
+            for start in range(0, len(changed), FETCH_PATHS):
+                batch = changed[start : start + FETCH_PATHS]
+                chunks: dict[str, list[tuple[str, str]]] = {path: [] for path in batch}
+                for chunk_id, text, chunk_meta in self.store.records(name, {"path": {"$in": batch}}):
+                    headings = chunk_meta.get("headings") or ""
+                    chunks[chunk_meta["path"]].append((chunk_id, f"{headings}\n{text}" if headings else text))
+                for path in batch:
+                    pairs = sorted(chunks[path], key=lambda pair: int(pair[0].rsplit("-", 1)[1]))
+                    lexical.replace(path, [i for i, _ in pairs], [t for _, t in pairs])
+                    Manifest.put_file(self, name, remote[path])

@@ -1,0 +1,111 @@
+"""Two machines sharing one real Chroma server (`chroma run` on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ragchat
+from fakes import FakeEmbedder
+from test_hosted import free_port
+from test_ingest import write
+
+from ragchat.app import App
+from ragchat.config import Settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    chroma = shutil.which("chroma") or str(Path(__import__("sys").executable).parent / "chroma")
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    process = subprocess.Popen(
+        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**__import__("os").environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url + "/api/v2/heartbeat", timeout=2).read()
+            break
+        except OSError:
+            if time.time() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("chroma run did not start")
+            time.sleep(0.3)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def machine(home: Path, url: str, collection: str, embedder=None) -> App:
+    settings = Settings(chroma_url=url, collection=collection)
+    return App(home, settings, explicit=frozenset({"embedding_model"}), embedder=embedder or FakeEmbedder())
+
+
+def test_two_machines_stay_consistent(chroma_server, tmp_path: Path):
+    docs_a, docs_b = tmp_path / "a", tmp_path / "b"
+    write(docs_a, "zeppelin.md", "The zeppelin hangar is in Friedrichshafen.")
+    write(docs_a, "tea.md", "Green tea is unoxidised.")
+    write(docs_b, "volcano.md", "Basalt lava is runny.")
+    embedder = FakeEmbedder()
+    one = machine(tmp_path / "home1", chroma_server, "shared-one", embedder)
+    assert len(one.ingest(docs_a).added) == 2
+
+    two = machine(tmp_path / "home2", chroma_server, "shared-one")
+    assert [h.path for h in two.retriever("lexical").retrieve("zeppelins", 3)] == [str(docs_a / "zeppelin.md")]
+    assert two.status()["collections"][0]["documents"] == 2
+    assert len(two.ingest(docs_b).added) == 1
+
+    embedder.embedded.clear()
+    again = machine(tmp_path / "home1", chroma_server, "shared-one", embedder)
+    report = again.ingest(docs_a)
+    assert report.unchanged == 2 and report.removed == [] and embedder.embedded == []
+    assert [h.path for h in again.retriever("hybrid").retrieve("basalt lava", 1)] == [str(docs_b / "volcano.md")]
+
+    (docs_a / "zeppelin.md").unlink()
+    assert again.ingest(docs_a).removed == [str(docs_a / "zeppelin.md")]
+    later = machine(tmp_path / "home2", chroma_server, "shared-one")
+    assert later.retriever("lexical").retrieve("zeppelin", 3) == []
+    assert later.manifest.counts("shared-one")[0] == 2
+
+
+def test_cli_ingest_search_ask_through_the_server(chroma_server, tmp_path: Path):
+    from conftest import CORPUS
+
+    docs = tmp_path / "docs"
+    shutil.copytree(CORPUS, docs)
+    env = {"RAGCHAT_HOME": str(tmp_path / "h"), "RAGCHAT_CHROMA_URL": chroma_server, "RAGCHAT_COLLECTION": "harbor"}
+    first = ragchat("ingest", "--json", str(docs), env=env)
+    assert first.returncode == 0, first.stderr
+    assert len(json.loads(first.stdout)["added"]) == 5
+    second = json.loads(ragchat("ingest", "--json", str(docs), env=env).stdout)
+    assert second["chunks_embedded"] == 0 and second["unchanged"] == 5
+    (docs / "faq.html").unlink()
+    third = json.loads(ragchat("ingest", "--json", str(docs), env=env).stdout)
+    assert third["removed"] == [str(docs / "faq.html")]
+    found = json.loads(ragchat("search", "--json", "joining fee crowns", env=env).stdout)
+    assert found["results"][0]["path"] == str(docs / "handbook.md")
+    assert all(r["path"] != str(docs / "faq.html") for r in found["results"])
+    answer = ragchat("ask", "--json", "How much energy did the array produce?", env=env)
+    assert answer.returncode == 0, answer.stderr
+    assert str(docs / "annual-report-2024.pdf") in [s["path"] for s in json.loads(answer.stdout)["sources"]]
+    status = json.loads(ragchat("status", "--json", env=env).stdout)
+    assert status["store"] == chroma_server
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path: Path):
+    docs = tmp_path / "d"
+    write(docs, "a.md", "hello")
+    env = {"RAGCHAT_HOME": str(tmp_path / "h"), "RAGCHAT_CHROMA_URL": f"http://127.0.0.1:{free_port()}"}
+    result = ragchat("ingest", str(docs), env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Chroma server" in result.stderr
