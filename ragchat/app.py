@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from ragchat.ingest import (
 )
 from ragchat.lexical import LexicalIndex
 from ragchat.llms import LLM, OpenAILLM, build_llm
-from ragchat.manifest import Manifest
+from ragchat.manifest import Manifest, write_lock
 from ragchat.prompting import Prompts
 from ragchat.retrieval import MODES, Retriever, build_retriever
 from ragchat.store import Hit, VectorStore, check_collection_name
@@ -97,10 +98,16 @@ class App:
             self.collection,
             self.settings.chunk_tokens,
             progress,
+            self.settings.max_file_mb,
         )
 
     def ingest(self, root: Path, progress: Progress | None = None, reindex: bool = False) -> IngestReport:
-        return self.ingestor(progress, reindex).run(root)
+        with self.writing():
+            return self.ingestor(progress, reindex).run(root)
+
+    def writing(self) -> AbstractContextManager[None]:
+        """Hold the store's write lock (another writer is refused with its PID)."""
+        return write_lock(self.manifest.path.parent)
 
     def drop_collection(self) -> None:
         self.store.drop(self.collection)

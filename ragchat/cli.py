@@ -161,9 +161,17 @@ def ingest(
     app = build_app(collection=collection, chroma_url=chroma_url, embedding_model=embedding_model, chunk_tokens=chunk_tokens)
     out, err = _consoles(quiet or as_json)
     reports = []
-    for index, path in enumerate(paths):
-        with IngestProgress(err) as progress:
-            reports.append(app.ingest(path, progress, reindex=reindex and index == 0))
+    try:
+        for index, path in enumerate(paths):
+            with IngestProgress(err) as progress:
+                reports.append(app.ingest(path, progress, reindex=reindex and index == 0))
+    except KeyboardInterrupt:
+        click.echo(
+            "Interrupted: what was embedded so far is kept; run the same command again to finish"
+            " (it will not redo that work).",
+            err=True,
+        )
+        sys.exit(130)
     if as_json:
         out.print_json(json.dumps([r.to_dict() for r in reports] if len(reports) > 1 else reports[0].to_dict()))
         return
@@ -326,7 +334,7 @@ def run_beir_eval(data: Path, collection: str | None, split: str | None, embeddi
     temporary = collection is None
     app = build_app(collection=collection or f"eval-tmp-{os.getpid()}", embedding_model=embedding_model, chunk_tokens=chunk_tokens)
     try:
-        with IngestProgress(err) as progress:
+        with IngestProgress(err) as progress, app.writing():
             report = app.ingestor(progress).sync(beir.sources(), lambda key: True)
         with counting_progress(err, "Querying", len(beir.qrels)) as advance:
             figures = evaluate_beir(beir, app.evaluation_ranker(modes), advance)

@@ -49,6 +49,7 @@ class Settings:
     chunk_tokens: int = _setting(
         200, "Target chunk size in embedder tokens (capped by the embedder's limit)."
     )
+    max_file_mb: int = _setting(200, "Files larger than this (in MB) are skipped by ingest.")
     chroma_url: str = _setting(
         "", "A Chroma server to store and query through (http://host:port); empty: the local store."
     )

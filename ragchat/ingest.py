@@ -84,23 +84,45 @@ def chunk_id(path: str, index: int) -> str:
     return f"{chunk_prefix(path)}-{index}"
 
 
-def discover(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Regular files under ``root`` that a loader can read, and the others with a reason."""
+def discover(root: Path, max_bytes: int = 0) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Regular files under ``root`` that a loader can read, and the others with a reason.
+
+    Symlinks are followed only within ``root``; FIFOs, devices and sockets are never opened;
+    files over ``max_bytes`` (when set) are skipped."""
+    skipped: list[tuple[str, str]] = []
     if root.is_file():
         files = [root]
     else:
         files = []
         for folder, dirs, names in os.walk(root):
+            for name in dirs:
+                if Path(folder, name).is_symlink() and not name.startswith("."):
+                    skipped.append((str(Path(folder, name).absolute()), "symlinked folder, not followed"))
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
             files.extend(Path(folder, n) for n in sorted(names) if not n.startswith("."))
-    found, skipped = [], []
+    inside = root.resolve()
+    found: list[Path] = []
+    seen: set[Path] = set()
     for path in files:
-        resolved = path.resolve()
-        if not resolved.is_file():
-            skipped.append((str(path.absolute()), "not a regular file"))
+        shown = str(path.absolute())
+        try:
+            resolved = path.resolve(strict=True)
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python 3.11
+            skipped.append((shown, "broken symlink or symlink loop"))
+            continue
+        if path != root and path.is_symlink() and not resolved.is_relative_to(inside):
+            skipped.append((shown, "symlink to outside the folder, not followed"))
+        elif not resolved.is_file():
+            skipped.append((shown, "not a regular file"))
+        elif resolved in seen:
+            continue
+        elif max_bytes and resolved.stat().st_size > max_bytes:
+            size = resolved.stat().st_size / 1e6
+            skipped.append((str(resolved), f"too large ({size:.0f} MB; the limit is --max-file-mb {max_bytes // 1_000_000})"))
         elif loader_for(resolved) is None:
             skipped.append((str(resolved), unsupported_reason(resolved)))
         else:
+            seen.add(resolved)
             found.append(resolved)
     return found, skipped
 
@@ -207,6 +229,7 @@ class Ingestor:
         collection: str,
         chunk_tokens: int,
         progress: Progress | None = None,
+        max_file_mb: int = 0,
     ) -> None:
         self.store = store
         self.manifest = manifest
@@ -214,6 +237,7 @@ class Ingestor:
         self.collection = collection
         self.chunk_tokens = chunk_tokens
         self.progress = progress or _NoProgress()
+        self.max_file_mb = max_file_mb
 
     @cached_property
     def lexical(self) -> LexicalIndex:
@@ -222,7 +246,7 @@ class Ingestor:
     def run(self, root: Path) -> IngestReport:
         """Bring the collection in step with the files under ``root`` (a folder or a file)."""
         root = root.absolute()
-        files, skipped = discover(root)
+        files, skipped = discover(root, self.max_file_mb * 1_000_000)
         scope = str(root.resolve())
         report = self.sync(
             [FileSource(p) for p in files],
@@ -236,6 +260,7 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport()
         check_embedder(self.manifest, self.collection, self.embedder.id)
+        self._repair()
         known = self.manifest.files(self.collection)
         self.progress.start(len(sources))
 
@@ -293,6 +318,10 @@ class Ingestor:
         if not batch:
             return
         self._ensure_collection()
+        self.manifest.mark_pending(
+            self.collection,
+            [(p.path, max(len(p.chunks), p.previous.chunks if p.previous else 0)) for p in batch],
+        )
         chunks = [(p.path, i, c) for p in batch for i, c in enumerate(p.chunks)]
         if chunks:
             vectors = self.embedder.embed_passages([c.embed_text for _, _, c in chunks])
@@ -316,10 +345,27 @@ class Ingestor:
                 ids = [chunk_id(pending.path, i) for i in range(len(pending.chunks))]
                 self.lexical.replace(pending.path, ids, [c.embed_text for c in pending.chunks])
                 self.manifest.put_file(self.collection, pending.record)
+            self.manifest.clear_pending(self.collection, [p.path for p in batch])
         for pending in batch:
             (report.updated if pending.previous else report.added).append(pending.path)
             report.chunks_embedded += len(pending.chunks)
             self.progress.advance(files=1, chunks=len(pending.chunks))
+
+    def _repair(self) -> None:
+        """Remove the chunks an interrupted ingest wrote but no manifest row owns."""
+        pending = self.manifest.pending(self.collection)
+        if not pending:
+            return
+        owned = self.manifest.files(self.collection)
+        orphans = [
+            chunk_id(path, i)
+            for path, written in pending
+            for i in range(owned[path].chunks if path in owned else 0, written)
+        ]
+        if orphans and self.manifest.collection(self.collection):
+            self.store.delete(self.collection, orphans)
+        with self.manifest.transaction():
+            self.manifest.clear_pending(self.collection, [path for path, _ in pending])
 
     def _remove(self, path: str, record: FileRecord) -> None:
         if record.chunks and self.manifest.collection(self.collection):

@@ -39,6 +39,12 @@ CREATE TABLE IF NOT EXISTS files (
     ingested REAL NOT NULL,
     PRIMARY KEY (collection, path)
 );
+CREATE TABLE IF NOT EXISTS pending (
+    collection TEXT NOT NULL,
+    path TEXT NOT NULL,
+    chunks INTEGER NOT NULL,
+    PRIMARY KEY (collection, path)
+);
 """
 
 
@@ -116,6 +122,7 @@ class Manifest:
 
         with self.transaction() as db:
             LexicalIndex(db, name).drop()
+            db.execute("DELETE FROM pending WHERE collection = ?", (name,))
             db.execute("DELETE FROM files WHERE collection = ?", (name,))
             db.execute("DELETE FROM collections WHERE name = ?", (name,))
 
@@ -137,6 +144,25 @@ class Manifest:
     def delete_file(self, collection: str, path: str) -> None:
         self.db.execute("DELETE FROM files WHERE collection = ? AND path = ?", (collection, path))
 
+    # chunk ids being written: recorded before the vectors, cleared with the manifest row,
+    # so chunks left by a killed ingest can be found and removed
+
+    def mark_pending(self, collection: str, entries: list[tuple[str, int]]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO pending VALUES (?, ?, ?)",
+                [(collection, path, chunks) for path, chunks in entries],
+            )
+
+    def clear_pending(self, collection: str, paths: list[str]) -> None:
+        self.db.executemany(
+            "DELETE FROM pending WHERE collection = ? AND path = ?", [(collection, p) for p in paths]
+        )
+
+    def pending(self, collection: str) -> list[tuple[str, int]]:
+        rows = self.db.execute("SELECT path, chunks FROM pending WHERE collection = ?", (collection,))
+        return [(path, int(chunks)) for path, chunks in rows]
+
     def counts(self, collection: str) -> tuple[int, int]:
         """(documents, chunks) of a collection."""
         row = self.db.execute(
@@ -148,3 +174,34 @@ class Manifest:
 
 def _values(record: Any) -> tuple[Any, ...]:
     return tuple(record.__dict__.values())
+
+
+@contextmanager
+def write_lock(folder: Path) -> Iterator[None]:
+    """Only one process writes a store at a time; the next is told who holds it, at once."""
+    import fcntl
+    import os
+
+    path = folder / "write.lock"
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise StoreError(
+            f"The store at {folder} is in use by PID {holder} (another ingest);"
+            " wait for it to finish, or stop that process."
+        ) from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.seek(0)
+        handle.truncate()
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()

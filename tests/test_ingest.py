@@ -139,3 +139,58 @@ def test_store_files_are_private(ragchat_home: Path, docs: Path):
     assert (ragchat_home.stat().st_mode & 0o777) == 0o700
     for path in ragchat_home.rglob("*"):
         assert path.stat().st_mode & 0o077 == 0, path
+
+
+def test_a_second_writer_is_told_who_holds_the_store(ragchat_home: Path, docs: Path):
+    from ragchat.errors import StoreError
+
+    first, second = make_app(ragchat_home), make_app(ragchat_home)
+    with first.writing(), pytest.raises(StoreError, match=rf"in use by PID {os.getpid()}"):
+        second.ingest(docs)
+    assert len(second.ingest(docs).added) == 3  # free again once the first is done
+
+
+def test_chunks_of_an_interrupted_ingest_are_removed_next_time(ragchat_home: Path, docs: Path, monkeypatch):
+    """Killed after the vectors were written but before the manifest row: the file is later
+    deleted, and its orphaned chunks must not stay in the store."""
+    from ragchat.manifest import Manifest
+
+    app = make_app(ragchat_home, chunk_tokens=8)
+    app.ingest(docs)
+    write(docs, "new.md", "\n\n".join(f"Paragraph {i} is here." for i in range(6)))
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Manifest, "clear_pending", crash)
+    with pytest.raises(KeyboardInterrupt):
+        make_app(ragchat_home, chunk_tokens=8).ingest(docs)
+    monkeypatch.undo()
+    assert str(docs / "new.md") in chroma_paths(app)  # vectors written, manifest row too? not cleared
+    (docs / "new.md").unlink()
+    fresh = make_app(ragchat_home, chunk_tokens=8)
+    fresh.ingest(docs)
+    assert str(docs / "new.md") not in chroma_paths(fresh)
+    assert fresh.store.count("default") == fresh.manifest.counts("default")[1] == sum(chroma_paths(fresh).values())
+    assert fresh.manifest.pending("default") == []
+
+
+def test_symlinks_fifos_and_big_files_are_skipped_with_reasons(ragchat_home: Path, docs: Path, tmp_path: Path):
+    outside = tmp_path / "outside.md"
+    outside.write_text("secret from elsewhere")
+    (docs / "link-out.md").symlink_to(outside)
+    (docs / "link-in.md").symlink_to(docs / "a.md")  # same file twice: ingested once
+    (docs / "loop.md").symlink_to(docs / "loop.md")
+    (docs / "linked-dir").symlink_to(tmp_path)
+    os.mkfifo(docs / "pipe.md")
+    (docs / "big.txt").write_text("x" * 2_000_001)
+    app = make_app(ragchat_home, max_file_mb=2)
+    report = app.ingest(docs)
+    reasons = {Path(p).name: why for p, why in report.skipped}
+    assert reasons["link-out.md"] == "symlink to outside the folder, not followed"
+    assert reasons["loop.md"] == "broken symlink or symlink loop"
+    assert reasons["linked-dir"] == "symlinked folder, not followed"
+    assert reasons["pipe.md"] == "not a regular file"
+    assert reasons["big.txt"].startswith("too large (2 MB")
+    assert len(report.added) == 3
+    assert str(outside) not in chroma_paths(app)
