@@ -132,6 +132,7 @@ def main() -> None:
 @collection_option
 @embedding_option
 @click.option("--chunk-tokens", type=int, help="Target chunk size in embedder tokens [default: 200].")
+@click.option("--max-file-mb", type=int, help="Skip files larger than this [default: 200].")
 @click.option("--reindex", is_flag=True, help="Drop the collection and rebuild it (e.g. to change embedder).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -142,6 +143,7 @@ def ingest(
     chroma_url: str | None,
     embedding_model: str | None,
     chunk_tokens: int | None,
+    max_file_mb: int | None,
     reindex: bool,
     quiet: bool,
     as_json: bool,
@@ -158,7 +160,13 @@ def ingest(
     """
     from ragchat.render import IngestProgress
 
-    app = build_app(collection=collection, chroma_url=chroma_url, embedding_model=embedding_model, chunk_tokens=chunk_tokens)
+    app = build_app(
+        collection=collection,
+        chroma_url=chroma_url,
+        embedding_model=embedding_model,
+        chunk_tokens=chunk_tokens,
+        max_file_mb=max_file_mb,
+    )
     out, err = _consoles(quiet or as_json)
     reports = []
     try:
