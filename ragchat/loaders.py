@@ -126,8 +126,50 @@ def paragraph_blocks(text: str, offset: int = 0, headings: tuple[str, ...] = ())
     return blocks
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def read_text(path: Path) -> str:
-    return decode_text(path.read_bytes()).replace("\r\n", "\n").replace("\r", "\n")
+    """A text file's content: control characters become spaces (so character offsets still
+    point into the file), line ends become \\n."""
+    text = decode_text(path.read_bytes()).replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub(" ", text)
+
+
+_HYPHENATED = re.compile(r"(\w)-\n(\w)")
+_DIGITS = re.compile(r"\d+")
+
+
+def clean_pdf_pages(texts: list[str]) -> list[str]:
+    """Text extracted from PDF pages, cleaned: ligatures and compatibility characters unified
+    (NFKC), control characters dropped, words hyphenated across line ends joined, and header or
+    footer lines that repeat on most pages (page numbers aside) removed."""
+    import unicodedata
+
+    texts = [_CONTROL.sub("", unicodedata.normalize("NFKC", t)) for t in texts]
+    texts = [_HYPHENATED.sub(lambda m: m.group(1) + m.group(2), t) for t in texts]
+    if len(texts) < 3:
+        return texts
+    counts: dict[str, int] = {}
+    for text in texts:
+        lines = [line.strip() for line in text.split("\n") if line.strip()]
+        if len(lines) < 6:  # too short to tell a running header from the text
+            continue
+        for line in set(lines[:2] + lines[-2:]):
+            key = _DIGITS.sub("#", line)
+            counts[key] = counts.get(key, 0) + 1
+    repeated = {key for key, n in counts.items() if n >= max(3, len(texts) // 2)}
+    if not repeated:
+        return texts
+    cleaned = []
+    for text in texts:
+        lines = text.split("\n")
+        edges = [i for i, line in enumerate(lines) if line.strip()]
+        edge = set(edges[:2] + edges[-2:])
+        cleaned.append(
+            "\n".join(line for i, line in enumerate(lines) if not (i in edge and _DIGITS.sub("#", line.strip()) in repeated))
+        )
+    return cleaned
 
 
 TEXT_SUFFIXES = (
@@ -277,10 +319,14 @@ def load_pdf(path: Path) -> list[Page]:
                 ) from None
             if not decrypted:
                 raise LoadError("encrypted with a password")
-        pages = []
-        for number, pdf_page in enumerate(reader.pages, start=1):
-            text = (pdf_page.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n")
-            pages.append(Page(text=text, number=number, blocks=paragraph_blocks(text)))
+        texts = [
+            (pdf_page.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n")
+            for pdf_page in reader.pages
+        ]
+        pages = [
+            Page(text=text, number=number, blocks=paragraph_blocks(text))
+            for number, text in enumerate(clean_pdf_pages(texts), start=1)
+        ]
     except FileNotDecryptedError:
         raise LoadError("encrypted with a password") from None
     except PdfReadError as exc:

@@ -106,3 +106,33 @@ def test_aes_encrypted_pdf_opens_with_empty_password(eval_pdfs: Path):
     pages = load(path)
     assert len(pages) > 10
     assert any("Adobe" in p.text for p in pages[:3])
+
+
+def test_pdf_text_cleanup():
+    from ragchat.loaders import clean_pdf_pages
+
+    words = ["alpha", "beta", "gamma", "delta"]
+
+    def body(word: str) -> str:
+        return "\n".join(f"A {word} line, number {i}." for i in range(5))
+
+    pages = [
+        f"ACME Corp Annual Report\nThe ﬁrst {w} ﬁnding is impor-\ntant.\n{body(w)}\nPage {n} of 4"
+        for n, w in enumerate(words, start=1)
+    ]
+    cleaned = clean_pdf_pages(pages)
+    assert cleaned[2] == "The first gamma finding is important.\n" + body("gamma")
+
+
+def test_text_control_characters_become_spaces_keeping_offsets(tmp_path: Path):
+    path = tmp_path / "c.txt"
+    path.write_bytes(b"ab\x07cd\x1b[31mef")
+    page = load(path)[0]
+    assert page.text == "ab cd [31mef" and len(page.text) == 12
+
+
+def test_sample_pdf_has_no_running_header_or_footer():
+    from conftest import CORPUS
+
+    pages = load(CORPUS / "annual-report-2024.pdf")
+    assert all("Page 1 of 3" not in p.text and "Annual Report 2024\n" not in p.text[:80] for p in pages[1:])
