@@ -143,7 +143,7 @@ def check_embedder(manifest: Manifest, collection: str, embedding_model: str) ->
         raise EmbedderMismatch(
             f"Collection {collection!r} was built with embedding model {record.embedder!r}"
             f" ({record.dimension}-d), not {wanted!r}; use --embedding-model {record.embedder}"
-            f" to query it, or 'ragchat ingest --reindex' to rebuild it with {wanted}."
+            f" to query it, or 'ragchat ingest --reindex PATH' to rebuild it with {wanted}."
         )
 
 

@@ -105,7 +105,7 @@ class VectorStore:
         except Exception as exc:
             raise StoreError(
                 f"Cannot open the Chroma store at {self.path} ({exc});"
-                " run 'ragchat ingest --rebuild' to rebuild it from your files."
+                " move it away and run 'ragchat ingest --reindex PATH' to rebuild it from your files."
             ) from exc
 
     def _collection(self, name: str, metadata: dict[str, Any] | None = None) -> Any:
