@@ -24,6 +24,7 @@ from ragchat.lexical import LexicalIndex
 from ragchat.loaders import Page, load, loader_for, paragraph_blocks, unsupported_reason
 from ragchat.manifest import CollectionRecord, FileRecord, Manifest
 from ragchat.store import VectorStore, chunk_metadata
+from ragchat.worker import SafeLoader
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
@@ -178,6 +179,7 @@ class Source(Protocol):
 @dataclass
 class FileSource:
     path: Path
+    reader: Callable[[Path], list[Page]] = load
 
     @property
     def key(self) -> str:
@@ -191,7 +193,11 @@ class FileSource:
         return file_hash(self.path)
 
     def load(self) -> list[Page]:
-        return load(self.path)
+        return self.reader(self.path)
+
+
+# Formats whose parsers can be made to loop or explode: read in a worker with limits.
+ISOLATED_SUFFIXES = {".pdf"}
 
 
 @dataclass
@@ -248,10 +254,14 @@ class Ingestor:
         root = root.absolute()
         files, skipped = discover(root, self.max_file_mb * 1_000_000)
         scope = str(root.resolve())
-        report = self.sync(
-            [FileSource(p) for p in files],
-            lambda key: key == scope or key.startswith(scope + os.sep),
-        )
+        safe = SafeLoader()
+        try:
+            report = self.sync(
+                [FileSource(p, safe.load if p.suffix.lower() in ISOLATED_SUFFIXES else load) for p in files],
+                lambda key: key == scope or key.startswith(scope + os.sep),
+            )
+        finally:
+            safe.close()
         report.skipped[:0] = skipped
         return report
 

@@ -194,3 +194,33 @@ def test_symlinks_fifos_and_big_files_are_skipped_with_reasons(ragchat_home: Pat
     assert reasons["big.txt"].startswith("too large (2 MB")
     assert len(report.added) == 3
     assert str(outside) not in chroma_paths(app)
+
+
+def test_a_reader_that_hangs_or_crashes_is_cut_off(tmp_path: Path):
+    from ragchat.errors import LoadError
+    from ragchat.worker import SafeLoader
+
+    slow = SafeLoader(timeout=2)
+    with pytest.raises(LoadError, match="took longer than 2s"):
+        slow.load_with(_sleep_forever, tmp_path)
+    hungry = SafeLoader(memory_mb=300)
+    with pytest.raises(LoadError, match="memory"):
+        hungry.load_with(_eat_memory, tmp_path)
+    # and the worker comes back for the next file
+    (tmp_path / "ok.md").write_text("fine")
+    assert hungry.load(tmp_path / "ok.md")[0].text == "fine"
+    slow.close()
+    hungry.close()
+
+
+def _sleep_forever(path):
+    import time
+
+    while True:
+        time.sleep(1)
+
+
+def _eat_memory(path):
+    blocks = []
+    while True:
+        blocks.append(bytearray(50 * 1024 * 1024))
