@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,39 @@ def ingested(tmp_path_factory) -> tuple[Path, Path]:
     assert result.returncode == 0, result.stderr
     assert "5 added, 0 updated, 0 removed, 0 unchanged, 0 skipped" in result.stderr
     return home, docs
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(command: list[str], probe: str, headers: dict[str, str] | None = None, timeout: float = 120):
+    """Run a real server on 127.0.0.1 until ``probe`` answers; stop it afterwards."""
+    import time
+    import urllib.request
+
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    )
+    deadline = time.time() + timeout
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(urllib.request.Request(probe, headers=headers or {}), timeout=2).read()
+                break
+            except OSError:
+                if time.time() > deadline or process.poll() is not None:
+                    pytest.fail(f"{command[0]} {command[1]} did not start")
+                time.sleep(0.3)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()

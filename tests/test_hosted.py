@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import ragchat
+from conftest import free_port, ragchat, serving
 
 pytestmark = pytest.mark.slow
 
 KEY = "sk-test-4242-secret"
 WRONG_KEY = "sk-wrong-9999-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -33,27 +24,12 @@ def server():
     from ragchat.llms import BUNDLED_LLM_DIST, BUNDLED_LLM_FILE
 
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)),
-         "--model_alias", "smol", "--host", "127.0.0.1", "--port", str(port), "--api_key", KEY,
-         "--n_ctx", "2048", "--n_threads", "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 120
-    while True:
-        try:
-            request = urllib.request.Request(url + "/models", headers={"Authorization": f"Bearer {KEY}"})
-            urllib.request.urlopen(request, timeout=2).read()
-            break
-        except OSError:
-            if time.time() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("llama_cpp.server did not start")
-            time.sleep(0.5)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)),
+               "--model_alias", "smol", "--host", "127.0.0.1", "--port", str(port), "--api_key", KEY,
+               "--n_ctx", "2048", "--n_threads", "2"]
+    with serving(command, url + "/models", {"Authorization": f"Bearer {KEY}"}):
+        yield url
 
 
 def hosted_env(home: Path, url: str, key: str = KEY, model: str = "openai:smol") -> dict[str, str]:
