@@ -368,6 +368,39 @@ def run_gold_eval(data: Path, collection: str | None, embedding_model: str | Non
     return {"title": f"{data.name} ({len(questions)} questions, collection {app.collection!r})", "data": str(data), "questions": len(questions), "collection": app.collection, "embedder": app.embedder.id, "modes": figures}
 
 
+@main.command()
+@click.option("--chroma-url", help="Check the store on this Chroma server [RAGCHAT_CHROMA_URL].")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@handle_errors
+def doctor(chroma_url: str | None, as_json: bool) -> None:
+    """Check the store (Chroma, manifest, lexical index agree), models, versions, permissions.
+
+    Exits 1 when a check fails; each failure says how to fix it.
+
+    \b
+    Example:
+        ragchat doctor
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    from ragchat import doctor as checks
+
+    app = build_app(chroma_url=chroma_url)
+    results = checks.run(app)
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in results], indent=2))
+    else:
+        out, _ = _consoles()
+        table = Table(show_header=False, box=None)
+        colours = {"ok": "green", "warn": "yellow", "fail": "red"}
+        for result in results:
+            table.add_row(Text(result.status, style=colours[result.status]), Text(result.name), Text(result.detail))
+        out.print(table)
+    if any(r.status == "fail" for r in results):
+        sys.exit(1)
+
+
 @main.group()
 def config() -> None:
     """Show or change settings in $RAGCHAT_HOME/config.toml (written readable by you only).

@@ -133,6 +133,10 @@ class LlamaCppLLM(LLM):
         self._resolved  # noqa: B018 - resolving finds (or downloads) the file, or raises
 
     @property
+    def model_path(self) -> Path:
+        return self._resolved[1]
+
+    @property
     def id(self) -> str:  # type: ignore[override]
         return BUNDLED_LLM_ID if self.spec == BUNDLED else self.spec
 

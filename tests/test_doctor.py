@@ -1,0 +1,57 @@
+"""`ragchat doctor` on a healthy store and on damaged ones (real Chroma, fake embedder)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from click.testing import CliRunner
+from conftest import ragchat
+from test_ingest import docs, make_app  # noqa: F401 - the docs fixture
+
+from ragchat.cli import main
+from ragchat.lexical import table_name
+
+
+def doctor(monkeypatch, home: Path) -> tuple[int, dict[str, dict[str, str]]]:
+    monkeypatch.setenv("RAGCHAT_HOME", str(home))
+    monkeypatch.setenv("RAGCHAT_MODEL", "bundled")
+    result = CliRunner().invoke(main, ["doctor", "--json"])
+    return result.exit_code, {c["name"]: c for c in json.loads(result.output)}
+
+
+def test_healthy_store(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811
+    make_app(ragchat_home).ingest(docs)
+    code, checks = doctor(monkeypatch, ragchat_home)
+    assert code == 0
+    assert checks["collection 'default'"]["status"] == "ok"
+
+
+def test_lexical_index_out_of_step_is_a_failure_with_the_fix(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811
+    make_app(ragchat_home).ingest(docs)
+    with sqlite3.connect(ragchat_home / "manifest.sqlite3") as db:
+        db.execute(f"DELETE FROM {table_name('default')} WHERE rowid = (SELECT MIN(rowid) FROM {table_name('default')})")
+    code, checks = doctor(monkeypatch, ragchat_home)
+    assert code == 1
+    check = checks["collection 'default' lexical index"]
+    assert check["status"] == "fail" and "--reindex" in check["detail"]
+
+
+def test_deleted_chroma_database_is_detected(ragchat_home: Path, docs: Path):  # noqa: F811
+    make_app(ragchat_home).ingest(docs)
+    (ragchat_home / "chroma" / "chroma.sqlite3").unlink()
+    # in a new process: Chroma keeps a client per path for the life of a process
+    result = ragchat("doctor", "--json", env={"RAGCHAT_HOME": str(ragchat_home)})
+    assert result.returncode == 1, result.stderr
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["collection 'default'"]["status"] == "fail"
+    assert "--reindex" in checks["collection 'default'"]["detail"]
+
+
+def test_private_permissions_are_checked(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811
+    make_app(ragchat_home).ingest(docs)
+    ragchat_home.chmod(0o755)
+    _, checks = doctor(monkeypatch, ragchat_home)
+    assert checks[f"permissions of {ragchat_home}"]["status"] == "warn"
+    assert "chmod go-rwx" in checks[f"permissions of {ragchat_home}"]["detail"]
