@@ -124,6 +124,10 @@ class Repl:
                 self.console.print("[answer stopped]", style="yellow", markup=False)
             except RagchatError as exc:  # the session survives what a question can break
                 self.console.print(f"Error: {exc}", style="red", markup=False)
+            except Exception as exc:  # a dead store server, a bug: still not the end of the session
+                self.console.print(
+                    f"Error: unexpected {type(exc).__name__}: {sanitize(str(exc))[:300]}", style="red", markup=False
+                )
 
     # commands
 
