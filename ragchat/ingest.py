@@ -28,7 +28,7 @@ from ragchat.worker import SafeLoader
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
-EMBED_BATCH = 256  # chunks embedded and written together
+EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses at most one batch
 
 
 class Progress(Protocol):

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 def corpus(folder: Path) -> None:
     topics = ["harbours", "lighthouses", "tides", "ferries", "gulls", "nets", "boats", "storms"]
-    for n in range(40):
+    for n in range(80):
         topic = topics[n % len(topics)]
         paragraphs = [f"Note {n} about {topic}, paragraph {p}. " * 12 for p in range(6)]
         (folder / f"note-{n:02d}.md").write_text(f"# {topic.title()} {n}\n\n" + "\n\n".join(paragraphs))
@@ -41,31 +41,69 @@ def snapshot(home: Path) -> tuple[list[str], list[tuple[str, str]], list[tuple[s
     return ids, lexical, files
 
 
+def files_done(home: Path) -> int:
+    if not (home / "manifest.sqlite3").exists():
+        return 0
+    try:
+        with sqlite3.connect(home / "manifest.sqlite3", timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
 def test_killed_ingests_resume_to_the_clean_result(tmp_path: Path):
     docs = tmp_path / "docs"
     docs.mkdir()
     corpus(docs)
     env = {"RAGCHAT_EMBEDDING_MODEL": "bundled", "RAGCHAT_CHUNK_TOKENS": "64"}
     clean_home, crash_home = tmp_path / "clean", tmp_path / "crash"
-    started = time.perf_counter()
     assert ragchat("ingest", str(docs), env={**env, "RAGCHAT_HOME": str(clean_home)}).returncode == 0
-    duration = time.perf_counter() - started
     clean = snapshot(clean_home)
     assert len(clean[0]) == len(set(clean[0])) > 100
 
     rng = random.Random(20261126)
-    partial_states = 0
     command = [sys.executable, "-m", "ragchat", "ingest", "-q", str(docs)]
+    total = len(clean[2])
+    partial_states = 0
     for _ in range(10):
         process = subprocess.Popen(command, env={**os.environ, **env, "RAGCHAT_HOME": str(crash_home)},
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.4, 0.98) * duration)  # mostly after the model loaded, while writing
+        done = files_done(crash_home)
+        # kill once the ingest has got a random way further (and a random moment after that,
+        # which may fall between writing vectors and committing the manifest)
+        target = done + rng.randint(1, max(1, (total - done) // 4))
+        deadline = time.time() + 300
+        while process.poll() is None and files_done(crash_home) < target and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0, 0.3))
         process.send_signal(signal.SIGKILL)
         process.wait()
-        if (crash_home / "manifest.sqlite3").exists():
-            done = sqlite3.connect(crash_home / "manifest.sqlite3").execute("SELECT COUNT(*) FROM files").fetchone()[0]
-            partial_states += 0 < done < len(clean[2])
+        partial_states += 0 < files_done(crash_home) < total
     assert partial_states >= 2, "the kills should land in the middle of ingests"
     final = ragchat("ingest", str(docs), env={**env, "RAGCHAT_HOME": str(crash_home)})
     assert final.returncode == 0, final.stderr
     assert snapshot(crash_home) == clean
+
+
+def test_search_while_another_process_ingests(tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    corpus(docs)
+    env = {"RAGCHAT_EMBEDDING_MODEL": "bundled", "RAGCHAT_CHUNK_TOKENS": "64", "RAGCHAT_HOME": str(tmp_path / "home")}
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "seed.md").write_text("Lighthouses guide ships at night.")
+    assert ragchat("ingest", str(first), env=env).returncode == 0
+    writer = subprocess.Popen([sys.executable, "-m", "ragchat", "ingest", "-q", str(docs)],
+                              env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(9)  # the writer has loaded its model and is writing batches
+        assert writer.poll() is None, "the ingest finished too early to test reading during it"
+        reader = ragchat("search", "ships at night", env=env)
+        assert reader.returncode == 0, reader.stderr
+        assert "seed.md" in reader.stdout
+        second_writer = ragchat("ingest", str(first), env=env)
+        assert second_writer.returncode == 1 and "in use by PID" in second_writer.stderr
+    finally:
+        writer.wait(timeout=300)
+    assert writer.returncode == 0, writer.stderr.read()
