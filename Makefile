@@ -28,7 +28,8 @@ demo: setup
 	$(DEMO_ENV) $(BIN)/ragchat ask "How much energy did the solar array produce in 2024?"
 
 test: setup
-	$(BIN)/ruff check ragchat tests
+	$(BIN)/ruff check ragchat tests bench
+	$(BIN)/mypy ragchat
 	$(BIN)/pytest
 
 lint: setup

@@ -163,7 +163,10 @@ def require_collection(manifest: Manifest, collection: str) -> CollectionRecord:
 class Source(Protocol):
     """Something to ingest: a file, or a document from a dataset."""
 
-    key: str  # the path a chunk cites
+    @property
+    def key(self) -> str:
+        """The path a chunk cites."""
+        ...
 
     def fingerprint(self) -> tuple[int, int]:
         """(size, mtime_ns): cheap; equal to the manifest's means unchanged."""
