@@ -156,7 +156,7 @@ def ingest(
     \b
     Example:
         ragchat ingest ./docs --collection notes
-        RAGCHAT_EMBEDDING_MODEL=bundled ragchat ingest corpora/solar
+        RAGCHAT_EMBEDDING_MODEL=bundled ragchat ingest corpora/harbor
     """
     from ragchat.render import IngestProgress
 
