@@ -23,6 +23,7 @@ from ragchat.ingest import (
     Progress,
     check_embedder,
     chunk_prefix,
+    is_under,
     require_collection,
 )
 from ragchat.lexical import LexicalIndex
@@ -167,9 +168,7 @@ class App:
     def ingested_under(self, path: Path) -> list[str]:
         """Ingested files at or under ``path`` (for @path in a question)."""
         target = str(path.resolve())
-        return [
-            p for p in self.manifest.files(self.collection) if p == target or p.startswith(target + os.sep)
-        ]
+        return [p for p in self.manifest.files(self.collection) if is_under(p, target)]
 
     def status(self) -> dict[str, Any]:
         """Where things live and what is in them; loads no model."""

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ragchat.errors import ConfigError
-from ragchat.ingest import TextSource
+from ragchat.ingest import TextSource, is_under
 from ragchat.retrieval import MODES, default_fusion, fuse
 from ragchat.store import Hit
 
@@ -195,7 +195,7 @@ def load_gold(path: Path) -> list[GoldQuestion]:
 
 def source_recall(hits: Sequence[Hit], sources: Sequence[str], k: int) -> float:
     found = {h.path for h in hits[:k]}
-    hit = [s for s in sources if any(p == s or p.startswith(s.rstrip("/") + "/") for p in found)]
+    hit = [s for s in sources if any(is_under(p, s) for p in found)]
     return len(hit) / len(sources)
 
 

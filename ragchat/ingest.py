@@ -75,6 +75,12 @@ class IngestReport:
         }
 
 
+def is_under(path: str, folder: str) -> bool:
+    """Is ``path`` the folder itself or anything below it? (Paths as strings, no I/O.)"""
+    folder = folder.rstrip(os.sep)
+    return path == folder or path.startswith(folder + os.sep)
+
+
 def chunk_prefix(path: str) -> str:
     """What every chunk id of ``path`` starts with."""
     return hashlib.sha1(path.encode()).hexdigest()[:20]
@@ -117,9 +123,9 @@ def discover(root: Path, max_bytes: int = 0) -> tuple[list[Path], list[tuple[str
             skipped.append((shown, "not a regular file"))
         elif resolved in seen:
             continue
-        elif max_bytes and resolved.stat().st_size > max_bytes:
-            size = resolved.stat().st_size / 1e6
-            skipped.append((str(resolved), f"too large ({size:.0f} MB; the limit is --max-file-mb {max_bytes // 1_000_000})"))
+        elif max_bytes and (size := resolved.stat().st_size) > max_bytes:
+            megabytes = size / 1e6
+            skipped.append((str(resolved), f"too large ({megabytes:.0f} MB; the limit is --max-file-mb {max_bytes // 1_000_000})"))
         elif loader_for(resolved) is None:
             skipped.append((str(resolved), unsupported_reason(resolved)))
         else:
@@ -261,7 +267,7 @@ class Ingestor:
         try:
             report = self.sync(
                 [FileSource(p, safe.load if p.suffix.lower() in ISOLATED_SUFFIXES else load) for p in files],
-                lambda key: key == scope or key.startswith(scope + os.sep),
+                lambda key: is_under(key, scope),
             )
         finally:
             safe.close()

@@ -16,8 +16,6 @@ from pathlib import Path
 
 from ragchat.errors import LoadError
 
-LOADER_VERSION = "1"
-
 
 @dataclass(frozen=True)
 class Block:

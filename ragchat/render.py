@@ -251,11 +251,3 @@ class IngestProgress:
             return
         done = self.bar.tasks[0].fields.get("chunks", 0) + chunks
         self.bar.update(self.task, advance=files, chunks=done)
-
-
-def relative_to_home(path: Path) -> str:
-    home = Path.home()
-    try:
-        return "~/" + str(path.relative_to(home))
-    except ValueError:
-        return str(path)
