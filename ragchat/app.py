@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ragchat.config import Settings, ensure_private_dir
-from ragchat.embedders import Embedder, SentenceTransformerEmbedder, embedding_model_id
+from ragchat.config import Settings, ensure_private_dir, model_cache
+from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
 from ragchat.evaluation import Rank, all_modes
 from ragchat.ingest import (
@@ -49,6 +50,7 @@ class App:
         self.collection = check_collection_name(settings.collection)
         self._embedder = embedder
         self._llm = llm
+        self.notify: Callable[[str], None] = _to_stderr  # one-off notices (the CLI may silence them)
 
     @cached_property
     def manifest(self) -> Manifest:
@@ -77,9 +79,19 @@ class App:
         return self.settings.embedding_model
 
     @property
+    def embedding_backend(self) -> str:
+        """A collection is queried (and grown) with the backend that built it."""
+        record = self.manifest.collection(self.collection)
+        if record is not None and record.embedder == embedding_model_id(self.embedding_model):
+            return record.backend
+        return self.settings.embedding_backend
+
+    @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder(self.embedding_model)
+            self._embedder = make_embedder(
+                self.embedding_model, self.embedding_backend, model_cache() / "models", self.notify
+            )
         return self._embedder
 
     @property
@@ -89,9 +101,12 @@ class App:
         return self._llm
 
     def ingestor(self, progress: Progress | None = None, reindex: bool = False) -> Ingestor:
-        embedder = self.embedder  # chosen before a reindex forgets the collection's own
-        if reindex:
+        if reindex:  # rebuilt with the collection's model (unless one is named) on today's backend
+            model = self.embedding_model
             self.drop_collection()
+            if self._embedder is None:
+                self._embedder = make_embedder(model, self.settings.embedding_backend, model_cache() / "models", self.notify)
+        embedder = self.embedder
         return Ingestor(
             self.store,
             self.manifest,
@@ -196,3 +211,7 @@ class App:
             "llm_endpoint": self.llm.base_url if isinstance(self.llm, OpenAILLM) else None,
             "collections": collections,
         }
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -87,6 +87,15 @@ def embedding_option(command: F) -> F:
     )(command)
 
 
+def backend_option(command: F) -> F:
+    return click.option(
+        "--embedding-backend",
+        type=click.Choice(["onnx", "torch"]),
+        help="Run the embedder as int8 ONNX (fast) or torch fp32, for new or --reindex'ed"
+        " collections [default: onnx; RAGCHAT_EMBEDDING_BACKEND].",
+    )(command)
+
+
 def mode_option(command: F) -> F:
     return click.option(
         "--mode",
@@ -131,6 +140,7 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @collection_option
 @embedding_option
+@backend_option
 @click.option("--chunk-tokens", type=int, help="Target chunk size in embedder tokens [default: 200].")
 @click.option("--max-file-mb", type=int, help="Skip files larger than this [default: 200].")
 @click.option("--reindex", is_flag=True, help="Drop the collection and rebuild it (e.g. to change embedder).")
@@ -142,6 +152,7 @@ def ingest(
     collection: str | None,
     chroma_url: str | None,
     embedding_model: str | None,
+    embedding_backend: str | None,
     chunk_tokens: int | None,
     max_file_mb: int | None,
     reindex: bool,
@@ -164,10 +175,13 @@ def ingest(
         collection=collection,
         chroma_url=chroma_url,
         embedding_model=embedding_model,
+        embedding_backend=embedding_backend,
         chunk_tokens=chunk_tokens,
         max_file_mb=max_file_mb,
     )
     out, err = _consoles(quiet or as_json)
+    if quiet or as_json:
+        app.notify = lambda message: None
     reports = []
     try:
         for index, path in enumerate(paths):
@@ -301,12 +315,13 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
 @click.option("--collection", "-c", help="BEIR: keep the corpus in this collection (re-runs reuse it); default: a temporary one. Gold set: the collection to ask.")
 @click.option("--split", help="BEIR: which qrels split [default: test, or the only one].")
 @embedding_option
+@backend_option
 @click.option("--mode", "modes", multiple=True, type=click.Choice(["dense", "lexical", "hybrid"]), help="Modes to score [default: all three].")
 @click.option("--chunk-tokens", type=int, help="BEIR: chunk size used when ingesting the corpus.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @handle_errors
-def eval_command(data: Path, collection: str | None, split: str | None, embedding_model: str | None, modes: tuple[str, ...], chunk_tokens: int | None, as_json: bool, quiet: bool) -> None:
+def eval_command(data: Path, collection: str | None, split: str | None, embedding_model: str | None, embedding_backend: str | None, modes: tuple[str, ...], chunk_tokens: int | None, as_json: bool, quiet: bool) -> None:
     """Score retrieval: nDCG@10, Recall@10/100, MRR@10 on BEIR data; recall on your gold set.
 
     DATA is a BEIR folder (corpus.jsonl, queries.jsonl, qrels) — its corpus is ingested into
@@ -323,7 +338,7 @@ def eval_command(data: Path, collection: str | None, split: str | None, embeddin
 
     out, err = _consoles(quiet or as_json)
     if data.is_dir():
-        result = run_beir_eval(data, collection, split, embedding_model, modes, chunk_tokens, err)
+        result = run_beir_eval(data, collection, split, embedding_model, embedding_backend, modes, chunk_tokens, err)
     else:
         result = run_gold_eval(data, collection, embedding_model, modes, err)
     if as_json:
@@ -332,7 +347,7 @@ def eval_command(data: Path, collection: str | None, split: str | None, embeddin
     out.print(eval_table(result["title"], result["modes"]))
 
 
-def run_beir_eval(data: Path, collection: str | None, split: str | None, embedding_model: str | None, modes: tuple[str, ...], chunk_tokens: int | None, err: Any) -> dict[str, Any]:
+def run_beir_eval(data: Path, collection: str | None, split: str | None, embedding_model: str | None, embedding_backend: str | None, modes: tuple[str, ...], chunk_tokens: int | None, err: Any) -> dict[str, Any]:
     import os
 
     from ragchat.evaluation import evaluate_beir, load_beir
@@ -340,7 +355,7 @@ def run_beir_eval(data: Path, collection: str | None, split: str | None, embeddi
 
     beir = load_beir(data, split)
     temporary = collection is None
-    app = build_app(collection=collection or f"eval-tmp-{os.getpid()}", embedding_model=embedding_model, chunk_tokens=chunk_tokens)
+    app = build_app(collection=collection or f"eval-tmp-{os.getpid()}", embedding_model=embedding_model, embedding_backend=embedding_backend, chunk_tokens=chunk_tokens)
     try:
         with IngestProgress(err) as progress, app.writing():
             report = app.ingestor(progress).sync(beir.sources(), lambda key: True)
@@ -353,7 +368,7 @@ def run_beir_eval(data: Path, collection: str | None, split: str | None, embeddi
         "title": f"{data.name} ({beir.split}: {len(beir.qrels)} queries, {len(beir.corpus)} documents)",
         "data": str(data), "split": beir.split, "queries": len(beir.qrels), "documents": len(beir.corpus),
         "chunks": app.manifest.counts(app.collection)[1] if not temporary else report.chunks_embedded,
-        "embedder": app.embedder.id, "modes": figures,
+        "embedder": app.embedder.id, "backend": app.embedder.backend, "modes": figures,
     }
 
 

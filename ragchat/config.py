@@ -36,6 +36,11 @@ class Settings:
         DEFAULT_EMBEDDING_MODEL,
         "Embedding model: a hub name, a local sentence-transformers folder, or 'bundled'.",
     )
+    embedding_backend: str = _setting(
+        "onnx",
+        "How new collections run the embedding model: 'onnx' (int8, ~3x faster on a CPU) or"
+        " 'torch' (sentence-transformers fp32). A collection keeps the backend it was built with.",
+    )
     model: str = _setting(
         DEFAULT_MODEL,
         "LLM: a local .gguf path, a hub 'REPO:FILE.gguf', or 'bundled'.",
@@ -84,6 +89,17 @@ def resolve_home(flag: str | os.PathLike[str] | None = None) -> Path:
     """The user directory: --home flag, else RAGCHAT_HOME, else the platform data dir."""
     value = flag or os.environ.get("RAGCHAT_HOME")
     return Path(value).expanduser().resolve() if value else default_home()
+
+
+def model_cache() -> Path:
+    """Where derived models (the int8 ONNX exports) live: RAGCHAT_CACHE, else the platform's
+    cache dir. A cache, not user data: deleting it costs one re-export."""
+    value = os.environ.get("RAGCHAT_CACHE")
+    if value:
+        return Path(value).expanduser().resolve()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("ragchat", appauthor=False))
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -163,6 +179,10 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"{name} must be positive, got {getattr(settings, name)}.")
     if settings.mode not in ("dense", "lexical", "hybrid"):
         raise ConfigError(f"mode must be dense, lexical or hybrid, got {settings.mode!r}.")
+    if settings.embedding_backend not in ("onnx", "torch"):
+        raise ConfigError(
+            f"embedding_backend must be onnx or torch, got {settings.embedding_backend!r}."
+        )
     if settings.threads < 0:
         raise ConfigError(f"threads must be 0 (auto) or more, got {settings.threads}.")
     if settings.max_tokens >= settings.n_ctx:

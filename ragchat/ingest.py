@@ -404,6 +404,7 @@ class Ingestor:
             description["query_prefix"],
             description["passage_prefix"],
             CHUNKER_VERSION,
+            description["backend"],
         )
         self.store.create(
             self.collection,

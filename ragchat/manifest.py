@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS collections (
     query_prefix TEXT NOT NULL,
     passage_prefix TEXT NOT NULL,
     chunker TEXT NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    backend TEXT NOT NULL DEFAULT 'torch'
 );
 CREATE TABLE IF NOT EXISTS files (
     collection TEXT NOT NULL,
@@ -58,6 +59,9 @@ class FileRecord:
     pages: int | None = None
 
 
+COLLECTION_COLUMNS = "name, embedder, dimension, query_prefix, passage_prefix, chunker, backend"
+
+
 @dataclass(frozen=True)
 class CollectionRecord:
     name: str
@@ -66,6 +70,7 @@ class CollectionRecord:
     query_prefix: str
     passage_prefix: str
     chunker: str
+    backend: str = "torch"  # collections from before the ONNX backend were built with torch
 
 
 class Manifest:
@@ -75,6 +80,9 @@ class Manifest:
             self.db = sqlite3.connect(path, timeout=10, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(collections)")}
+            if "backend" not in columns:  # a manifest from before the ONNX backend
+                self.db.execute("ALTER TABLE collections ADD COLUMN backend TEXT NOT NULL DEFAULT 'torch'")
         except sqlite3.Error as exc:
             raise StoreError(
                 f"Cannot open the manifest {path} ({exc}); check its permissions,"
@@ -98,22 +106,21 @@ class Manifest:
 
     def collection(self, name: str) -> CollectionRecord | None:
         row = self.db.execute(
-            "SELECT name, embedder, dimension, query_prefix, passage_prefix, chunker"
-            " FROM collections WHERE name = ?",
+            f"SELECT {COLLECTION_COLUMNS} FROM collections WHERE name = ?",
             (name,),
         ).fetchone()
         return CollectionRecord(*row) if row else None
 
     def collections(self) -> list[CollectionRecord]:
         rows = self.db.execute(
-            "SELECT name, embedder, dimension, query_prefix, passage_prefix, chunker"
-            " FROM collections ORDER BY name"
+            f"SELECT {COLLECTION_COLUMNS} FROM collections ORDER BY name"
         )
         return [CollectionRecord(*row) for row in rows]
 
     def add_collection(self, record: CollectionRecord) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO collections VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO collections ({COLLECTION_COLUMNS}, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (*_values(record), time.time()),
         )
 

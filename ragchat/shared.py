@@ -103,6 +103,7 @@ class ServerManifest(Manifest):
                 str(meta.get("ragchat:query_prefix", "")),
                 str(meta.get("ragchat:passage_prefix", "")),
                 str(meta.get("ragchat:chunker", "")),
+                str(meta.get("ragchat:backend", "torch")),
             ),
         )
         page = self._files(name).get(include=["metadatas"])

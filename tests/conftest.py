@@ -17,11 +17,19 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach a model hub
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory) -> Path:
+    """One cache of derived (int8 ONNX) models for the whole session: exported once."""
+    folder = tmp_path_factory.mktemp("model-cache")
+    os.environ["RAGCHAT_CACHE"] = str(folder)
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def ragchat_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own empty RAGCHAT_HOME and no RAGCHAT_* settings from outside."""
     for name in list(os.environ):
-        if name.startswith("RAGCHAT_") and name != "RAGCHAT_EVAL_DATA":
+        if name.startswith("RAGCHAT_") and name not in ("RAGCHAT_EVAL_DATA", "RAGCHAT_CACHE"):
             monkeypatch.delenv(name)
     home = tmp_path / "home"
     monkeypatch.setenv("RAGCHAT_HOME", str(home))
