@@ -6,6 +6,7 @@ Only this module talks to chromadb; the rest of ragchat sees ``VectorStore`` and
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -176,17 +177,40 @@ class VectorStore:
         with contextlib.suppress(Exception):  # already absent
             self.client.delete_collection(name)
 
+    @cached_property
+    def reader(self) -> DirectReader | None:
+        """The fast read path, for a local store in a process that has not loaded chromadb."""
+        if self.url or "client" in self.__dict__:
+            return None
+        try:
+            return DirectReader(self.path)
+        except Exception:  # another chromadb version, or a store it cannot open: the client can say why
+            return None
+
+    def _read(self, method: str, name: str, *args: Any) -> Any:
+        """``method`` through the fast reader when it works, else through the client."""
+        if self.reader is not None:
+            try:
+                return getattr(self.reader, method)(name, *args)
+            except Exception:
+                self.reader = None  # fall back for good, and let the client report any error
+        collection = self._collection(name)
+        if method == "query":
+            vector, k, where = args
+            result = collection.query(query_embeddings=[list(vector)], n_results=k, where=where, include=["distances"])
+            return result["ids"][0], result["distances"][0]
+        result = collection.get(ids=list(args[0]), include=["documents", "metadatas"])
+        return result["ids"], result["documents"], result["metadatas"]
+
     def query(
         self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
     ) -> list[Hit]:
         """The ``k`` nearest chunks as ids and cosine similarities only: no text, no path
         (reading those for hundreds of candidates costs 10x the search; see ``hydrate``)."""
-        result = self._collection(name).query(
-            query_embeddings=[list(vector)], n_results=k, where=where, include=["distances"]
-        )
+        ids, distances = self._read("query", name, vector, k, where)
         return [
             Hit(chunk_id, "", "", None, "", 0, 0, score, {"dense": score})
-            for chunk_id, distance in zip(result["ids"][0], result["distances"][0], strict=True)
+            for chunk_id, distance in zip(ids, distances, strict=True)
             for score in [1.0 - float(distance)]
         ]
 
@@ -195,8 +219,8 @@ class VectorStore:
         chunk is gone are left out."""
         if not hits:
             return []
-        result = self._collection(name).get(ids=[h.id for h in hits], include=["documents", "metadatas"])
-        found = dict(zip(result["ids"], zip(result["documents"], result["metadatas"], strict=True), strict=True))
+        ids, documents, metadatas = self._read("get", name, [h.id for h in hits])
+        found = dict(zip(ids, zip(documents, metadatas, strict=True), strict=True))
         full = []
         for hit in hits:
             if hit.id not in found:
@@ -216,3 +240,49 @@ class VectorStore:
                 )
             )
         return full
+
+
+class DirectReader:
+    """Chroma's own engine (its Rust bindings), opened without importing the chromadb
+    package, whose import alone costs ~0.8 s: this is what keeps a cold ``ragchat search``
+    under a second. It only reads (queries and gets), validates rather than applies schema
+    migrations, and mirrors what chromadb's own ``RustBindingsAPI`` passes; any failure
+    (e.g. another chromadb version) makes ``VectorStore`` fall back to the full client.
+    Tests check it returns exactly what the client returns.
+    """
+
+    TENANT, DATABASE = "default_tenant", "default_database"
+
+    def __init__(self, path: Path) -> None:
+        import resource
+
+        import chromadb_rust_bindings as rust
+
+        if not (path / "chroma.sqlite3").exists():
+            raise FileNotFoundError(path / "chroma.sqlite3")
+        config = rust.SqliteDBConfig(
+            hash_type=rust.MigrationHash.MD5,
+            migration_mode=rust.MigrationMode.Validate,
+            url=str(path / "chroma.sqlite3"),
+        )
+        self.bindings = rust.Bindings(
+            allow_reset=False,
+            sqlite_db_config=config,
+            persist_path=str(path),
+            hnsw_cache_size=resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 5,  # as chromadb does
+        )
+        self.ids: dict[str, str] = {}
+
+    def _id(self, name: str) -> str:
+        if name not in self.ids:
+            self.ids[name] = str(self.bindings.get_collection(name, self.TENANT, self.DATABASE).id)
+        return self.ids[name]
+
+    def query(self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None) -> tuple[list[str], list[float]]:
+        where_json = json.dumps(where) if where else None
+        result = self.bindings.query(self._id(name), None, [list(vector)], k, where_json, None, ["distances"], self.TENANT, self.DATABASE)
+        return list(result.ids[0]), list(result.distances[0])
+
+    def get(self, name: str, ids: Sequence[str]) -> tuple[list[str], list[str | None], list[dict[str, Any]]]:
+        result = self.bindings.get(self._id(name), list(ids), None, None, 0, None, ["documents", "metadatas"], self.TENANT, self.DATABASE)
+        return list(result.ids), list(result.documents), [dict(m or {}) for m in result.metadatas]
