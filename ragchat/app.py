@@ -11,11 +11,13 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragchat.config import Settings, ensure_private_dir
+from ragchat.documents import DocumentIndex
 from ragchat.embedders import Embedder, SentenceTransformerEmbedder, embedding_model_id
 from ragchat.engine import Engine
+from ragchat.errors import ExploreError
 from ragchat.evaluation import Rank, all_modes
 from ragchat.ingest import (
     Ingestor,
@@ -29,9 +31,12 @@ from ragchat.ingest import (
 from ragchat.lexical import LexicalIndex
 from ragchat.llms import LLM, OpenAILLM, build_llm
 from ragchat.manifest import Manifest, write_lock
-from ragchat.prompting import Prompts
+from ragchat.prompting import Prompts, load_template, prompts_dirs
 from ragchat.retrieval import MODES, Retriever, build_retriever
 from ragchat.store import Hit, VectorStore, check_collection_name
+
+if TYPE_CHECKING:
+    from ragchat.explore import Axis, Cluster, Placed, Related
 
 
 class App:
@@ -112,6 +117,7 @@ class App:
 
     def drop_collection(self) -> None:
         self.store.drop(self.collection)
+        DocumentIndex(self.store, self.collection).drop()
         self.manifest.drop_collection(self.collection)
 
     def retriever(self, mode: str | None = None) -> Retriever:
@@ -169,6 +175,95 @@ class App:
         """Ingested files at or under ``path`` (for @path in a question)."""
         target = str(path.resolve())
         return [p for p in self.manifest.files(self.collection) if is_under(p, target)]
+
+    # exploring (ragchat/explore.py)
+
+    def documents(self) -> DocumentIndex:
+        """The collection's document vectors; any that ingest did not write (a collection
+        built before they existed) are first made from the chunk vectors in the store."""
+        require_collection(self.manifest, self.collection)
+        index = DocumentIndex(self.store, self.collection)
+        files = [path for path, record in self.manifest.files(self.collection).items() if record.chunks]
+        if index.count() != len(files):
+            index.rebuild(files, chunk_prefix)
+        return index
+
+    def similar(self, path: Path, n: int = 10) -> list[Related]:
+        """The ``n`` documents nearest to ``path`` by cosine similarity of document vectors."""
+        from ragchat.explore import Related
+
+        key = str(path.expanduser().resolve())
+        record = self.manifest.files(self.collection).get(key) if self.manifest.collection(self.collection) else None
+        if record is None:
+            raise ExploreError(
+                f"{path} is not in collection {self.collection!r}; ingest it first:"
+                f" ragchat ingest {path} --collection {self.collection}"
+            )
+        if not record.chunks:
+            raise ExploreError(f"{path} has no text to compare (it was ingested as empty).")
+        index = self.documents()
+        own = chunk_prefix(key)
+        found = index.get([own])
+        if own not in found:  # written by an older ragchat and not rebuilt: say how to mend it
+            raise ExploreError(f"{path} has no document vector; run 'ragchat ingest --reindex PATH' to rebuild the collection.")
+        nearest = [(i, score) for i, score in index.nearest(found[own].vector, n + 1) if i != own][:n]
+        documents = index.get([i for i, _ in nearest])
+        return [Related(documents[i].path, documents[i].title, score) for i, score in nearest if i in documents]
+
+    def clusters(self, n: int | None = None, named: bool = False) -> list[Cluster]:
+        """k-means clusters of the documents (``n`` of them, or a default for the size);
+        ``named``: the LLM names each one."""
+        from ragchat.explore import cluster, default_cluster_count, name_clusters
+
+        documents = self.documents().all()
+        if not documents:
+            raise ExploreError(f"Collection {self.collection!r} has no documents with text; ingest some first.")
+        clusters = cluster(documents, n if n is not None else default_cluster_count(len(documents)))
+        if named:
+            self.llm.check()
+            name_clusters(clusters, self.llm, load_template("cluster", prompts_dirs(self.home)))
+        return clusters
+
+    def spectrum(self, a: Sequence[str], b: Sequence[str], labels: tuple[str, str] = ("a", "b")) -> Axis:
+        from ragchat.explore import Axis
+
+        if self.manifest.collection(self.collection):
+            check_embedder(self.manifest, self.collection, self.embedder.id)
+        return Axis.from_examples(self.embedder, a, b, *labels)
+
+    def place_texts(self, axis: Axis, texts: Sequence[str]) -> list[Placed]:
+        """The texts on the axis, lowest score first."""
+        from ragchat.explore import Placed
+
+        scores = axis.scores(self.embedder.embed_passages(list(texts)))
+        return sorted((Placed(t, s) for t, s in zip(texts, scores, strict=True)), key=lambda p: p.score)
+
+    def place_chunks(self, axis: Axis, n: int) -> tuple[list[Placed], list[Placed], int]:
+        """The ``n`` chunks of the collection lowest and highest on the axis, and how many
+        were scored; read from the store a page at a time, nothing re-embedded."""
+        import heapq
+        from itertools import islice
+
+        from ragchat.explore import Placed
+
+        require_collection(self.manifest, self.collection)
+        records = self.store.scan(self.collection, text=True)
+        low: list[tuple[float, str, Placed]] = []  # heaps of (key, id, chunk), kept to n
+        high: list[tuple[float, str, Placed]] = []
+        scored = 0
+        while page := list(islice(records, 1000)):
+            for record, score in zip(page, axis.scores([r.vector for r in page]), strict=True):
+                scored += 1
+                meta = record.metadata
+                path = str(meta.get("path", ""))
+                location = f"{path}:{meta['line']}" if meta.get("line") is not None else f"{path}, page {meta['page']}" if meta.get("page") is not None else path
+                placed = Placed(record.text, score, path, location)
+                for heap, key in ((low, -score), (high, score)):
+                    if len(heap) < n:
+                        heapq.heappush(heap, (key, record.id, placed))
+                    elif key > heap[0][0]:
+                        heapq.heapreplace(heap, (key, record.id, placed))
+        return sorted((p for _, _, p in low), key=lambda p: p.score), sorted((p for _, _, p in high), key=lambda p: -p.score), scored
 
     def status(self) -> dict[str, Any]:
         """Where things live and what is in them; loads no model."""

@@ -296,6 +296,72 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
     out.print(search_view(hits))
 
 
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@collection_option
+@click.option("-n", "count", type=click.IntRange(min=1), default=10, show_default=True, help="How many related documents.")
+@click.option("--json", "as_json", is_flag=True, help="Print the related documents as JSON.")
+@handle_errors
+def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
+    """The documents most related to the document at PATH, by cosine similarity.
+
+    A document's vector is the normalised mean of its chunks' vectors (ingest keeps one per
+    document), so this is one nearest-neighbour query, fast on any collection. No model is
+    loaded.
+
+    \b
+    Example:
+        ragchat similar docs/design.md -n 5
+        ragchat similar notes/2024-03.md --collection notes --json
+    """
+    from ragchat.render import related_view
+
+    app = build_app(**flags)
+    related = app.similar(path, count)
+    if as_json:
+        click.echo(json.dumps({"path": str(path.expanduser().resolve()), "collection": app.collection, "results": [r.to_dict(n) for n, r in enumerate(related, 1)]}, ensure_ascii=False, indent=2))
+        return
+    out, _ = _consoles()
+    out.print(related_view(str(path), related))
+
+
+@main.command()
+@click.argument("count", metavar="N", type=click.IntRange(min=1), required=False)
+@collection_option
+@click.option("--summary", is_flag=True, help="Ask the LLM for a short name for each cluster (prompts/cluster.md).")
+@click.option("--members", type=click.IntRange(min=0), default=0, help="Show at most this many members per cluster [default: all].")
+@click.option("--model", "-m", help="LLM for --summary: .gguf path, hub 'REPO:FILE.gguf', 'bundled' or openai:NAME [RAGCHAT_MODEL].")
+@click.option("--base-url", help="Endpoint for --model openai:NAME [RAGCHAT_BASE_URL, else OPENAI_BASE_URL].")
+@click.option("--allow-remote", is_flag=True, default=None, help="Allow sending titles and first lines to an endpoint off this machine.")
+@click.option("--json", "as_json", is_flag=True, help="Print the clusters as JSON.")
+@handle_errors
+def cluster(count: int | None, summary: bool, members: int, as_json: bool, **flags: Any) -> None:
+    """Group the documents into N clusters by topic (k-means over document vectors).
+
+    Each cluster is listed with its most distinctive words and its members, nearest the
+    centre first. N defaults to about the square root of half the number of documents
+    (2 to 10). --summary names each cluster with the LLM from its members' titles and
+    first lines.
+
+    \b
+    Example:
+        ragchat cluster 5
+        ragchat cluster 8 --summary --members 5
+        ragchat cluster --json --collection notes
+    """
+    from ragchat.render import clusters_view
+
+    app = build_app(**flags)
+    if summary:
+        announce_destination(app, as_json)
+    clusters = app.clusters(count, named=summary)
+    if as_json:
+        click.echo(json.dumps({"collection": app.collection, "clusters": [c.to_dict() for c in clusters]}, ensure_ascii=False, indent=2))
+        return
+    out, _ = _consoles()
+    out.print(clusters_view(clusters, members))
+
+
 @main.command(name="eval")
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
 @click.option("--collection", "-c", help="BEIR: keep the corpus in this collection (re-runs reuse it); default: a temporary one. Gold set: the collection to ask.")
