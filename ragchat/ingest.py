@@ -355,7 +355,7 @@ class Ingestor:
                 [chunk_id(path, i) for path, i, _ in chunks],
                 vectors,
                 [c.text for _, _, c in chunks],
-                [chunk_metadata(path, c.page, c.heading_path, c.start, c.end) for path, _, c in chunks],
+                [chunk_metadata(path, c.page, c.heading_path, c.start, c.end, c.line, c.end_line, c.symbol) for path, _, c in chunks],
             )
         stale = [
             chunk_id(p.path, i)

@@ -68,10 +68,12 @@ class Prompts:
 
 
 def source_label(hit: Hit) -> str:
-    label = hit.path
+    label = hit.location
     if hit.page is not None:
         label += f", page {hit.page}"
-    if hit.headings:
+    if hit.symbol:
+        label += f" — {hit.symbol}"
+    elif hit.headings:
         label += f" — {hit.headings}"
     return label
 

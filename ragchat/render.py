@@ -66,9 +66,13 @@ def source_line(n: int, hit: Hit) -> Text:
         line.append(path, style=Style(link=Path(hit.path).as_uri()))
     else:
         line.append(path)
+    if hit.line is not None:  # code: path:line, and the function or class instead of headings
+        line.append(f":{hit.line}")
     if hit.page is not None:
         line.append(f", page {hit.page}")
-    if hit.headings:
+    if hit.symbol:
+        line.append(f" — {sanitize(hit.symbol)}", style="dim")
+    elif hit.headings and hit.line is None:
         line.append(f" — {sanitize(hit.headings)}", style="dim")
     line.append(f"  ({hit.score:.2f})", style="dim")
     return line
