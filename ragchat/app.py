@@ -37,6 +37,7 @@ from ragchat.store import Hit, VectorStore, check_collection_name
 
 if TYPE_CHECKING:
     from ragchat.explore import Axis, Cluster, Placed, Related
+    from ragchat.mapping import DocumentMap
 
 
 class App:
@@ -223,6 +224,34 @@ class App:
             self.llm.check()
             name_clusters(clusters, self.llm, load_template("cluster", prompts_dirs(self.home)))
         return clusters
+
+    def map(self, method: str = "pca", colour: str = "cluster", clusters: int | None = None, named: bool = False) -> DocumentMap:
+        """Every document as a point in 2-D, grouped by k-means cluster or by folder."""
+        from ragchat.explore import folder_groups, project
+        from ragchat.mapping import DocumentMap, Point
+
+        documents = self.documents().all()
+        coordinates, axes = project(documents, method)
+        if colour == "folder":
+            names = folder_groups(documents)
+            groups = sorted(set(names), key=lambda g: (g == "other folders", -names.count(g), g))
+            group_of = {d.id: groups.index(name) for d, name in zip(documents, names, strict=True)}
+            kind = f"{len(groups)} folders"
+        elif colour == "cluster":
+            found = self.clusters(clusters, named)
+            groups = [c.label for c in found]
+            group_of = {d.id: c.number - 1 for c in found for d in c.members}
+            kind = f"{len(groups)} clusters"
+        else:
+            raise ExploreError(f"Unknown colouring {colour!r}; use cluster or folder.")
+        points = [Point(x, y, d.title, d.path, group_of[d.id]) for d, (x, y) in zip(documents, coordinates, strict=True)]
+        return DocumentMap(
+            title=f"Collection {self.collection!r}: {len(documents)} documents",
+            subtitle=f"Each point is a document (the mean of its chunks' embeddings, {self.embedding_model}), placed by {method.upper()}; colour: {kind}.",
+            axes=axes,
+            groups=groups,
+            points=points,
+        )
 
     def spectrum(self, a: Sequence[str], b: Sequence[str], labels: tuple[str, str] = ("a", "b")) -> Axis:
         from ragchat.explore import Axis

@@ -362,6 +362,91 @@ def cluster(count: int | None, summary: bool, members: int, as_json: bool, **fla
     out.print(clusters_view(clusters, members))
 
 
+@main.command(name="map")
+@collection_option
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("map.html"), show_default=True, help="Where to write: .html (interactive, works offline) or .png.")
+@click.option("--method", type=click.Choice(["pca", "umap"]), default="pca", show_default=True, help="Projection to 2-D; umap needs: pip install umap-learn.")
+@click.option("--color", "--colour", "colour", type=click.Choice(["cluster", "folder"]), default="cluster", show_default=True, help="Colour points by k-means cluster or by folder.")
+@click.option("--clusters", type=click.IntRange(min=1), help="How many clusters to colour [default: about sqrt(documents/2), 2 to 10].")
+@click.option("--summary", is_flag=True, help="Name the clusters with the LLM (see 'ragchat cluster --summary').")
+@click.option("--model", "-m", help="LLM for --summary [RAGCHAT_MODEL].")
+@click.option("--quiet", "-q", is_flag=True, help="Do not say where the map was written.")
+@handle_errors
+def map_command(out: Path, method: str, colour: str, clusters: int | None, summary: bool, quiet: bool, **flags: Any) -> None:
+    """Draw the collection: each document a point in 2-D, coloured by cluster or folder.
+
+    Documents near each other are about similar things. The HTML page shows a document's
+    title and path on hover and works offline; the PNG labels groups and a sample of titles.
+
+    \b
+    Example:
+        ragchat map --out map.html
+        ragchat map --out map.png --color folder
+        ragchat map --method umap --clusters 8 --summary -o topics.html
+    """
+    from ragchat.mapping import write
+
+    app = build_app(**flags)
+    if summary:
+        announce_destination(app, quiet)
+    document_map = app.map(method, colour, clusters, named=summary)
+    write(document_map, out)
+    if not quiet:
+        click.echo(f"Wrote {out} ({len(document_map.points)} documents, {len(document_map.groups)} {colour} groups).", err=True)
+
+
+@main.command()
+@click.argument("texts", nargs=-1)
+@click.option("--a", "a_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Examples of one end (score 0), one per line.")
+@click.option("--b", "b_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Examples of the other end (score 1), one per line.")
+@click.option("--chunks", "all_chunks", is_flag=True, help="Score every chunk of the collection and show the lowest and highest.")
+@click.option("-n", "count", type=click.IntRange(min=1), default=10, show_default=True, help="With --chunks: how many from each end.")
+@collection_option
+@embedding_option
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@handle_errors
+def spectrum(texts: tuple[str, ...], a_file: Path, b_file: Path, all_chunks: bool, count: int, as_json: bool, **flags: Any) -> None:
+    """Place texts on an axis between two sets of examples (A at 0, B at 1).
+
+    The axis runs from the mean embedding of the A examples to that of the B examples; a
+    text's score is where its embedding falls along it (below 0: more A than A's examples,
+    above 1: more B than B's). Score TEXTS given as arguments, '-' for one per line on stdin,
+    or --chunks for every chunk of the collection.
+
+    \b
+    Example:
+        ragchat spectrum --a concrete.txt --b abstract.txt "The cat sat on the mat."
+        ragchat spectrum --a formal.txt --b casual.txt --chunks -n 5
+        cat sentences.txt | ragchat spectrum --a a.txt --b b.txt - --json
+    """
+    from ragchat.explore import read_examples
+    from ragchat.render import spectrum_view
+
+    if all_chunks == bool(texts):
+        raise click.UsageError("Give texts to score (or '-' for stdin), or --chunks to score the collection; not both.")
+    lines = [t for t in texts if t != "-"]
+    if "-" in texts:
+        lines += [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+    if not all_chunks and not lines:
+        raise click.UsageError("Nothing to score: stdin was empty.")
+    app = build_app(**flags)
+    axis = app.spectrum(read_examples(a_file), read_examples(b_file), (a_file.stem, b_file.stem))
+    result: dict[str, Any] = {"a": str(a_file), "b": str(b_file)}
+    if all_chunks:
+        low, high, scored = app.place_chunks(axis, count)
+        result.update(collection=app.collection, chunks=scored, lowest=[p.to_dict() for p in low], highest=[p.to_dict() for p in high])
+        groups = [(f"Most like {a_file.stem} (lowest of {scored} chunks)", low), (f"Most like {b_file.stem} (highest)", high)]
+    else:
+        placed = app.place_texts(axis, lines)
+        result["results"] = [p.to_dict() for p in placed]
+        groups = [("", placed)]
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    out, _ = _consoles()
+    out.print(spectrum_view(axis, groups))
+
+
 @main.command(name="eval")
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
 @click.option("--collection", "-c", help="BEIR: keep the corpus in this collection (re-runs reuse it); default: a temporary one. Gold set: the collection to ask.")
