@@ -247,7 +247,7 @@ class App:
         points = [Point(x, y, d.title, d.path, group_of[d.id]) for d, (x, y) in zip(documents, coordinates, strict=True)]
         return DocumentMap(
             title=f"Collection {self.collection!r}: {len(documents)} documents",
-            subtitle=f"Each point is a document (the mean of its chunks' embeddings, {self.embedding_model}), placed by {method.upper()}; colour: {kind}.",
+            subtitle=f"Each point is a document (the mean of its chunks' embeddings, {embedding_model_id(self.embedding_model)}), placed by {method.upper()}; colour: {kind}.",
             axes=axes,
             groups=groups,
             points=points,

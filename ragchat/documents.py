@@ -22,6 +22,7 @@ DOCS_SUFFIX = "__docs"
 LEAD_CHARS = 200  # the opening of a document kept beside its vector (cluster names, hovers)
 TITLE_CHARS = 120
 _SPACE = re.compile(r"\s+")
+_DOCSTRING = re.compile(r"[rRuU]?(?:\"\"\"|\'\'\')(.*?)(?:\"\"\"|\'\'\'|$)", re.DOTALL)
 
 
 def docs_collection(collection: str) -> str:
@@ -48,6 +49,9 @@ def describe(path: str, headings: Sequence[str], first_text: str) -> dict[str, A
     """Title (first heading, else first line, else file name) and lead of a document."""
     first_line = next((line for line in first_text.splitlines() if line.strip()), "")
     title = next((h for h in headings if h.strip()), "") or first_line.lstrip("#").strip() or Path(path).name
+    docstring = _DOCSTRING.match(first_text)
+    if docstring:  # a module's docstring says what it is about better than its imports do
+        first_text = docstring.group(1)
     return {"path": path, "title": one_line(title, TITLE_CHARS), "lead": one_line(first_text, LEAD_CHARS)}
 
 

@@ -93,17 +93,20 @@ def cluster(documents: Sequence[Document], n: int) -> list[Cluster]:
 
 
 _TOKEN = r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b"  # words of 2+ letters, no numbers or underscores
+# the first lines of source files are mostly imports: words no topic is named by
+_CODE_WORDS = {"import", "from", "def", "class", "return", "self", "none", "true", "false", "annotations", "future", "typing", "pathlib"}
 
 
 def add_keywords(clusters: Sequence[Cluster], count: int = 3) -> None:
     """The words that most set each cluster's titles and opening lines apart from the others'
     (tf-idf with each cluster as one text): a name that costs no LLM."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
     texts = [" ".join(f"{d.title} {d.lead}" for d in c.members) for c in clusters]
     try:
-        # a word every cluster shares names none of them
-        vectorizer = TfidfVectorizer(stop_words="english", token_pattern=_TOKEN, sublinear_tf=True, max_df=len(texts) - 1 if len(texts) > 1 else 1.0)
+        # a word most clusters share names none of them
+        shared = 0.5 if len(texts) >= 4 else len(texts) - 1 if len(texts) > 1 else 1.0
+        vectorizer = TfidfVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS | _CODE_WORDS), token_pattern=_TOKEN, sublinear_tf=True, max_df=shared)
         weights = vectorizer.fit_transform(texts).toarray()
     except ValueError:  # no words at all (e.g. only numbers): no keywords
         return

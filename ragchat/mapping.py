@@ -24,7 +24,7 @@ PALETTE = [
     "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
     "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
 ]  # fmt: skip
-LABELLED_TITLES = 30  # document titles written on the PNG, spread over the picture
+LABELLED_TITLES = 30  # document titles written on the picture, spread over it
 
 
 @dataclass
@@ -51,6 +51,7 @@ class DocumentMap:
         return [sum(1 for p in self.points if p.group == g) for g in range(len(self.groups))]
 
     def to_dict(self) -> dict[str, Any]:
+        labelled = set(spread_sample(self.points, LABELLED_TITLES))
         return {
             "title": self.title,
             "subtitle": self.subtitle,
@@ -67,8 +68,9 @@ class DocumentMap:
                     "path": p.path,
                     "uri": Path(p.path).as_uri() if Path(p.path).is_absolute() else "",
                     "group": p.group,
+                    "label": i in labelled,
                 }
-                for p in self.points
+                for i, p in enumerate(self.points)
             ],
         }
 
@@ -190,6 +192,7 @@ _HTML = """<!DOCTYPE html>
   .dim { opacity: .12; }
   .glabel { font-weight: 700; font-size: 16px; opacity: .6; pointer-events: none; }
   .axis { fill: #888; font-size: 12px; }
+  .tlabel { fill: #444; font-size: 10.5px; paint-order: stroke; stroke: #fff; stroke-width: 3px; pointer-events: none; }
   aside { width: 280px; overflow-y: auto; }
   aside h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .05em; color: #666; margin: 6px 0; }
   .legend div { display: flex; align-items: center; gap: 8px; padding: 4px 6px; border-radius: 4px; cursor: pointer; }
@@ -246,8 +249,12 @@ data.groups.forEach((g, i) => {  // drawn first, so the points lie on top of the
   const members = data.points.filter(p => p.group === i);
   if (members.length < 2) return;
   const median = a => a.sort((u, v) => u - v)[Math.floor(a.length / 2)];
-  el("text", {x: sx(median(members.map(p => p.x))), y: sy(median(members.map(p => p.y))), "text-anchor": "middle",
-              class: "glabel", fill: g.colour}).textContent = g.label;
+  const label = el("text", {x: sx(median(members.map(p => p.x))), y: sy(median(members.map(p => p.y))), "text-anchor": "middle",
+                            class: "glabel", fill: g.colour});
+  label.textContent = g.label;
+  const box = label.getBBox();  // keep the name inside the picture
+  const shift = box.x < 4 ? 4 - box.x : box.x + box.width > W - 4 ? W - 4 - box.x - box.width : 0;
+  label.setAttribute("x", Number(label.getAttribute("x")) + shift);
 });
 const radius = data.points.length > 3000 ? 2.5 : data.points.length > 300 ? 4 : 6;
 const circles = data.points.map(p => {
@@ -256,6 +263,13 @@ const circles = data.points.map(p => {
   c.addEventListener("mouseleave", () => { tip.style.display = "none"; });
   c.addEventListener("click", () => { if (p.uri) window.open(p.uri, "_blank"); });
   return c;
+});
+data.points.forEach(p => {
+  if (!p.label) return;
+  const short = p.title.length > 32 ? p.title.slice(0, 31) + "…" : p.title;
+  const right = sx(p.x) > W * 0.75;  // near the right edge: write the title to the left of the point
+  el("text", {x: sx(p.x) + (right ? -1 : 1) * (radius + 2), y: sy(p.y) - radius, class: "tlabel",
+              "text-anchor": right ? "end" : "start"}).textContent = short;
 });
 function showTip(e, p) {
   tip.replaceChildren();
