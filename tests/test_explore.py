@@ -210,11 +210,11 @@ def test_clean_name(reply: str, name: str):
 
 
 def test_axis_puts_a_at_zero_and_b_at_one():
-    class Fixed(FakeEmbedder):
-        table = {"a1": [1.0, 0.0], "a2": [1.0, 2.0], "b1": [3.0, 0.0], "b2": [3.0, 2.0]}
+    table = {"a1": [1.0, 0.0], "a2": [1.0, 2.0], "b1": [3.0, 0.0], "b2": [3.0, 2.0]}
 
+    class Fixed(FakeEmbedder):
         def embed_batch(self, texts):
-            return [self.table[t] for t in texts]
+            return [table[t] for t in texts]
 
     axis = Axis.from_examples(Fixed(), ["a1", "a2"], ["b1", "b2"])
     assert axis.scores([[1.0, 1.0], [3.0, 1.0], [2.0, 5.0], [5.0, 0.0]]) == pytest.approx([0.0, 1.0, 0.5, 2.0])
