@@ -12,11 +12,13 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragchat.config import Settings, ensure_private_dir, model_cache
+from ragchat.documents import DocumentIndex
 from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
+from ragchat.errors import ExploreError
 from ragchat.evaluation import Rank, all_modes
 from ragchat.ingest import (
     Ingestor,
@@ -30,9 +32,13 @@ from ragchat.ingest import (
 from ragchat.lexical import LexicalIndex
 from ragchat.llms import LLM, OpenAILLM, build_llm
 from ragchat.manifest import Manifest, write_lock
-from ragchat.prompting import Prompts
+from ragchat.prompting import Prompts, load_template, prompts_dirs
 from ragchat.retrieval import MODES, Retriever, build_retriever
 from ragchat.store import Hit, VectorStore, check_collection_name
+
+if TYPE_CHECKING:
+    from ragchat.explore import Axis, Cluster, Placed, Related
+    from ragchat.mapping import DocumentMap
 
 
 class App:
@@ -127,6 +133,7 @@ class App:
 
     def drop_collection(self) -> None:
         self.store.drop(self.collection)
+        DocumentIndex(self.store, self.collection).drop()
         self.manifest.drop_collection(self.collection)
 
     def retriever(self, mode: str | None = None) -> Retriever:
@@ -184,6 +191,123 @@ class App:
         """Ingested files at or under ``path`` (for @path in a question)."""
         target = str(path.resolve())
         return [p for p in self.manifest.files(self.collection) if is_under(p, target)]
+
+    # exploring (ragchat/explore.py)
+
+    def documents(self) -> DocumentIndex:
+        """The collection's document vectors; any that ingest did not write (a collection
+        built before they existed) are first made from the chunk vectors in the store."""
+        require_collection(self.manifest, self.collection)
+        index = DocumentIndex(self.store, self.collection)
+        files = [path for path, record in self.manifest.files(self.collection).items() if record.chunks]
+        if index.count() != len(files):
+            index.rebuild(files, chunk_prefix)
+        return index
+
+    def similar(self, path: Path, n: int = 10) -> list[Related]:
+        """The ``n`` documents nearest to ``path`` by cosine similarity of document vectors."""
+        from ragchat.explore import Related
+
+        key = str(path.expanduser().resolve())
+        record = self.manifest.files(self.collection).get(key) if self.manifest.collection(self.collection) else None
+        if record is None:
+            raise ExploreError(
+                f"{path} is not in collection {self.collection!r}; ingest it first:"
+                f" ragchat ingest {path} --collection {self.collection}"
+            )
+        if not record.chunks:
+            raise ExploreError(f"{path} has no text to compare (it was ingested as empty).")
+        index = self.documents()
+        own = chunk_prefix(key)
+        found = index.get([own])
+        if own not in found:  # written by an older ragchat and not rebuilt: say how to mend it
+            raise ExploreError(f"{path} has no document vector; run 'ragchat ingest --reindex PATH' to rebuild the collection.")
+        nearest = [(i, score) for i, score in index.nearest(found[own].vector, n + 1) if i != own][:n]
+        documents = index.get([i for i, _ in nearest])
+        return [Related(documents[i].path, documents[i].title, score) for i, score in nearest if i in documents]
+
+    def clusters(self, n: int | None = None, named: bool = False) -> list[Cluster]:
+        """k-means clusters of the documents (``n`` of them, or a default for the size);
+        ``named``: the LLM names each one."""
+        from ragchat.explore import cluster, default_cluster_count, name_clusters
+
+        documents = self.documents().all()
+        if not documents:
+            raise ExploreError(f"Collection {self.collection!r} has no documents with text; ingest some first.")
+        clusters = cluster(documents, n if n is not None else default_cluster_count(len(documents)))
+        if named:
+            self.llm.check()
+            name_clusters(clusters, self.llm, load_template("cluster", prompts_dirs(self.home)))
+        return clusters
+
+    def map(self, method: str = "pca", colour: str = "cluster", clusters: int | None = None, named: bool = False) -> DocumentMap:
+        """Every document as a point in 2-D, grouped by k-means cluster or by folder."""
+        from ragchat.explore import folder_groups, project
+        from ragchat.mapping import DocumentMap, Point
+
+        documents = self.documents().all()
+        coordinates, axes = project(documents, method)
+        if colour == "folder":
+            names = folder_groups(documents)
+            groups = sorted(set(names), key=lambda g: (g == "other folders", -names.count(g), g))
+            group_of = {d.id: groups.index(name) for d, name in zip(documents, names, strict=True)}
+            kind = f"{len(groups)} folders"
+        elif colour == "cluster":
+            found = self.clusters(clusters, named)
+            groups = [c.label for c in found]
+            group_of = {d.id: c.number - 1 for c in found for d in c.members}
+            kind = f"{len(groups)} clusters"
+        else:
+            raise ExploreError(f"Unknown colouring {colour!r}; use cluster or folder.")
+        points = [Point(x, y, d.title, d.path, group_of[d.id]) for d, (x, y) in zip(documents, coordinates, strict=True)]
+        return DocumentMap(
+            title=f"Collection {self.collection!r}: {len(documents)} documents",
+            subtitle=f"Each point is a document (the mean of its chunks' embeddings, {embedding_model_id(self.embedding_model)}), placed by {method.upper()}; colour: {kind}.",
+            axes=axes,
+            groups=groups,
+            points=points,
+        )
+
+    def spectrum(self, a: Sequence[str], b: Sequence[str], labels: tuple[str, str] = ("a", "b")) -> Axis:
+        from ragchat.explore import Axis
+
+        if self.manifest.collection(self.collection):
+            check_embedder(self.manifest, self.collection, self.embedder.id)
+        return Axis.from_examples(self.embedder, a, b, *labels)
+
+    def place_texts(self, axis: Axis, texts: Sequence[str]) -> list[Placed]:
+        """The texts on the axis, lowest score first."""
+        from ragchat.explore import Placed
+
+        scores = axis.scores(self.embedder.embed_passages(list(texts)))
+        return sorted((Placed(t, s) for t, s in zip(texts, scores, strict=True)), key=lambda p: p.score)
+
+    def place_chunks(self, axis: Axis, n: int) -> tuple[list[Placed], list[Placed], int]:
+        """The ``n`` chunks of the collection lowest and highest on the axis, and how many
+        were scored; read from the store a page at a time, nothing re-embedded."""
+        import heapq
+        from itertools import islice
+
+        from ragchat.explore import Placed
+
+        require_collection(self.manifest, self.collection)
+        records = self.store.scan(self.collection, text=True)
+        low: list[tuple[float, str, Placed]] = []  # heaps of (key, id, chunk), kept to n
+        high: list[tuple[float, str, Placed]] = []
+        scored = 0
+        while page := list(islice(records, 1000)):
+            for record, score in zip(page, axis.scores([r.vector for r in page]), strict=True):
+                scored += 1
+                meta = record.metadata
+                path = str(meta.get("path", ""))
+                location = f"{path}:{meta['line']}" if meta.get("line") is not None else f"{path}, page {meta['page']}" if meta.get("page") is not None else path
+                placed = Placed(record.text, score, path, location)
+                for heap, key in ((low, -score), (high, score)):
+                    if len(heap) < n:
+                        heapq.heappush(heap, (key, record.id, placed))
+                    elif key > heap[0][0]:
+                        heapq.heapreplace(heap, (key, record.id, placed))
+        return sorted((p for _, _, p in low), key=lambda p: p.score), sorted((p for _, _, p in high), key=lambda p: -p.score), scored
 
     def status(self) -> dict[str, Any]:
         """Where things live and what is in them; loads no model."""

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ragchat.loaders import Page
 
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"  # 2: Python files as one chunk per function, method and class
 
 # Counts the tokens the embedder will see for each text (prefix and special tokens included).
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -27,6 +27,9 @@ class Chunk:
     headings: tuple[str, ...]
     start: int  # character span in the page text
     end: int
+    symbol: str = ""  # code: the function or class the chunk is (part of)
+    line: int | None = None  # code: first and last line in the file, from 1
+    end_line: int | None = None
 
     @property
     def heading_path(self) -> str:
@@ -46,6 +49,7 @@ class _Unit:
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])[\"')\]]*\s+|\n+")
+_LINE_END = re.compile(r"\n+")  # code is split only between lines
 _WORD = re.compile(r"\S+\s*")
 
 
@@ -65,21 +69,23 @@ def chunk_pages(
         costs = costs_of([page.text[b.start : b.end] for b in blocks])
         group: list[_Unit] = []
         group_headings: tuple[str, ...] | None = None
+        group_symbol = ""
         for block, cost, heading_cost in zip(blocks, costs, heading_costs, strict=True):
             room_target = max(target - overhead - heading_cost, 1)
             room_limit = max(limit - overhead - heading_cost, 1)
             units = [_Unit(block.start, block.end, cost)]
             if cost > room_target:
-                units = _split(page.text, block.start, block.end, costs_of, room_target, room_limit)
+                pattern = _LINE_END if page.code else _SENTENCE_END
+                units = _split(page.text, block.start, block.end, costs_of, room_target, room_limit, pattern)
             for unit in units:
                 size = sum(u.cost for u in group) + unit.cost
-                if group and (block.headings != group_headings or size > room_target):
-                    chunks.extend(_emit(page, group, group_headings or ()))
+                if group and ((block.headings, block.symbol) != (group_headings, group_symbol) or size > room_target):
+                    chunks.extend(_emit(page, group, group_headings or (), group_symbol))
                     group = []
                 group.append(unit)
-                group_headings = block.headings
+                group_headings, group_symbol = block.headings, block.symbol
         if group:
-            chunks.extend(_emit(page, group, group_headings or ()))
+            chunks.extend(_emit(page, group, group_headings or (), group_symbol))
     return _enforce_limit(chunks, count_tokens, limit)
 
 
@@ -92,16 +98,22 @@ def _cost_function(count_tokens: TokenCounter, overhead: int) -> Callable[[list[
     return costs
 
 
-def _emit(page: Page, group: list[_Unit], headings: tuple[str, ...]) -> list[Chunk]:
+def _emit(page: Page, group: list[_Unit], headings: tuple[str, ...], symbol: str = "") -> list[Chunk]:
     start, end = group[0].start, group[-1].end
-    return [Chunk(page.text[start:end], page.number, headings, start, end)]
+    if not page.code:
+        return [Chunk(page.text[start:end], page.number, headings, start, end)]
+    line = page.text.count("\n", 0, start) + 1
+    end_line = line + page.text.count("\n", start, end)
+    return [Chunk(page.text[start:end], page.number, headings, start, end, symbol, line, end_line)]
 
 
 def _split(
-    text: str, start: int, end: int, costs_of: Callable[[list[str]], list[int]], target: int, limit: int
+    text: str, start: int, end: int, costs_of: Callable[[list[str]], list[int]], target: int, limit: int,
+    pattern: re.Pattern[str] = _SENTENCE_END,
 ) -> list[_Unit]:
-    """Sentence-sized units of ``text[start:end]``, packed up to ``target`` tokens each."""
-    pieces = _spans(_SENTENCE_END, text, start, end)
+    """Sentence-sized (or line-sized) units of ``text[start:end]``, packed up to ``target``
+    tokens each."""
+    pieces = _spans(pattern, text, start, end)
     costs = costs_of([text[s:e] for s, e in pieces])
     units: list[_Unit] = []
     for (s, e), cost in zip(pieces, costs, strict=True):
@@ -159,7 +171,14 @@ def _enforce_limit(chunks: list[Chunk], count_tokens: TokenCounter, limit: int) 
         middle = words[len(words) // 2][0]
         halves = [(0, words[len(words) // 2 - 1][1]), (middle, len(chunk.text))]
         parts = [
-            Chunk(chunk.text[s:e], chunk.page, chunk.headings, chunk.start + s, chunk.start + e)
+            replace(
+                chunk,
+                text=chunk.text[s:e],
+                start=chunk.start + s,
+                end=chunk.start + e,
+                line=None if chunk.line is None else chunk.line + chunk.text.count("\n", 0, s),
+                end_line=None if chunk.line is None else chunk.line + chunk.text.count("\n", 0, e),
+            )
             for s, e in halves
         ]
         result.extend(_enforce_limit(parts, count_tokens, limit))

@@ -310,6 +310,157 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
     out.print(search_view(hits))
 
 
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@collection_option
+@click.option("-n", "count", type=click.IntRange(min=1), default=10, show_default=True, help="How many related documents.")
+@click.option("--json", "as_json", is_flag=True, help="Print the related documents as JSON.")
+@handle_errors
+def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
+    """The documents most related to the document at PATH, by cosine similarity.
+
+    A document's vector is the normalised mean of its chunks' vectors (ingest keeps one per
+    document), so this is one nearest-neighbour query, fast on any collection. No model is
+    loaded.
+
+    \b
+    Example:
+        ragchat similar docs/design.md -n 5
+        ragchat similar notes/2024-03.md --collection notes --json
+    """
+    from ragchat.render import related_view
+
+    app = build_app(**flags)
+    related = app.similar(path, count)
+    if as_json:
+        click.echo(json.dumps({"path": str(path.expanduser().resolve()), "collection": app.collection, "results": [r.to_dict(n) for n, r in enumerate(related, 1)]}, ensure_ascii=False, indent=2))
+        return
+    out, _ = _consoles()
+    out.print(related_view(str(path), related))
+
+
+@main.command()
+@click.argument("count", metavar="N", type=click.IntRange(min=1), required=False)
+@collection_option
+@click.option("--summary", is_flag=True, help="Ask the LLM for a short name for each cluster (prompts/cluster.md).")
+@click.option("--members", type=click.IntRange(min=0), default=0, help="Show at most this many members per cluster [default: all].")
+@click.option("--model", "-m", help="LLM for --summary: .gguf path, hub 'REPO:FILE.gguf', 'bundled' or openai:NAME [RAGCHAT_MODEL].")
+@click.option("--base-url", help="Endpoint for --model openai:NAME [RAGCHAT_BASE_URL, else OPENAI_BASE_URL].")
+@click.option("--allow-remote", is_flag=True, default=None, help="Allow sending titles and first lines to an endpoint off this machine.")
+@click.option("--json", "as_json", is_flag=True, help="Print the clusters as JSON.")
+@handle_errors
+def cluster(count: int | None, summary: bool, members: int, as_json: bool, **flags: Any) -> None:
+    """Group the documents into N clusters by topic (k-means over document vectors).
+
+    Each cluster is listed with its most distinctive words and its members, nearest the
+    centre first. N defaults to about the square root of half the number of documents
+    (2 to 10). --summary names each cluster with the LLM from its members' titles and
+    first lines.
+
+    \b
+    Example:
+        ragchat cluster 5
+        ragchat cluster 8 --summary --members 5
+        ragchat cluster --json --collection notes
+    """
+    from ragchat.render import clusters_view
+
+    app = build_app(**flags)
+    if summary:
+        announce_destination(app, as_json)
+    clusters = app.clusters(count, named=summary)
+    if as_json:
+        click.echo(json.dumps({"collection": app.collection, "clusters": [c.to_dict() for c in clusters]}, ensure_ascii=False, indent=2))
+        return
+    out, _ = _consoles()
+    out.print(clusters_view(clusters, members))
+
+
+@main.command(name="map")
+@collection_option
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("map.html"), show_default=True, help="Where to write: .html (interactive, works offline) or .png.")
+@click.option("--method", type=click.Choice(["pca", "umap"]), default="pca", show_default=True, help="Projection to 2-D; umap needs: pip install umap-learn.")
+@click.option("--color", "--colour", "colour", type=click.Choice(["cluster", "folder"]), default="cluster", show_default=True, help="Colour points by k-means cluster or by folder.")
+@click.option("--clusters", type=click.IntRange(min=1), help="How many clusters to colour [default: about sqrt(documents/2), 2 to 10].")
+@click.option("--summary", is_flag=True, help="Name the clusters with the LLM (see 'ragchat cluster --summary').")
+@click.option("--model", "-m", help="LLM for --summary [RAGCHAT_MODEL].")
+@click.option("--quiet", "-q", is_flag=True, help="Do not say where the map was written.")
+@handle_errors
+def map_command(out: Path, method: str, colour: str, clusters: int | None, summary: bool, quiet: bool, **flags: Any) -> None:
+    """Draw the collection: each document a point in 2-D, coloured by cluster or folder.
+
+    Documents near each other are about similar things. The HTML page shows a document's
+    title and path on hover and works offline; the PNG labels groups and a sample of titles.
+
+    \b
+    Example:
+        ragchat map --out map.html
+        ragchat map --out map.png --color folder
+        ragchat map --method umap --clusters 8 --summary -o topics.html
+    """
+    from ragchat.mapping import write
+
+    app = build_app(**flags)
+    if summary:
+        announce_destination(app, quiet)
+    document_map = app.map(method, colour, clusters, named=summary)
+    write(document_map, out)
+    if not quiet:
+        click.echo(f"Wrote {out} ({len(document_map.points)} documents, {len(document_map.groups)} {colour} groups).", err=True)
+
+
+@main.command()
+@click.argument("texts", nargs=-1)
+@click.option("--a", "a_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Examples of one end (score 0), one per line.")
+@click.option("--b", "b_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Examples of the other end (score 1), one per line.")
+@click.option("--chunks", "all_chunks", is_flag=True, help="Score every chunk of the collection and show the lowest and highest.")
+@click.option("-n", "count", type=click.IntRange(min=1), default=10, show_default=True, help="With --chunks: how many from each end.")
+@collection_option
+@embedding_option
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@handle_errors
+def spectrum(texts: tuple[str, ...], a_file: Path, b_file: Path, all_chunks: bool, count: int, as_json: bool, **flags: Any) -> None:
+    """Place texts on an axis between two sets of examples (A at 0, B at 1).
+
+    The axis runs from the mean embedding of the A examples to that of the B examples; a
+    text's score is where its embedding falls along it (below 0: more A than A's examples,
+    above 1: more B than B's). Score TEXTS given as arguments, '-' for one per line on stdin,
+    or --chunks for every chunk of the collection.
+
+    \b
+    Example:
+        ragchat spectrum --a concrete.txt --b abstract.txt "The cat sat on the mat."
+        ragchat spectrum --a formal.txt --b casual.txt --chunks -n 5
+        cat sentences.txt | ragchat spectrum --a a.txt --b b.txt - --json
+    """
+    from ragchat.explore import read_examples
+    from ragchat.render import spectrum_view
+
+    if all_chunks == bool(texts):
+        raise click.UsageError("Give texts to score (or '-' for stdin), or --chunks to score the collection; not both.")
+    lines = [t for t in texts if t != "-"]
+    if "-" in texts:
+        lines += [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+    if not all_chunks and not lines:
+        raise click.UsageError("Nothing to score: stdin was empty.")
+    app = build_app(**flags)
+    axis = app.spectrum(read_examples(a_file), read_examples(b_file), (a_file.stem, b_file.stem))
+    result: dict[str, Any] = {"a": str(a_file), "b": str(b_file)}
+    if all_chunks:
+        low, high, scored = app.place_chunks(axis, count)
+        result.update(collection=app.collection, chunks=scored, lowest=[p.to_dict() for p in low], highest=[p.to_dict() for p in high])
+        groups = [(f"Most like {a_file.stem} (lowest of {scored} chunks)", low), (f"Most like {b_file.stem} (highest)", high)]
+    else:
+        placed = app.place_texts(axis, lines)
+        result["results"] = [p.to_dict() for p in placed]
+        groups = [("", placed)]
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    out, _ = _consoles()
+    out.print(spectrum_view(axis, groups))
+
+
 @main.command(name="eval")
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
 @click.option("--collection", "-c", help="BEIR: keep the corpus in this collection (re-runs reuse it); default: a temporary one. Gold set: the collection to ask.")

@@ -11,6 +11,7 @@ them into output (one line on stderr, exit code 1).
     ├── CollectionNotFound   asking a collection that was never ingested
     ├── PromptError          a prompt template with missing or unknown variables
     ├── LoadError            one document cannot be read (the ingest goes on without it)
+    ├── ExploreError         similar / cluster / map / spectrum asked of what cannot give it
     └── LLMError             the language model failed to load or to answer
 """
 
@@ -49,6 +50,10 @@ class PromptError(RagchatError):
 
 class LLMError(RagchatError):
     """The language model could not be loaded or failed while answering."""
+
+
+class ExploreError(RagchatError):
+    """A document not in the collection, more clusters than documents, unusable examples."""
 
 
 class LoadError(RagchatError):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ragchat.chunking import CHUNKER_VERSION, Chunk, chunk_pages
+from ragchat.documents import DocumentIndex, describe, mean_vector
 from ragchat.embedders import Embedder, embedding_model_id
 from ragchat.errors import CollectionNotFound, EmbedderMismatch, LoadError
 from ragchat.lexical import LexicalIndex
@@ -258,6 +259,10 @@ class Ingestor:
     def lexical(self) -> LexicalIndex:
         return LexicalIndex(self.manifest.db, self.collection)
 
+    @cached_property
+    def documents(self) -> DocumentIndex:
+        return DocumentIndex(self.store, self.collection)
+
     def run(self, root: Path) -> IngestReport:
         """Bring the collection in step with the files under ``root`` (a folder or a file)."""
         root = root.absolute()
@@ -342,6 +347,7 @@ class Ingestor:
             [(p.path, max(len(p.chunks), p.previous.chunks if p.previous else 0)) for p in batch],
         )
         chunks = [(p.path, i, c) for p in batch for i, c in enumerate(p.chunks)]
+        vectors: list[list[float]] = []
         if chunks:
             vectors = self.embedder.embed_passages([c.embed_text for _, _, c in chunks])
             self.store.upsert(
@@ -349,7 +355,7 @@ class Ingestor:
                 [chunk_id(path, i) for path, i, _ in chunks],
                 vectors,
                 [c.text for _, _, c in chunks],
-                [chunk_metadata(path, c.page, c.heading_path, c.start, c.end) for path, _, c in chunks],
+                [chunk_metadata(path, c.page, c.heading_path, c.start, c.end, c.line, c.end_line, c.symbol) for path, _, c in chunks],
             )
         stale = [
             chunk_id(p.path, i)
@@ -359,6 +365,7 @@ class Ingestor:
         ]
         if stale:
             self.store.delete(self.collection, stale)
+        self._write_documents(batch, vectors)
         with self.manifest.transaction():
             for pending in batch:
                 ids = [chunk_id(pending.path, i) for i in range(len(pending.chunks))]
@@ -369,6 +376,23 @@ class Ingestor:
             (report.updated if pending.previous else report.added).append(pending.path)
             report.chunks_embedded += len(pending.chunks)
             self.progress.advance(files=1, chunks=len(pending.chunks))
+
+    def _write_documents(self, batch: list[_Pending], vectors: Sequence[Sequence[float]]) -> None:
+        """One vector per document, from its chunks' vectors (see ragchat/documents.py);
+        written, like the chunks, before the manifest row."""
+        entries, empty = [], []
+        position = 0
+        for pending in batch:
+            count = len(pending.chunks)
+            if count:
+                first = pending.chunks[0]
+                meta = describe(pending.path, first.headings, first.text)
+                entries.append((chunk_prefix(pending.path), mean_vector(vectors[position : position + count]), meta))
+            else:
+                empty.append(chunk_prefix(pending.path))
+            position += count
+        self.documents.put(entries)
+        self.documents.delete(empty)
 
     def _repair(self) -> None:
         """Remove the chunks an interrupted ingest wrote but no manifest row owns."""
@@ -383,12 +407,14 @@ class Ingestor:
         ]
         if orphans and self.manifest.collection(self.collection):
             self.store.delete(self.collection, orphans)
+        self.documents.delete([chunk_prefix(path) for path, _ in pending if path not in owned])
         with self.manifest.transaction():
             self.manifest.clear_pending(self.collection, [path for path, _ in pending])
 
     def _remove(self, path: str, record: FileRecord) -> None:
         if record.chunks and self.manifest.collection(self.collection):
             self.store.delete(self.collection, [chunk_id(path, i) for i in range(record.chunks)])
+        self.documents.delete([chunk_prefix(path)])
         with self.manifest.transaction():
             self.lexical.remove(path)
             self.manifest.delete_file(self.collection, path)

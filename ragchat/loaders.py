@@ -24,6 +24,7 @@ class Block:
     start: int
     end: int
     headings: tuple[str, ...] = ()
+    symbol: str = ""  # code: the qualified name of the function or class it is
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Page:
     text: str
     number: int | None = None  # 1-based page number for paginated formats
     blocks: list[Block] = field(default_factory=list)
+    code: bool = False  # source code: split at line ends, cited by line number
 
 
 Loader = Callable[[Path], list[Page]]
@@ -173,7 +175,7 @@ def clean_pdf_pages(texts: list[str]) -> list[str]:
 TEXT_SUFFIXES = (
     ".txt", ".text", ".rst", ".org", ".adoc", ".tex", ".log", ".csv", ".tsv",
     ".json", ".jsonl", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf",
-    ".py", ".js", ".ts", ".tsx", ".jsx", ".java", ".c", ".h", ".cpp", ".hpp", ".cc",
+    ".js", ".ts", ".tsx", ".jsx", ".java", ".c", ".h", ".cpp", ".hpp", ".cc",
     ".cs", ".go", ".rs", ".rb", ".php", ".swift", ".kt", ".scala", ".sh", ".bash",
     ".zsh", ".sql", ".r", ".lua", ".pl", ".css", ".xml",
 )  # fmt: skip
@@ -183,6 +185,61 @@ TEXT_SUFFIXES = (
 def load_text(path: Path) -> list[Page]:
     text = read_text(path)
     return [Page(text=text, blocks=paragraph_blocks(text))]
+
+
+@register(".py")
+def load_python(path: Path) -> list[Page]:
+    return [python_page(read_text(path), path.name)]
+
+
+def python_page(text: str, name: str = "") -> Page:
+    """One block per function, method and class (a class's own lines: its header, docstring
+    and attributes), named by qualified name, decorators and the comment lines just above
+    included; module-level code between them as blocks of its own. Text that does not parse
+    as Python is read as plain text."""
+    import ast
+
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError):  # e.g. Python 2, a template, a fragment
+        return Page(text=text, blocks=paragraph_blocks(text))
+    lines = text.split("\n")
+    owner: list[tuple[str, str]] = [("", "")] * (len(lines) + 1)  # per 1-based line: (kind, name)
+
+    def claim(first: int, last: int, symbol: tuple[str, str]) -> None:
+        for number in range(first, min(last, len(lines)) + 1):
+            owner[number] = symbol
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                continue
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            while first > 1 and lines[first - 2].lstrip().startswith("#"):
+                first -= 1  # a comment right above a definition is about it
+            kind = "class" if isinstance(node, ast.ClassDef) else "def"
+            claim(first, node.end_lineno or node.lineno, (kind, prefix + node.name))
+            if isinstance(node, ast.ClassDef):  # methods and nested classes are their own blocks
+                visit(node.body, prefix + node.name + ".")
+
+    visit(tree.body, "")
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    blocks: list[Block] = []
+    first = 1
+    for number in range(2, len(lines) + 2):
+        if number <= len(lines) and owner[number] == owner[first]:
+            continue
+        kind, symbol = owner[first]
+        start, end = starts[first - 1], min(starts[number - 1], len(text))
+        piece = text[start:end]
+        if piece.strip():
+            start += len(piece) - len(piece.lstrip())
+            headings = (name, f"{kind} {symbol}") if symbol else (name,)
+            blocks.append(Block(start, start + len(piece.strip()), tuple(h for h in headings if h), symbol))
+        first = number
+    return Page(text=text, blocks=blocks, code=True)
 
 
 @register(".md", ".markdown", ".mdown", ".mkd")

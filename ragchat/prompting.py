@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ragchat.errors import LLMError, PromptError
@@ -17,6 +17,7 @@ TEMPLATES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "question": (frozenset({"excerpts", "question"}), frozenset()),
     "excerpt": (frozenset({"n", "text"}), frozenset({"source"})),
     "condense": (frozenset({"history", "question"}), frozenset()),
+    "cluster": (frozenset({"documents"}), frozenset({"keywords"})),
 }
 HISTORY_SHARE = 4  # the conversation may take at most 1/4 of the prompt budget
 
@@ -63,14 +64,16 @@ class Prompts:
     @classmethod
     def load(cls, home: Path | None = None) -> Prompts:
         dirs = prompts_dirs(home)
-        return cls(*(load_template(name, dirs) for name in TEMPLATES))
+        return cls(*(load_template(f.name, dirs) for f in fields(cls)))
 
 
 def source_label(hit: Hit) -> str:
-    label = hit.path
+    label = hit.location
     if hit.page is not None:
         label += f", page {hit.page}"
-    if hit.headings:
+    if hit.symbol:
+        label += f" — {hit.symbol}"
+    elif hit.headings:
         label += f" — {hit.headings}"
     return label
 

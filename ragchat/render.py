@@ -66,9 +66,13 @@ def source_line(n: int, hit: Hit) -> Text:
         line.append(path, style=Style(link=Path(hit.path).as_uri()))
     else:
         line.append(path)
+    if hit.line is not None:  # code: path:line, and the function or class instead of headings
+        line.append(f":{hit.line}")
     if hit.page is not None:
         line.append(f", page {hit.page}")
-    if hit.headings:
+    if hit.symbol:
+        line.append(f" — {sanitize(hit.symbol)}", style="dim")
+    elif hit.headings and hit.line is None:
         line.append(f" — {sanitize(hit.headings)}", style="dim")
     line.append(f"  ({hit.score:.2f})", style="dim")
     return line
@@ -251,3 +255,63 @@ class IngestProgress:
             return
         done = self.bar.tasks[0].fields.get("chunks", 0) + chunks
         self.bar.update(self.task, advance=files, chunks=done)
+
+
+# exploring: similar, cluster, spectrum
+
+
+def related_view(title: str, related: Sequence[Any]) -> RenderableType:
+    if not related:
+        return Text("No other documents in the collection.", style="yellow")
+    parts: list[RenderableType] = [Text(f"Documents most like {sanitize(title)}", style="bold")]
+    for n, item in enumerate(related, start=1):
+        line = Text(f"{n:>2}. ", style="bold cyan")
+        line.append(f"{item.score:.3f}  ", style="cyan")
+        line.append(sanitize(display_path(item.path)))
+        line.append(f" — {sanitize(item.title)}", style="dim")
+        parts.append(line)
+    return Group(*parts)
+
+
+def clusters_view(clusters: Sequence[Any], members: int = 0) -> RenderableType:
+    """Each cluster: its name (or keywords) and size, then its members nearest the centre
+    first (all of them, or the first ``members``)."""
+    parts: list[RenderableType] = []
+    for cluster in clusters:
+        heading = Text(f"Cluster {cluster.number}: ", style="bold")
+        heading.append(sanitize(cluster.label), style="bold green")
+        heading.append(f"  ({len(cluster.members)} documents)", style="dim")
+        if cluster.name and cluster.keywords:
+            heading.append(f"  [{sanitize(', '.join(cluster.keywords))}]", style="dim")
+        parts.append(heading)
+        shown = cluster.members[:members] if members else cluster.members
+        for document in shown:
+            line = Text("  ")
+            line.append(sanitize(display_path(document.path)))
+            line.append(f" — {sanitize(document.title)}", style="dim")
+            parts.append(line)
+        if len(shown) < len(cluster.members):
+            parts.append(Text(f"  … and {len(cluster.members) - len(shown)} more", style="dim"))
+        parts.append(Text(""))
+    return Group(*parts[:-1])
+
+
+def spectrum_view(axis: Any, groups: Sequence[tuple[str, Sequence[Any]]], width: int = 21) -> RenderableType:
+    """Texts with their score and a marker on a small ruler from A (0) to B (1)."""
+    parts: list[RenderableType] = [
+        Text.assemble(("0 = ", "dim"), (sanitize(axis.a_label), "bold"), ("   1 = ", "dim"), (sanitize(axis.b_label), "bold"))
+    ]
+    for heading, placed in groups:
+        if heading:
+            parts.append(Text(heading, style="bold"))
+        for item in placed:
+            position = min(max(round(item.score * (width - 1)), 0), width - 1)
+            ruler = "".join("●" if i == position else "·" for i in range(width))
+            line = Text(f"{item.score:7.3f} ", style="cyan")
+            line.append(ruler + " ", style="dim")
+            if item.location:
+                line.append(sanitize(display_path(item.location)) + "  ", style="dim")
+            excerpt = " ".join(sanitize(item.text).split())
+            line.append(excerpt[:160] + "…" if len(excerpt) > 160 else excerpt)
+            parts.append(line)
+    return Group(*parts)

@@ -3,7 +3,7 @@
 Several machines may ingest into and query one server, so what must agree lives on the
 server: the chunks (with their text) in the collection itself, and the manifest of files as a
 companion collection ``NAME__files`` (one record per file: path, size, mtime, SHA-256, chunk
-count). The lexical index cannot live in Chroma (it has no BM25), so each machine keeps it as
+count), and the document vectors in ``NAME__docs`` (see ragchat/documents.py). The lexical index cannot live in Chroma (it has no BM25), so each machine keeps it as
 a cache in its own SQLite file, derived from the server: before a collection is used, files
 whose record changed on the server have their chunks re-read into the cache, and files gone
 from the server leave it. Every machine therefore ranks with the same chunks and the same
@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ragchat.documents import DOCS_SUFFIX
 from ragchat.ingest import chunk_prefix
 from ragchat.lexical import LexicalIndex
 from ragchat.manifest import CollectionRecord, FileRecord, Manifest
@@ -60,7 +61,7 @@ class ServerManifest(Manifest):
     def collections(self) -> list[CollectionRecord]:
         for collection in self.store.client.list_collections():
             name = getattr(collection, "name", collection)
-            if not name.endswith(FILES_SUFFIX):
+            if not name.endswith((FILES_SUFFIX, DOCS_SUFFIX)):
                 self.sync(name)
         return super().collections()
 

@@ -9,7 +9,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -43,6 +43,14 @@ class Hit:
     end: int
     score: float
     scores: dict[str, float] = field(default_factory=dict)
+    line: int | None = None  # code chunks: first and last line of the symbol's lines
+    end_line: int | None = None
+    symbol: str = ""  # code chunks: the qualified name, e.g. HttpClient.fetch
+
+    @property
+    def location(self) -> str:
+        """``path:line`` for code, else the path."""
+        return f"{self.path}:{self.line}" if self.line is not None else self.path
 
     def to_dict(self, n: int) -> dict[str, Any]:
         """The JSON form shared by ``ask --json`` and ``search --json``; n is its rank."""
@@ -56,16 +64,30 @@ class Hit:
             "score": round(self.score, 6),
             "scores": {k: round(v, 6) for k, v in self.scores.items()},
             "text": self.text,
+            **({"line": self.line, "end_line": self.end_line, "symbol": self.symbol} if self.line is not None else {}),
         }
 
 
 def chunk_metadata(
-    path: str, page: int | None, headings: str, start: int, end: int
+    path: str, page: int | None, headings: str, start: int, end: int,
+    line: int | None = None, end_line: int | None = None, symbol: str = "",
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {"path": path, "headings": headings, "start": start, "end": end}
     if page is not None:
         meta["page"] = page  # Chroma metadata values cannot be None
+    if line is not None:
+        meta.update(line=line, end_line=end_line if end_line is not None else line, symbol=symbol)
     return meta
+
+
+@dataclass
+class Record:
+    """A stored vector with its metadata (and text, when asked for)."""
+
+    id: str
+    vector: Sequence[float]
+    metadata: dict[str, Any]
+    text: str = ""
 
 
 class VectorStore:
@@ -146,6 +168,32 @@ class VectorStore:
             if len(page["ids"]) < 1000:
                 return found
             offset += 1000
+
+    def scan(
+        self, name: str, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None, text: bool = False
+    ) -> Iterator[Record]:
+        """Every record (with these ids, or matching ``where``) with its vector, read 1,000 at
+        a time so a large collection is never all in memory at once."""
+        collection = self._collection(name)
+        include = ["embeddings", "metadatas", *(["documents"] if text else [])]
+        offset = 0
+        while True:
+            page = collection.get(ids=list(ids) if ids is not None else None, where=where, include=include, limit=1000, offset=offset)
+            documents = page.get("documents") or [""] * len(page["ids"])
+            for record_id, vector, meta, document in zip(page["ids"], page["embeddings"], page["metadatas"], documents, strict=True):
+                yield Record(record_id, vector, dict(meta or {}), document or "")
+            if len(page["ids"]) < 1000:
+                return
+            offset += 1000
+
+    def ids(self, name: str) -> list[str]:
+        collection = self._collection(name)
+        found: list[str] = []
+        while True:
+            page = collection.get(include=[], limit=10_000, offset=len(found))
+            found.extend(page["ids"])
+            if len(page["ids"]) < 10_000:
+                return found
 
     def upsert(
         self,
@@ -237,6 +285,9 @@ class VectorStore:
                     end=int(meta.get("end", 0)),
                     score=hit.score,
                     scores=dict(hit.scores),
+                    line=meta.get("line"),
+                    end_line=meta.get("end_line"),
+                    symbol=str(meta.get("symbol", "")),
                 )
             )
         return full

@@ -59,3 +59,67 @@ def test_heading_tokens_count_against_the_limit():
 
 def test_empty_page_gives_no_chunks():
     assert chunk_pages([Page(text="   ", blocks=[Block(0, 3)])], words, 10, 10) == []
+
+
+PYTHON = '''"""Module docstring."""
+
+import os
+
+LIMIT = 3
+
+
+# Retries a flaky call.
+@decorator
+def retry(call):
+    return call()
+
+
+class Store:
+    """Keeps things."""
+
+    size = 1
+
+    def put(self, item):
+        return item
+
+    async def get(self):
+        return None
+'''
+
+
+def test_python_file_is_one_chunk_per_function_with_its_lines():
+    from ragchat.loaders import python_page
+
+    page = python_page(PYTHON, "store.py")
+    chunks = chunk_pages([page], words, target=200, limit=256)
+    found = [(c.symbol, c.line, c.end_line) for c in chunks]
+    assert found == [("", 1, 5), ("retry", 8, 11), ("Store", 14, 17), ("Store.put", 19, 20), ("Store.get", 22, 23)]
+    lines = PYTHON.split("\n")
+    for chunk in chunks:  # the line numbers point at the chunk's own text
+        assert chunk.text.split("\n")[0].strip() == lines[chunk.line - 1].strip()
+        assert chunk.text.split("\n")[-1].strip() == lines[chunk.end_line - 1].strip()
+    assert chunks[3].embed_text.startswith("store.py > def Store.put\n")
+
+
+def test_long_function_splits_into_line_ranges_that_keep_its_name():
+    from ragchat.loaders import python_page
+
+    body = "\n".join(f"    value_{i} = compute(value_{i - 1}, 'a: b', {i})" for i in range(1, 60))
+    text = f"def long_one():\n{body}\n    return value_59\n"
+    chunks = chunk_pages([python_page(text, "long.py")], words, target=40, limit=60)
+    assert len(chunks) > 3 and {c.symbol for c in chunks} == {"long_one"}
+    lines = text.split("\n")
+    previous_end = 0
+    for chunk in chunks:
+        assert chunk.line == previous_end + 1  # consecutive, whole lines
+        assert chunk.text.strip() == "\n".join(lines[chunk.line - 1 : chunk.end_line]).strip()
+        previous_end = chunk.end_line
+
+
+def test_python_that_does_not_parse_is_read_as_text():
+    from ragchat.loaders import python_page
+
+    page = python_page("def broken(:\n    pass\n\nSome prose.", "broken.py")
+    assert not page.code and len(page.blocks) == 2
+    chunks = chunk_pages([page], words, target=200, limit=256)
+    assert chunks and all(c.line is None and c.symbol == "" for c in chunks)

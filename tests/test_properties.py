@@ -3,7 +3,7 @@
 Random add / modify / delete / ingest / crash-mid-ingest / resume sequences run against a real
 Chroma store with the fake embedder; a simple model (path -> text) says what the store must
 hold. After every completed ingest: the same chunk ids as a clean build of the model, no
-duplicates, no orphans, the lexical index and the manifest in step.
+duplicates, no orphans, the lexical index, the manifest and the document vectors in step.
 """
 
 from __future__ import annotations
@@ -43,13 +43,14 @@ class Crash(Exception):
     pass
 
 
-def state(app: App) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, int]]]:
+def state(app: App) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, int]], list[str]]:
     ids = sorted(app.store._collection("default").get(include=[])["ids"]) if app.manifest.collection("default") else []
+    documents = sorted(app.store.ids("default__docs")) if app.store.exists("default__docs") else []
     db = sqlite3.connect(app.manifest.path)
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     lexical = sorted(db.execute(f"SELECT chunk_id, path FROM {table_name('default')}")) if table_name("default") in tables else []
     files = sorted(db.execute("SELECT path, chunks FROM files"))
-    return ids, lexical, files
+    return ids, lexical, files, documents
 
 
 def app_at(home: Path) -> App:

@@ -1,0 +1,250 @@
+"""Exploring a collection with its embeddings: related documents, clusters, a 2-D map, and
+a spectrum between two sets of examples.
+
+Everything here works on document vectors (``ragchat.documents``) or chunk vectors already in
+the store; only the spectrum's examples and texts are embedded. scikit-learn and numpy are
+imported inside the functions that need them, so ``import ragchat`` stays fast.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ragchat.documents import Document, one_line
+from ragchat.embedders import Embedder
+from ragchat.errors import ExploreError
+from ragchat.llms import LLM
+
+NAME_CHARS = 48  # longest cluster name kept from the LLM
+NAME_TOKENS = 24
+MEMBERS_IN_PROMPT = 12  # the members nearest the centre describe a cluster well enough
+MAX_DEFAULT_CLUSTERS = 10  # more colours than this stop being told apart on a map
+
+
+@dataclass
+class Related:
+    path: str
+    title: str
+    score: float
+
+    def to_dict(self, n: int) -> dict[str, Any]:
+        return {"n": n, "path": self.path, "title": self.title, "score": round(self.score, 6)}
+
+
+@dataclass
+class Cluster:
+    number: int  # from 1
+    members: list[Document]  # nearest the centre first
+    distances: list[float]  # each member's distance from the centre
+    keywords: list[str] = field(default_factory=list)
+    name: str = ""  # from the LLM, when asked for
+
+    @property
+    def label(self) -> str:
+        return self.name or ", ".join(self.keywords) or f"cluster {self.number}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.number,
+            "name": self.name or None,
+            "keywords": self.keywords,
+            "size": len(self.members),
+            "members": [
+                {"path": d.path, "title": d.title, "distance": round(distance, 6)}
+                for d, distance in zip(self.members, self.distances, strict=True)
+            ],
+        }
+
+
+def default_cluster_count(documents: int) -> int:
+    """About sqrt(n/2) clusters (a common rule of thumb), between 2 and 10."""
+    return max(2, min(MAX_DEFAULT_CLUSTERS, round((documents / 2) ** 0.5)))
+
+
+def cluster(documents: Sequence[Document], n: int) -> list[Cluster]:
+    """k-means over document vectors, largest cluster first, members nearest the centre first.
+
+    The vectors are unit length, so Euclidean k-means ranks like cosine similarity would."""
+    if n < 1:
+        raise ExploreError(f"Cannot make {n} clusters; ask for 1 or more.")
+    if n > len(documents):
+        raise ExploreError(
+            f"Cannot make {n} clusters from {len(documents)} documents; ask for at most {len(documents)}."
+        )
+    import numpy as np
+    from sklearn.cluster import KMeans
+
+    matrix = np.asarray([d.vector for d in documents], dtype=np.float64)
+    model = KMeans(n_clusters=n, n_init="auto", random_state=0).fit(matrix)
+    distances = np.linalg.norm(matrix - model.cluster_centers_[model.labels_], axis=1)
+    groups = []
+    for label in range(n):
+        members = sorted((int(i) for i in np.flatnonzero(model.labels_ == label)), key=lambda i: (distances[i], documents[i].path))
+        if members:
+            groups.append(([documents[i] for i in members], [float(distances[i]) for i in members]))
+    groups.sort(key=lambda g: (-len(g[0]), g[0][0].path))
+    clusters = [Cluster(number, members, dists) for number, (members, dists) in enumerate(groups, start=1)]
+    add_keywords(clusters)
+    return clusters
+
+
+_TOKEN = r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b"  # words of 2+ letters, no numbers or underscores
+# the first lines of source files are mostly imports: words no topic is named by
+_CODE_WORDS = {"import", "from", "def", "class", "return", "self", "none", "true", "false", "annotations", "future", "typing", "pathlib"}
+
+
+def add_keywords(clusters: Sequence[Cluster], count: int = 3) -> None:
+    """The words that most set each cluster's titles and opening lines apart from the others'
+    (tf-idf with each cluster as one text): a name that costs no LLM."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+
+    texts = [" ".join(f"{d.title} {d.lead}" for d in c.members) for c in clusters]
+    try:
+        # a word most clusters share names none of them
+        shared = 0.5 if len(texts) >= 4 else len(texts) - 1 if len(texts) > 1 else 1.0
+        vectorizer = TfidfVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS | _CODE_WORDS), token_pattern=_TOKEN, sublinear_tf=True, max_df=shared)
+        weights = vectorizer.fit_transform(texts).toarray()
+    except ValueError:  # no words at all (e.g. only numbers): no keywords
+        return
+    vocabulary = vectorizer.get_feature_names_out()
+    for c, row in zip(clusters, weights, strict=True):
+        ranked = sorted(range(len(row)), key=lambda i: (-row[i], vocabulary[i]))
+        c.keywords = [str(vocabulary[i]) for i in ranked[:count] if row[i] > 0]
+
+
+def name_clusters(clusters: Sequence[Cluster], llm: LLM, template: str) -> None:
+    """Ask the LLM for a short name per cluster from its members' titles and first lines;
+    a reply that is empty or too long to be a name leaves the keywords in place."""
+    from ragchat.render import sanitize
+
+    for c in clusters:
+        listing = "\n".join(
+            f"- {d.title}: {one_line(d.lead, 120)}" if d.lead and d.lead != d.title else f"- {d.title}"
+            for d in c.members[:MEMBERS_IN_PROMPT]
+        )
+        prompt = template.format(documents=listing, keywords=", ".join(c.keywords) or "(none)")
+        generation = llm.stream([{"role": "user", "content": prompt}], NAME_TOKENS, 0.0)
+        c.name = clean_name(sanitize("".join(generation)))
+
+
+_NAME_PREFIX = re.compile(
+    r"^(?:(?:group |cluster |topic )?name|title|topic|(?:the )?(?:group|topic|name) is(?: called)?)\s*[:\-–]?\s*", re.IGNORECASE
+)
+_QUOTED = re.compile(r"[\"“]([^\"“”]{3,60})[\"”]")
+
+
+def clean_name(text: str) -> str:
+    """The first line of a model's reply, without labels, quotes and trailing dots; "" when it
+    does not look like a short name."""
+    line = next((line for line in text.splitlines() if line.strip()), "").strip()
+    quoted = _QUOTED.search(line)  # 'The topic is "Bread baking"': the name is the quote
+    if quoted:
+        line = quoted.group(1)
+    line = _NAME_PREFIX.sub("", line.lstrip("#*-• ").strip()).strip(" \"'“”*`.").strip()
+    if not line or len(line) > NAME_CHARS * 2:
+        return ""
+    return one_line(line, NAME_CHARS)
+
+
+def project(documents: Sequence[Document], method: str = "pca") -> tuple[list[tuple[float, float]], tuple[str, str]]:
+    """2-D coordinates of the documents, and the axis labels."""
+    if len(documents) < 2:
+        raise ExploreError("A map needs at least 2 documents; ingest more first.")
+    import numpy as np
+
+    matrix = np.asarray([d.vector for d in documents], dtype=np.float64)
+    if method == "umap":
+        try:
+            import umap  # type: ignore[import-not-found]
+        except ImportError:
+            raise ExploreError("UMAP is not installed; run: pip install umap-learn (or use --method pca).") from None
+        neighbours = max(2, min(15, len(documents) - 1))
+        points = umap.UMAP(n_components=2, n_neighbors=neighbours, metric="cosine", random_state=0).fit_transform(matrix)
+        labels = ("UMAP 1", "UMAP 2")
+    elif method == "pca":
+        from sklearn.decomposition import PCA
+
+        model = PCA(n_components=2, random_state=0)
+        points = model.fit_transform(matrix)
+        share = model.explained_variance_ratio_
+        labels = (f"PC 1 ({share[0]:.0%} of variance)", f"PC 2 ({share[1]:.0%} of variance)")
+    else:
+        raise ExploreError(f"Unknown projection {method!r}; use pca or umap.")
+    return [(float(x), float(y)) for x, y in points], labels
+
+
+def folder_groups(documents: Sequence[Document], most: int = MAX_DEFAULT_CLUSTERS) -> list[str]:
+    """Each document's folder relative to the folders' common parent; past the ``most``
+    biggest folders, the rest are "other folders"."""
+    import os
+    from collections import Counter
+
+    folders = [str(Path(d.path).parent) for d in documents]
+    root = os.path.commonpath(folders) if folders else ""
+    names = [os.path.relpath(f, Path(root).parent) if root else f for f in folders]
+    common = {name for name, _ in Counter(names).most_common(most)}
+    return [name if name in common else "other folders" for name in names]
+
+
+@dataclass
+class Axis:
+    """A direction between two sets of examples: A's centre scores 0, B's scores 1."""
+
+    a_centre: Any
+    direction: Any  # B's centre minus A's
+    a_label: str = "a"
+    b_label: str = "b"
+
+    @classmethod
+    def from_examples(cls, embedder: Embedder, a: Sequence[str], b: Sequence[str], a_label: str = "a", b_label: str = "b") -> Axis:
+        import numpy as np
+
+        if not a or not b:
+            raise ExploreError("Each side of a spectrum needs at least one example (one per line).")
+        # passages, like the stored chunks, so chunk vectors and examples are comparable
+        vectors = np.asarray(embedder.embed_passages([*a, *b]), dtype=np.float64)
+        a_centre, b_centre = vectors[: len(a)].mean(axis=0), vectors[len(a) :].mean(axis=0)
+        if not np.linalg.norm(b_centre - a_centre) > 1e-9:
+            raise ExploreError("The two sets of examples embed to the same place; give examples that differ.")
+        return cls(a_centre, b_centre - a_centre, a_label, b_label)
+
+    def scores(self, vectors: Sequence[Sequence[float]]) -> list[float]:
+        """Where each vector falls: its projection onto the axis, over the axis' length."""
+        import numpy as np
+
+        if not len(vectors):
+            return []
+        matrix = np.asarray(vectors, dtype=np.float64)
+        return [float(s) for s in (matrix - self.a_centre) @ self.direction / float(self.direction @ self.direction)]
+
+
+@dataclass
+class Placed:
+    """A text on a spectrum."""
+
+    text: str
+    score: float
+    path: str = ""
+    location: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"score": round(self.score, 6), "text": self.text}
+        if self.path:
+            found.update(path=self.path, location=self.location)
+        return found
+
+
+def read_examples(path: Path) -> list[str]:
+    """One example per non-blank line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExploreError(f"Cannot read examples from {path} ({exc}); give a UTF-8 text file, one example per line.") from exc
+    examples = [line.strip() for line in text.splitlines() if line.strip()]
+    if not examples:
+        raise ExploreError(f"{path} has no examples; write one example per line.")
+    return examples
