@@ -73,3 +73,33 @@ def test_hybrid_finds_what_each_ranking_alone_misses(ragchat_home: Path, tmp_pat
     assert {h.path for h in hybrid} == {str(docs / "car.md"), str(docs / "part.md")}
     part = next(h for h in hybrid if h.path == str(docs / "part.md"))
     assert set(part.scores) == {"dense", "lexical", "fused"}
+
+
+def test_the_direct_reader_returns_what_the_chroma_client_returns(ragchat_home: Path, tmp_path: Path):
+    """The fast read path (Chroma's engine without the chromadb package) against the client."""
+    from ragchat.store import DirectReader, VectorStore
+
+    docs = tmp_path / "docs"
+    for n in range(12):
+        write(docs, f"d{n}.md", f"# Note {n}\n\nParagraph about topic {n % 3} and item {n}.\n\nMore on {n * 7}.")
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+    client_store = app.store
+    assert client_store.reader is None  # this process already has the client: no second engine
+    fresh = VectorStore(client_store.path)
+    assert isinstance(fresh.reader, DirectReader)
+    vector = FakeEmbedder().embed_query("topic 1 item 4")
+    only = [str(docs / "d4.md"), str(docs / "d7.md")]
+    for where in (None, {"path": {"$in": only}}):
+        direct = fresh.query("default", vector, 10, where)
+        reference = client_store.query("default", vector, 10, where)
+        assert [(h.id, round(h.score, 6)) for h in direct] == [(h.id, round(h.score, 6)) for h in reference]
+        assert fresh.hydrate("default", direct) == client_store.hydrate("default", reference)
+    assert fresh.reader is not None  # it never had to fall back
+    # a collection it cannot find falls back to the client, which explains the problem
+    import pytest
+
+    from ragchat.errors import StoreError
+
+    with pytest.raises(StoreError, match="missing from the Chroma store"):
+        fresh.query("nothing-here", vector, 3)
