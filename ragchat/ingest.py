@@ -365,6 +365,8 @@ class Ingestor:
                 self.lexical.replace(pending.path, ids, [c.embed_text for c in pending.chunks])
                 self.manifest.put_file(self.collection, pending.record)
             self.manifest.clear_pending(self.collection, [p.path for p in batch])
+            if any(p.previous for p in batch):  # their old text was overwritten
+                self.manifest.flag_purge()
         for pending in batch:
             (report.updated if pending.previous else report.added).append(pending.path)
             report.chunks_embedded += len(pending.chunks)
@@ -385,6 +387,8 @@ class Ingestor:
             self.store.delete(self.collection, orphans)
         with self.manifest.transaction():
             self.manifest.clear_pending(self.collection, [path for path, _ in pending])
+            if orphans:
+                self.manifest.flag_purge()
 
     def _remove(self, path: str, record: FileRecord) -> None:
         if record.chunks and self.manifest.collection(self.collection):
@@ -392,6 +396,7 @@ class Ingestor:
         with self.manifest.transaction():
             self.lexical.remove(path)
             self.manifest.delete_file(self.collection, path)
+            self.manifest.flag_purge()
 
     def _ensure_collection(self) -> None:
         if self.manifest.collection(self.collection) is not None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,25 @@ def chunk_metadata(
     return meta
 
 
+PURGE_PROBE_ID = "ragchat-purge-probe"  # never a chunk id (those are hex-hex)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_CHROMA_DEFAULT_HNSW = {"batch_size": 100, "sync_threshold": 1000}
+
+
+def _normal_thresholds(hnsw: dict[str, Any]) -> dict[str, int]:
+    """The collection's own thresholds, unless a killed purge left ours (1) behind."""
+    if hnsw.get("sync_threshold", 1) <= 1:
+        return dict(_CHROMA_DEFAULT_HNSW)
+    sync = int(hnsw["sync_threshold"])
+    return {"batch_size": min(int(hnsw.get("batch_size", 100)), sync), "sync_threshold": sync}
+
+
+def _stopped(client: Any) -> bool:
+    """Has a purge stopped the engine behind this client? (Stopping drops its bindings.)"""
+    server = getattr(client, "_server", None)
+    return type(server).__name__ == "RustBindingsAPI" and not hasattr(server, "bindings")
+
+
 class VectorStore:
     """Chroma: a PersistentClient under ``path``, or a Chroma server at ``url``."""
 
@@ -78,8 +97,16 @@ class VectorStore:
     def location(self) -> str:
         return self.url or str(self.path)
 
-    @cached_property
+    @property
     def client(self) -> Any:
+        # Reopened when a purge in this process has restarted Chroma under this path (see
+        # ``purge``): an old client would talk to the stopped engine.
+        client = self.__dict__.get("_client")
+        if client is None or _stopped(client):
+            client = self.__dict__["_client"] = self._open()
+        return client
+
+    def _open(self) -> Any:
         os.environ["ANONYMIZED_TELEMETRY"] = "False"
         import chromadb
         from chromadb.config import Settings
@@ -175,6 +202,54 @@ class VectorStore:
     def drop(self, name: str) -> None:
         with contextlib.suppress(Exception):  # already absent
             self.client.delete_collection(name)
+
+    def purge(self) -> None:
+        """Make deleted chunks' text leave the disk, not only the index.
+
+        Chroma keeps every write in its log (``embeddings_queue`` in chroma.sqlite3) until
+        the HNSW index of the collection is saved past it, which by default happens every
+        1,000 writes; it then prunes the log itself (``automatically_purge``). Deleted rows
+        also stay in SQLite's free pages until a VACUUM. So: lower each collection's
+        ``sync_threshold`` to 1, restart Chroma so it reloads the setting, write one no-op
+        delete (the index is saved and the log pruned), restore the setting, then VACUUM, as
+        ``chroma vacuum`` does. A Chroma server's files are its own: nothing to do there.
+        """
+        if self.url or not (self.path / "chroma.sqlite3").exists():
+            return
+        saved = {}
+        try:
+            for collection in self.client.list_collections():
+                hnsw = (collection.configuration or {}).get("hnsw") or {}
+                saved[collection.name] = _normal_thresholds(hnsw)
+                collection.modify(configuration={"hnsw": {"batch_size": 1, "sync_threshold": 1}})
+            self._restart()
+            for name in saved:
+                self.client.get_collection(name).delete(ids=[PURGE_PROBE_ID])
+        finally:
+            for name, hnsw in saved.items():
+                with contextlib.suppress(Exception):  # gone meanwhile; else retried next purge
+                    self.client.get_collection(name).modify(configuration={"hnsw": hnsw})
+            self._restart()  # later writes in this process use the restored thresholds
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.path / "chroma.sqlite3", timeout=30)) as db:
+            db.execute("VACUUM")
+            segments = {row[0] for row in db.execute("SELECT id FROM segments")}
+        for folder in self.path.iterdir():
+            # index files of dropped collections (vectors only; Chroma 1.5 leaves them behind)
+            if folder.is_dir() and _UUID.match(folder.name) and folder.name not in segments:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _restart(self) -> None:
+        """Stop the Chroma engine of this path in this process; the next call reopens it."""
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        client = self.__dict__.pop("_client", None)
+        if client is None:
+            return
+        system = SharedSystemClient._identifier_to_system.pop(client._identifier, None)
+        if system is not None:
+            system.stop()
 
     def query(
         self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
