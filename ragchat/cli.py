@@ -133,7 +133,10 @@ def main() -> None:
 @embedding_option
 @click.option("--chunk-tokens", type=int, help="Target chunk size in embedder tokens [default: 200].")
 @click.option("--max-file-mb", type=int, help="Skip files larger than this [default: 200].")
-@click.option("--reindex", is_flag=True, help="Drop the collection and rebuild it (e.g. to change embedder).")
+@click.option(
+    "--rebuild", "--reindex", "reindex", is_flag=True,
+    help="Drop the collection and rebuild it from the files: after doctor finds damage, or to change embedder.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
@@ -156,6 +159,7 @@ def ingest(
     \b
     Example:
         ragchat ingest ./docs --collection notes
+        ragchat ingest --rebuild ./docs    # after 'ragchat doctor' reports damage
         RAGCHAT_EMBEDDING_MODEL=bundled ragchat ingest corpora/harbor
     """
     from ragchat.render import IngestProgress

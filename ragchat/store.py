@@ -9,6 +9,8 @@ import contextlib
 import os
 import re
 import shutil
+import sqlite3
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,12 +88,77 @@ def _stopped(client: Any) -> bool:
     return type(server).__name__ == "RustBindingsAPI" and not hasattr(server, "bindings")
 
 
+HNSW_FILES = ("header.bin", "data_level0.bin", "length.bin", "link_lists.bin")
+# header.bin of Chroma's hnswlib: a format version, then hnswlib's own fields (offset_level0,
+# max_elements, element_count, size_per_element, label_offset, offset_data, max_level,
+# entry_point, max_m, max_m0, m, mult, ef_construction)
+_HEADER = struct.Struct("<iQQQQQQiiQQQdQ")
+
+
+def index_damage(folder: Path, thorough: bool = False) -> str | None:
+    """Why the HNSW files in a segment folder cannot be whole, or None when they can.
+
+    Judged from their sizes against the header (and, when ``thorough``, by walking the link
+    lists) without loading them: loading a truncated index can crash inside Chroma."""
+    present = [name for name in HNSW_FILES if (folder / name).exists()]
+    if not present:
+        return None  # nothing saved yet: Chroma rebuilds the index from its log
+    if len(present) < len(HNSW_FILES):
+        missing = sorted(set(HNSW_FILES) - set(present))
+        return f"{', '.join(missing)} missing from {folder}"
+    header = (folder / "header.bin").read_bytes()
+    if len(header) != _HEADER.size:
+        return f"{folder / 'header.bin'} has {len(header)} bytes, not {_HEADER.size}"
+    count, per_element = _HEADER.unpack(header)[3:5]
+    # a fresh index is sized for its capacity, a saved one for its elements: at least these
+    least = {"data_level0.bin": count * per_element, "length.bin": count * 4, "link_lists.bin": count * 4}
+    for name, size in least.items():
+        actual = (folder / name).stat().st_size
+        if actual < size:
+            return f"{folder / name} is truncated ({actual} of at least {size} bytes)"
+    if thorough:  # each element's link list: a 4-byte length, then that many bytes
+        links = (folder / "link_lists.bin").read_bytes()
+        position = 0
+        for _ in range(count):
+            if position + 4 > len(links):
+                return f"{folder / 'link_lists.bin'} is truncated"
+            position += 4 + int.from_bytes(links[position : position + 4], "little")
+        if position > len(links):
+            return f"{folder / 'link_lists.bin'} is truncated"
+    return None
+
+
 class VectorStore:
     """Chroma: a PersistentClient under ``path``, or a Chroma server at ``url``."""
 
     def __init__(self, path: Path, url: str = "") -> None:
         self.path = path
         self.url = url.rstrip("/")
+        self._sound: set[str] = set()  # collections whose index files were checked
+
+    def segment_folders(self, name: str) -> list[Path]:
+        """The folders of the collection's vector index (none for a server, or when absent)."""
+        database = self.path / "chroma.sqlite3"
+        if self.url or not database.exists():
+            return []
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)) as db:
+                rows = db.execute(
+                    "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id"
+                    " WHERE c.name = ? AND s.scope = 'VECTOR'",
+                    (name,),
+                ).fetchall()
+        except sqlite3.Error:
+            return []  # Chroma itself reports an unreadable database, with its own words
+        return [self.path / row[0] for row in rows if _UUID.match(row[0])]
+
+    def damage(self, name: str, thorough: bool = False) -> str | None:
+        """Why the collection's index files cannot be whole, or None (see ``index_damage``)."""
+        for folder in self.segment_folders(name):
+            found = index_damage(folder, thorough)
+            if found:
+                return found
+        return None
 
     @property
     def location(self) -> str:
@@ -132,7 +199,7 @@ class VectorStore:
         except Exception as exc:
             raise StoreError(
                 f"Cannot open the Chroma store at {self.path} ({exc});"
-                " move it away and run 'ragchat ingest --reindex PATH' to rebuild it from your files."
+                " move it away and run 'ragchat ingest --rebuild PATH' to rebuild it from your files."
             ) from exc
 
     def _collection(self, name: str, metadata: dict[str, Any] | None = None) -> Any:
@@ -140,12 +207,20 @@ class VectorStore:
             return self.client.get_or_create_collection(
                 name, metadata={"hnsw:space": "cosine", **metadata}, embedding_function=None
             )
+        if name not in self._sound:  # once per process, before Chroma loads the index
+            damage = self.damage(name)
+            if damage:
+                raise StoreError(
+                    f"The vector index of collection {name!r} is damaged ({damage}); run"
+                    f" 'ragchat ingest --rebuild PATH --collection {name}' to rebuild it from your files."
+                )
+            self._sound.add(name)
         try:
             return self.client.get_collection(name, embedding_function=None)
         except Exception as exc:  # chromadb raises NotFoundError (1.x) or ValueError (0.x)
             raise StoreError(
                 f"Collection {name!r} is missing from the Chroma store at {self.location};"
-                " re-ingest it with 'ragchat ingest --reindex PATH'."
+                " re-ingest it with 'ragchat ingest --rebuild PATH'."
             ) from exc
 
     def create(self, name: str, metadata: dict[str, Any]) -> None:
@@ -200,8 +275,14 @@ class VectorStore:
         return int(self._collection(name).count())
 
     def drop(self, name: str) -> None:
+        """Forget the collection, even one whose index files are damaged (Chroma deletes it
+        without loading them, and leaves the folders behind: removed here)."""
+        folders = self.segment_folders(name)
         with contextlib.suppress(Exception):  # already absent
             self.client.delete_collection(name)
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._sound.discard(name)
 
     def purge(self) -> None:
         """Make deleted chunks' text leave the disk, not only the index.
@@ -230,8 +311,6 @@ class VectorStore:
                 with contextlib.suppress(Exception):  # gone meanwhile; else retried next purge
                     self.client.get_collection(name).modify(configuration={"hnsw": hnsw})
             self._restart()  # later writes in this process use the restored thresholds
-        import sqlite3
-
         with contextlib.closing(sqlite3.connect(self.path / "chroma.sqlite3", timeout=30)) as db:
             db.execute("VACUUM")
             segments = {row[0] for row in db.execute("SELECT id FROM segments")}

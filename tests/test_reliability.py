@@ -68,3 +68,50 @@ def test_reindex_and_interrupted_removals_are_purged(ragchat_home: Path, docs: P
     assert files_holding(ragchat_home, MARKER)
     assert make_app(ragchat_home).ingest(docs).removed == []
     assert files_holding(ragchat_home, MARKER) == []
+
+
+@pytest.mark.slow
+def test_truncated_index_files_are_found_and_rebuild_recovers(ragchat_home: Path, tmp_path: Path, bundled_embedder):
+    import json
+    import shutil
+    import struct
+
+    from conftest import ragchat
+
+    notes = tmp_path / "many"
+    for n in range(60):
+        write(notes, f"note-{n:02d}.md", "\n\n".join(f"Gull {n} nests on rock {p} by the pier." for p in range(20)))
+    app = make_app(ragchat_home, bundled_embedder, chunk_tokens=8)
+    app.ingest(notes)
+    app.store._restart()  # let go of Chroma, as a finished process would
+    (folder,) = app.store.segment_folders("default")
+    # Chroma saves the index to disk every hnsw:sync_threshold (1,000) writes: it has
+    saved = struct.unpack_from("<iQQQ", (folder / "header.bin").read_bytes())[3]
+    assert saved >= 1000 and app.store.damage("default", thorough=True) is None
+
+    damaged = tmp_path / "damaged"
+    for name in ("data_level0.bin", "link_lists.bin", "length.bin", "header.bin"):
+        shutil.rmtree(damaged, ignore_errors=True)
+        shutil.copytree(ragchat_home, damaged)
+        target = damaged / "chroma" / folder.name / name
+        target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+        result = ragchat("doctor", "--json", env={"RAGCHAT_HOME": str(damaged)})
+        assert result.returncode == 1, (name, result.stderr)
+        check = {c["name"]: c for c in json.loads(result.stdout)}["collection 'default'"]
+        assert check["status"] == "fail" and name in check["detail"], check
+        assert "ragchat ingest --rebuild PATH --collection default" in check["detail"]
+
+    # header.bin cut short makes Chroma crash on the next write: ragchat refuses first
+    env = {"RAGCHAT_HOME": str(damaged), "RAGCHAT_CHUNK_TOKENS": "8"}
+    refused = ragchat("search", "gull nests", env=env)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "damaged" in refused.stderr and "ragchat ingest --rebuild" in refused.stderr
+
+    rebuilt = ragchat("ingest", "--rebuild", str(notes), env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "60 added" in rebuilt.stderr
+    found = ragchat("search", "--json", "gull 7 nests on rock 3", env=env)
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["results"][0]["path"].startswith(str(notes))
+    assert ragchat("doctor", env=env).returncode == 0
+    assert [p.name for p in (damaged / "chroma").iterdir() if p.is_dir()] != [folder.name]
