@@ -310,20 +310,32 @@ class Ingestor:
             if previous and (previous.size, previous.mtime_ns) == (size, mtime_ns) and mtime_ns:
                 report.unchanged += 1
                 return None
-            digest = source.digest()
+            for _attempt in range(2):
+                digest = source.digest()
+                if previous and previous.sha256 == digest:  # touched, not changed
+                    if (previous.size, previous.mtime_ns) != (size, mtime_ns):
+                        self.manifest.put_file(self.collection, replace(previous, size=size, mtime_ns=mtime_ns))
+                    report.unchanged += 1
+                    return None
+                try:
+                    pages = source.load()
+                except LoadError as exc:
+                    reason = str(exc) + ("; kept the previous version" if previous else "")
+                    report.skipped.append((key, reason))
+                    return None
+                # Written to while being read? Then the digest and the text may disagree:
+                # read it again, once.
+                now = source.fingerprint()
+                if now == (size, mtime_ns):
+                    break
+                size, mtime_ns = now
+            else:  # still changing: a record that matches no file, so the next ingest redoes it
+                size, mtime_ns, digest = -1, -1, ""
+        except FileNotFoundError:
+            report.skipped.append((key, "vanished during the ingest" + ("; kept the previous version" if previous else "")))
+            return None
         except OSError as exc:
             report.skipped.append((key, f"cannot read ({exc.strerror or exc})"))
-            return None
-        if previous and previous.sha256 == digest:  # touched, not changed
-            if (previous.size, previous.mtime_ns) != (size, mtime_ns):
-                self.manifest.put_file(self.collection, replace(previous, size=size, mtime_ns=mtime_ns))
-            report.unchanged += 1
-            return None
-        try:
-            pages = source.load()
-        except LoadError as exc:
-            reason = str(exc) + ("; kept the previous version" if previous else "")
-            report.skipped.append((key, reason))
             return None
         chunks = chunk_pages(
             pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens

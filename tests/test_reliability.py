@@ -3,6 +3,7 @@ native crashes become messages, files that change mid-ingest are caught."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,49 @@ def test_truncated_index_files_are_found_and_rebuild_recovers(ragchat_home: Path
     assert json.loads(found.stdout)["results"][0]["path"].startswith(str(notes))
     assert ragchat("doctor", env=env).returncode == 0
     assert [p.name for p in (damaged / "chroma").iterdir() if p.is_dir()] != [folder.name]
+
+
+@pytest.mark.parametrize("changes", [1, 5])
+def test_a_file_written_while_being_read_ends_with_its_final_text(ragchat_home: Path, docs: Path, monkeypatch, changes):  # noqa: F811
+    import ragchat.ingest
+
+    real_load = ragchat.ingest.load
+    target = docs / "b.txt"
+    edits = iter(range(changes))
+
+    def load_then_edit(path: Path):
+        pages = real_load(path)
+        if path == target and (n := next(edits, None)) is not None:
+            # another program saves the file while ragchat still holds the old text
+            target.write_text(f"Bananas are version {n + 1}.\n\nKiwis are brown.")
+            os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 1_000_000 * (n + 1)))
+        return pages
+
+    monkeypatch.setattr(ragchat.ingest, "load", load_then_edit)
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+    monkeypatch.undo()
+    final = target.read_text()
+    if changes > 1:  # still changing when given up on: the next ingest must read it again
+        report = make_app(ragchat_home).ingest(docs)
+        assert report.updated == [str(target)]
+    assert make_app(ragchat_home).ingest(docs).unchanged == 3
+    stored = [text for _, text, meta in app.store.records("default") if meta["path"] == str(target)]
+    assert "\n\n".join(stored) == final.strip() or " ".join(stored).split() == final.split()
+    assert app.store.count("default") == app.manifest.counts("default")[1] == len(app.store.records("default"))
+
+
+def test_a_file_that_vanishes_mid_ingest_is_skipped_with_the_reason(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811
+    import ragchat.ingest
+
+    real_load = ragchat.ingest.load
+
+    def load_and_delete_the_next(path: Path):
+        if path.name == "a.md":
+            (docs / "b.txt").unlink()
+        return real_load(path)
+
+    monkeypatch.setattr(ragchat.ingest, "load", load_and_delete_the_next)
+    report = make_app(ragchat_home).ingest(docs)
+    assert (str(docs / "b.txt"), "vanished during the ingest") in report.skipped
+    assert len(report.added) == 2
