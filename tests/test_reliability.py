@@ -162,3 +162,83 @@ def test_a_file_that_vanishes_mid_ingest_is_skipped_with_the_reason(ragchat_home
     report = make_app(ragchat_home).ingest(docs)
     assert (str(docs / "b.txt"), "vanished during the ingest") in report.skipped
     assert len(report.added) == 2
+
+
+def _tiny_store(tmp_path: Path) -> dict[str, str]:
+    from conftest import ragchat
+
+    ferry = tmp_path / "ferry"
+    write(ferry, "ferry.md", "# Ferry\n\nThe ferry leaves the harbour at noon.\n")
+    env = {"RAGCHAT_HOME": str(tmp_path / "home")}
+    assert ragchat("ingest", str(ferry), env=env).returncode == 0
+    return env
+
+
+@pytest.mark.slow
+def test_a_segfault_in_llama_cpp_is_one_line_naming_a_private_crash_log(tmp_path: Path):
+    from conftest import ragchat
+
+    env = _tiny_store(tmp_path)
+    # no test hook in the product: the real llama.cpp binding is made to crash at load time
+    hooks = tmp_path / "hooks"
+    write(hooks, "sitecustomize.py", "import ctypes\nimport llama_cpp\n\n"
+          "def crash(self, *args, **kwargs):\n    ctypes.string_at(0)\n\n"
+          "llama_cpp.Llama.__init__ = crash\n")
+    env["PYTHONPATH"] = os.pathsep.join([str(hooks), os.environ.get("PYTHONPATH", "")])
+    result = ragchat("ask", "When does the ferry leave?", env=env)
+    assert result.returncode == 128 + 11, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ragchat crashed inside a native library (SIGSEGV)")
+    assert "nothing already ingested is lost" in lines[0] and "Traceback" not in result.stderr
+    log = Path(lines[0].split("details in ")[1].split(";")[0])
+    assert log.stat().st_mode & 0o777 == 0o600
+    assert "Segmentation fault" in log.read_text() and "llms.py" in log.read_text()
+    # and without the crash, nothing is left behind
+    del env["PYTHONPATH"]
+    assert ragchat("search", "ferry", env=env).returncode == 0
+    assert list(log.parent.iterdir()) == [log]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_an_ingest_soon_and_the_next_run_finishes_the_rest(tmp_path: Path):
+    import json
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ragchat
+
+    notes = tmp_path / "notes"
+    for n in range(80):
+        write(notes, f"note-{n:02d}.md", "\n\n".join(f"Note {n} about tides, paragraph {p}. " * 12 for p in range(6)))
+    home = tmp_path / "home"
+    env = {**os.environ, "RAGCHAT_HOME": str(home), "RAGCHAT_EMBEDDING_MODEL": "bundled", "RAGCHAT_CHUNK_TOKENS": "64"}
+
+    def done() -> int:
+        try:
+            with sqlite3.connect(home / "manifest.sqlite3", timeout=5) as db:
+                return db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    process = subprocess.Popen([sys.executable, "-m", "ragchat", "ingest", str(notes)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while done() < 10 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "the ingest finished before it could be interrupted"
+    process.send_signal(signal.SIGINT)  # as `kill -INT` does; the terminal's Ctrl-C reaches both
+    sent = time.time()
+    _, stderr = process.communicate(timeout=60)
+    assert time.time() - sent < 10
+    assert process.returncode == 130, stderr
+    assert "run the same command again to finish" in stderr and "Traceback" not in stderr
+    finished = done()
+    assert 10 <= finished < 80
+
+    rest = ragchat("ingest", "--json", str(notes), env={"RAGCHAT_HOME": str(home), "RAGCHAT_CHUNK_TOKENS": "64"})
+    assert rest.returncode == 0, rest.stderr
+    report = json.loads(rest.stdout)
+    assert report["unchanged"] == finished and len(report["added"]) == 80 - finished
