@@ -242,3 +242,58 @@ def test_ctrl_c_stops_an_ingest_soon_and_the_next_run_finishes_the_rest(tmp_path
     assert rest.returncode == 0, rest.stderr
     report = json.loads(rest.stdout)
     assert report["unchanged"] == finished and len(report["added"]) == 80 - finished
+
+
+MEMORY_LIMITED_LOAD = """
+import resource
+import llama_cpp  # loaded before the limit, as in the CLI
+from ragchat.errors import LLMError
+from ragchat.llms import LlamaCppLLM
+
+pages = int(open("/proc/self/statm").read().split()[0])
+limit = pages * resource.getpagesize() + 40_000_000  # less room than the 94 MB model needs
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+try:
+    LlamaCppLLM("bundled", n_ctx=512, threads=1).llama
+except LLMError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.slow
+def test_unusable_model_files_are_one_line_errors(tmp_path: Path):
+    import subprocess
+    import sys
+
+    from conftest import ragchat
+
+    from ragchat.embedders import bundled_path
+    from ragchat.llms import BUNDLED_LLM_DIST, BUNDLED_LLM_FILE
+
+    env = _tiny_store(tmp_path)
+    gguf = bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(gguf.read_bytes()[:3_000_000])
+    not_gguf = tmp_path / "weights.gguf"
+    not_gguf.write_bytes(b"PK\x03\x04 a zip, not a model" * 100)
+    cases = {
+        str(tmp_path / "missing.gguf"): "does not exist",
+        str(truncated): "may be truncated or too large for memory",
+        str(not_gguf): "is not a GGUF model file",
+    }
+    for model, expected in cases.items():
+        result = ragchat("ask", "When does the ferry leave?", "--model", model, env=env)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), result.stderr
+        assert expected in result.stderr and "--model" in result.stderr
+    too_big = subprocess.run([sys.executable, "-c", MEMORY_LIMITED_LOAD], capture_output=True, text=True, timeout=120)
+    assert too_big.returncode == 0, too_big.stderr
+    assert "too large for memory" in too_big.stdout
+
+
+def test_chroma_telemetry_is_off(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811
+    monkeypatch.delenv("ANONYMIZED_TELEMETRY", raising=False)
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+    assert os.environ["ANONYMIZED_TELEMETRY"] == "False"
+    assert app.store.client.get_settings().anonymized_telemetry is False
