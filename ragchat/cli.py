@@ -1,7 +1,7 @@
 """The ``ragchat`` command: parses, delegates to ``App``, renders. Nothing heavy at import.
 
 Exit codes: 0 done, 1 error (one line on stderr naming the fix), 2 usage error,
-130 interrupted.
+130 interrupted, 128+N a crash by signal N in native code (see supervisor.py).
 """
 
 from __future__ import annotations
