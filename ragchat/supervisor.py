@@ -34,10 +34,19 @@ def main() -> None:
         cli()
 
 
-def _run_child(crash_fd: str) -> None:
+def _run_child(value: str) -> None:
     import faulthandler
 
     global _crash_file
+    crash_fd, _, parent = value.partition(",")
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        # die with the supervisor: a `kill -9` of ragchat must stop the work, as it did
+        # before there was a child (PR_SET_PDEATHSIG = 1)
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+        if parent.isdigit() and os.getppid() != int(parent):
+            os._exit(128 + signal.SIGKILL)  # the supervisor was gone before prctl took effect
     if crash_fd.isdigit():  # the Python stack of every thread goes to the crash log
         _crash_file = os.fdopen(int(crash_fd), "w")  # kept open for the life of the process
         faulthandler.enable(_crash_file, all_threads=True)
@@ -62,7 +71,7 @@ def _crash_log() -> tuple[str, int] | None:
 
 def _supervise(command: str) -> int:
     log = _crash_log()
-    env = {**os.environ, CHILD: str(log[1]) if log else ""}
+    env = {**os.environ, CHILD: f"{log[1] if log else ''},{os.getpid()}"}
     signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED | {signal.SIGCHLD})
     try:
         child = os.posix_spawn(
