@@ -1,4 +1,4 @@
-from ragchat.cli import main
+from ragchat.supervisor import main
 
 if __name__ == "__main__":  # guarded: worker processes re-import this module
     main()

@@ -125,7 +125,16 @@ class App:
 
     def ingest(self, root: Path, progress: Progress | None = None, reindex: bool = False) -> IngestReport:
         with self.writing():
-            return self.ingestor(progress, reindex).run(root)
+            report = self.ingestor(progress, reindex).run(root)
+            if self.manifest.purge_needed():
+                self.purge()
+            return report
+
+    def purge(self) -> None:
+        """Scrub deleted text from the store's files (after removals, updates, a reindex)."""
+        self.store.purge()
+        self.manifest.purge()
+        self.manifest.purged()
 
     def writing(self) -> AbstractContextManager[None]:
         """Hold the store's write lock (another writer is refused with its PID)."""

@@ -1,7 +1,7 @@
 """The ``ragchat`` command: parses, delegates to ``App``, renders. Nothing heavy at import.
 
 Exit codes: 0 done, 1 error (one line on stderr naming the fix), 2 usage error,
-130 interrupted.
+130 interrupted, 128+N a crash by signal N in native code (see supervisor.py).
 """
 
 from __future__ import annotations
@@ -143,7 +143,10 @@ def main() -> None:
 @backend_option
 @click.option("--chunk-tokens", type=int, help="Target chunk size in embedder tokens [default: 200].")
 @click.option("--max-file-mb", type=int, help="Skip files larger than this [default: 200].")
-@click.option("--reindex", is_flag=True, help="Drop the collection and rebuild it (e.g. to change embedder).")
+@click.option(
+    "--rebuild", "--reindex", "reindex", is_flag=True,
+    help="Drop the collection and rebuild it from the files: after doctor finds damage, or to change embedder.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
@@ -167,6 +170,7 @@ def ingest(
     \b
     Example:
         ragchat ingest ./docs --collection notes
+        ragchat ingest --rebuild ./docs    # after 'ragchat doctor' reports damage
         RAGCHAT_EMBEDDING_MODEL=bundled ragchat ingest corpora/harbor
     """
     from ragchat.render import IngestProgress

@@ -66,9 +66,12 @@ def run(app: Any) -> list[Check]:
 def _collection_checks(app: Any, record: Any) -> list[Check]:
     name = record.name
     label = f"collection {name!r}"
-    fix = f"run 'ragchat ingest --reindex PATH --collection {name}' to rebuild it from your files"
+    fix = f"run 'ragchat ingest --rebuild PATH --collection {name}' to rebuild it from your files"
     documents, chunks = app.manifest.counts(name)
     checks = []
+    damage = app.store.damage(name, thorough=True)
+    if damage:  # before asking Chroma anything: it may crash loading a damaged index
+        return [Check(label, "fail", f"the vector index is damaged: {damage}; {fix}")]
     try:
         stored = app.store.count(name)
         probe = app.store.query(name, [1.0] * record.dimension, 1)

@@ -315,20 +315,32 @@ class Ingestor:
             if previous and (previous.size, previous.mtime_ns) == (size, mtime_ns) and mtime_ns:
                 report.unchanged += 1
                 return None
-            digest = source.digest()
+            for _attempt in range(2):
+                digest = source.digest()
+                if previous and previous.sha256 == digest:  # touched, not changed
+                    if (previous.size, previous.mtime_ns) != (size, mtime_ns):
+                        self.manifest.put_file(self.collection, replace(previous, size=size, mtime_ns=mtime_ns))
+                    report.unchanged += 1
+                    return None
+                try:
+                    pages = source.load()
+                except LoadError as exc:
+                    reason = str(exc) + ("; kept the previous version" if previous else "")
+                    report.skipped.append((key, reason))
+                    return None
+                # Written to while being read? Then the digest and the text may disagree:
+                # read it again, once.
+                now = source.fingerprint()
+                if now == (size, mtime_ns):
+                    break
+                size, mtime_ns = now
+            else:  # still changing: a record that matches no file, so the next ingest redoes it
+                size, mtime_ns, digest = -1, -1, ""
+        except FileNotFoundError:
+            report.skipped.append((key, "vanished during the ingest" + ("; kept the previous version" if previous else "")))
+            return None
         except OSError as exc:
             report.skipped.append((key, f"cannot read ({exc.strerror or exc})"))
-            return None
-        if previous and previous.sha256 == digest:  # touched, not changed
-            if (previous.size, previous.mtime_ns) != (size, mtime_ns):
-                self.manifest.put_file(self.collection, replace(previous, size=size, mtime_ns=mtime_ns))
-            report.unchanged += 1
-            return None
-        try:
-            pages = source.load()
-        except LoadError as exc:
-            reason = str(exc) + ("; kept the previous version" if previous else "")
-            report.skipped.append((key, reason))
             return None
         chunks = chunk_pages(
             pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens
@@ -372,6 +384,8 @@ class Ingestor:
                 self.lexical.replace(pending.path, ids, [c.embed_text for c in pending.chunks])
                 self.manifest.put_file(self.collection, pending.record)
             self.manifest.clear_pending(self.collection, [p.path for p in batch])
+            if any(p.previous for p in batch):  # their old text was overwritten
+                self.manifest.flag_purge()
         for pending in batch:
             (report.updated if pending.previous else report.added).append(pending.path)
             report.chunks_embedded += len(pending.chunks)
@@ -410,6 +424,8 @@ class Ingestor:
         self.documents.delete([chunk_prefix(path) for path, _ in pending if path not in owned])
         with self.manifest.transaction():
             self.manifest.clear_pending(self.collection, [path for path, _ in pending])
+            if orphans:
+                self.manifest.flag_purge()
 
     def _remove(self, path: str, record: FileRecord) -> None:
         if record.chunks and self.manifest.collection(self.collection):
@@ -418,6 +434,7 @@ class Ingestor:
         with self.manifest.transaction():
             self.lexical.remove(path)
             self.manifest.delete_file(self.collection, path)
+            self.manifest.flag_purge()
 
     def _ensure_collection(self) -> None:
         if self.manifest.collection(self.collection) is not None:

@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS files (
     ingested REAL NOT NULL,
     PRIMARY KEY (collection, path)
 );
+CREATE TABLE IF NOT EXISTS flags (
+    name TEXT PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS pending (
     collection TEXT NOT NULL,
     path TEXT NOT NULL,
@@ -79,6 +82,8 @@ class Manifest:
         try:
             self.db = sqlite3.connect(path, timeout=10, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
+            # deleted rows are overwritten, not left readable in free space
+            self.db.execute("PRAGMA secure_delete=ON")
             self.db.executescript(SCHEMA)
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(collections)")}
             if "backend" not in columns:  # a manifest from before the ONNX backend
@@ -132,6 +137,34 @@ class Manifest:
             db.execute("DELETE FROM pending WHERE collection = ?", (name,))
             db.execute("DELETE FROM files WHERE collection = ?", (name,))
             db.execute("DELETE FROM collections WHERE name = ?", (name,))
+            self.flag_purge()
+
+    # text was deleted: the next ingest scrubs it from disk (see ``purge``); a flag in the
+    # database, so an ingest stopped before its purge still leaves the work to the next one
+
+    def flag_purge(self) -> None:
+        self.db.execute("INSERT OR IGNORE INTO flags VALUES ('purge')")
+
+    def purge_needed(self) -> bool:
+        return self.db.execute("SELECT 1 FROM flags WHERE name = 'purge'").fetchone() is not None
+
+    def purged(self) -> None:
+        self.db.execute("DELETE FROM flags WHERE name = 'purge'")
+
+    def purge(self) -> None:
+        """Leave no deleted text in this database's files: FTS5 keeps deleted terms in its
+        index segments until they merge, free pages and the -wal file keep old pages."""
+        tables = [
+            row[0]
+            for row in self.db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%fts5%'"
+            )
+        ]
+        with self.transaction() as db:
+            for table in tables:
+                db.execute(f"INSERT INTO {table} ({table}) VALUES ('optimize')")
+        self.db.execute("VACUUM")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # files
 

@@ -9,6 +9,9 @@ import contextlib
 import json
 import os
 import re
+import shutil
+import sqlite3
+import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -90,19 +93,111 @@ class Record:
     text: str = ""
 
 
+PURGE_PROBE_ID = "ragchat-purge-probe"  # never a chunk id (those are hex-hex)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_CHROMA_DEFAULT_HNSW = {"batch_size": 100, "sync_threshold": 1000}
+
+
+def _normal_thresholds(hnsw: dict[str, Any]) -> dict[str, int]:
+    """The collection's own thresholds, unless a killed purge left ours (1) behind."""
+    if hnsw.get("sync_threshold", 1) <= 1:
+        return dict(_CHROMA_DEFAULT_HNSW)
+    sync = int(hnsw["sync_threshold"])
+    return {"batch_size": min(int(hnsw.get("batch_size", 100)), sync), "sync_threshold": sync}
+
+
+def _stopped(client: Any) -> bool:
+    """Has a purge stopped the engine behind this client? (Stopping drops its bindings.)"""
+    server = getattr(client, "_server", None)
+    return type(server).__name__ == "RustBindingsAPI" and not hasattr(server, "bindings")
+
+
+HNSW_FILES = ("header.bin", "data_level0.bin", "length.bin", "link_lists.bin")
+# header.bin of Chroma's hnswlib: a format version, then hnswlib's own fields (offset_level0,
+# max_elements, element_count, size_per_element, label_offset, offset_data, max_level,
+# entry_point, max_m, max_m0, m, mult, ef_construction)
+_HEADER = struct.Struct("<iQQQQQQiiQQQdQ")
+
+
+def index_damage(folder: Path, thorough: bool = False) -> str | None:
+    """Why the HNSW files in a segment folder cannot be whole, or None when they can.
+
+    Judged from their sizes against the header (and, when ``thorough``, by walking the link
+    lists) without loading them: loading a truncated index can crash inside Chroma."""
+    present = [name for name in HNSW_FILES if (folder / name).exists()]
+    if not present:
+        return None  # nothing saved yet: Chroma rebuilds the index from its log
+    if len(present) < len(HNSW_FILES):
+        missing = sorted(set(HNSW_FILES) - set(present))
+        return f"{', '.join(missing)} missing from {folder}"
+    header = (folder / "header.bin").read_bytes()
+    if len(header) != _HEADER.size:
+        return f"{folder / 'header.bin'} has {len(header)} bytes, not {_HEADER.size}"
+    count, per_element = _HEADER.unpack(header)[3:5]
+    # a fresh index is sized for its capacity, a saved one for its elements: at least these
+    least = {"data_level0.bin": count * per_element, "length.bin": count * 4, "link_lists.bin": count * 4}
+    for name, size in least.items():
+        actual = (folder / name).stat().st_size
+        if actual < size:
+            return f"{folder / name} is truncated ({actual} of at least {size} bytes)"
+    if thorough:  # each element's link list: a 4-byte length, then that many bytes
+        links = (folder / "link_lists.bin").read_bytes()
+        position = 0
+        for _ in range(count):
+            if position + 4 > len(links):
+                return f"{folder / 'link_lists.bin'} is truncated"
+            position += 4 + int.from_bytes(links[position : position + 4], "little")
+        if position > len(links):
+            return f"{folder / 'link_lists.bin'} is truncated"
+    return None
+
+
 class VectorStore:
     """Chroma: a PersistentClient under ``path``, or a Chroma server at ``url``."""
 
     def __init__(self, path: Path, url: str = "") -> None:
         self.path = path
         self.url = url.rstrip("/")
+        self._sound: set[str] = set()  # collections whose index files were checked
+
+    def segment_folders(self, name: str) -> list[Path]:
+        """The folders of the collection's vector index (none for a server, or when absent)."""
+        database = self.path / "chroma.sqlite3"
+        if self.url or not database.exists():
+            return []
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)) as db:
+                rows = db.execute(
+                    "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id"
+                    " WHERE c.name = ? AND s.scope = 'VECTOR'",
+                    (name,),
+                ).fetchall()
+        except sqlite3.Error:
+            return []  # Chroma itself reports an unreadable database, with its own words
+        return [self.path / row[0] for row in rows if _UUID.match(row[0])]
+
+    def damage(self, name: str, thorough: bool = False) -> str | None:
+        """Why the collection's index files cannot be whole, or None (see ``index_damage``)."""
+        for folder in self.segment_folders(name):
+            found = index_damage(folder, thorough)
+            if found:
+                return found
+        return None
 
     @property
     def location(self) -> str:
         return self.url or str(self.path)
 
-    @cached_property
+    @property
     def client(self) -> Any:
+        # Reopened when a purge in this process has restarted Chroma under this path (see
+        # ``purge``): an old client would talk to the stopped engine.
+        client = self.__dict__.get("_client")
+        if client is None or _stopped(client):
+            client = self.__dict__["_client"] = self._open()
+        return client
+
+    def _open(self) -> Any:
         os.environ["ANONYMIZED_TELEMETRY"] = "False"
         import chromadb
         from chromadb.config import Settings
@@ -128,20 +223,32 @@ class VectorStore:
         except Exception as exc:
             raise StoreError(
                 f"Cannot open the Chroma store at {self.path} ({exc});"
-                " move it away and run 'ragchat ingest --reindex PATH' to rebuild it from your files."
+                " move it away and run 'ragchat ingest --rebuild PATH' to rebuild it from your files."
             ) from exc
+
+    def _check_index(self, name: str) -> None:
+        """Refuse a damaged index once per process, before Chroma loads (and crashes on) it."""
+        if name not in self._sound:
+            damage = self.damage(name)
+            if damage:
+                raise StoreError(
+                    f"The vector index of collection {name!r} is damaged ({damage}); run"
+                    f" 'ragchat ingest --rebuild PATH --collection {name}' to rebuild it from your files."
+                )
+            self._sound.add(name)
 
     def _collection(self, name: str, metadata: dict[str, Any] | None = None) -> Any:
         if metadata is not None:
             return self.client.get_or_create_collection(
                 name, metadata={"hnsw:space": "cosine", **metadata}, embedding_function=None
             )
+        self._check_index(name)
         try:
             return self.client.get_collection(name, embedding_function=None)
         except Exception as exc:  # chromadb raises NotFoundError (1.x) or ValueError (0.x)
             raise StoreError(
                 f"Collection {name!r} is missing from the Chroma store at {self.location};"
-                " re-ingest it with 'ragchat ingest --reindex PATH'."
+                " re-ingest it with 'ragchat ingest --rebuild PATH'."
             ) from exc
 
     def create(self, name: str, metadata: dict[str, Any]) -> None:
@@ -222,13 +329,65 @@ class VectorStore:
         return int(self._collection(name).count())
 
     def drop(self, name: str) -> None:
+        """Forget the collection, even one whose index files are damaged (Chroma deletes it
+        without loading them, and leaves the folders behind: removed here)."""
+        folders = self.segment_folders(name)
         with contextlib.suppress(Exception):  # already absent
             self.client.delete_collection(name)
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._sound.discard(name)
+
+    def purge(self) -> None:
+        """Make deleted chunks' text leave the disk, not only the index.
+
+        Chroma keeps every write in its log (``embeddings_queue`` in chroma.sqlite3) until
+        the HNSW index of the collection is saved past it, which by default happens every
+        1,000 writes; it then prunes the log itself (``automatically_purge``). Deleted rows
+        also stay in SQLite's free pages until a VACUUM. So: lower each collection's
+        ``sync_threshold`` to 1, restart Chroma so it reloads the setting, write one no-op
+        delete (the index is saved and the log pruned), restore the setting, then VACUUM, as
+        ``chroma vacuum`` does. A Chroma server's files are its own: nothing to do there.
+        """
+        if self.url or not (self.path / "chroma.sqlite3").exists():
+            return
+        saved = {}
+        try:
+            for collection in self.client.list_collections():
+                hnsw = (collection.configuration or {}).get("hnsw") or {}
+                saved[collection.name] = _normal_thresholds(hnsw)
+                collection.modify(configuration={"hnsw": {"batch_size": 1, "sync_threshold": 1}})
+            self._restart()
+            for name in saved:
+                self.client.get_collection(name).delete(ids=[PURGE_PROBE_ID])
+        finally:
+            for name, hnsw in saved.items():
+                with contextlib.suppress(Exception):  # gone meanwhile; else retried next purge
+                    self.client.get_collection(name).modify(configuration={"hnsw": hnsw})
+            self._restart()  # later writes in this process use the restored thresholds
+        with contextlib.closing(sqlite3.connect(self.path / "chroma.sqlite3", timeout=30)) as db:
+            db.execute("VACUUM")
+            segments = {row[0] for row in db.execute("SELECT id FROM segments")}
+        for folder in self.path.iterdir():
+            # index files of dropped collections (vectors only; Chroma 1.5 leaves them behind)
+            if folder.is_dir() and _UUID.match(folder.name) and folder.name not in segments:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _restart(self) -> None:
+        """Stop the Chroma engine of this path in this process; the next call reopens it."""
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        client = self.__dict__.pop("_client", None)
+        if client is None:
+            return
+        system = SharedSystemClient._identifier_to_system.pop(client._identifier, None)
+        if system is not None:
+            system.stop()
 
     @cached_property
     def reader(self) -> DirectReader | None:
         """The fast read path, for a local store in a process that has not loaded chromadb."""
-        if self.url or "client" in self.__dict__:
+        if self.url or "_client" in self.__dict__:
             return None
         try:
             return DirectReader(self.path)
@@ -238,6 +397,7 @@ class VectorStore:
     def _read(self, method: str, name: str, *args: Any) -> Any:
         """``method`` through the fast reader when it works, else through the client."""
         if self.reader is not None:
+            self._check_index(name)
             try:
                 return getattr(self.reader, method)(name, *args)
             except Exception:

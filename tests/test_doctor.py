@@ -35,7 +35,7 @@ def test_lexical_index_out_of_step_is_a_failure_with_the_fix(ragchat_home: Path,
     code, checks = doctor(monkeypatch, ragchat_home)
     assert code == 1
     check = checks["collection 'default' lexical index"]
-    assert check["status"] == "fail" and "--reindex" in check["detail"]
+    assert check["status"] == "fail" and "ragchat ingest --rebuild" in check["detail"]
 
 
 def test_deleted_chroma_database_is_detected(ragchat_home: Path, docs: Path):  # noqa: F811
@@ -46,7 +46,7 @@ def test_deleted_chroma_database_is_detected(ragchat_home: Path, docs: Path):  #
     assert result.returncode == 1, result.stderr
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert checks["collection 'default'"]["status"] == "fail"
-    assert "--reindex" in checks["collection 'default'"]["detail"]
+    assert "ragchat ingest --rebuild" in checks["collection 'default'"]["detail"]
 
 
 def test_private_permissions_are_checked(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811

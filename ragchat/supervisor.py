@@ -1,0 +1,119 @@
+"""The ``ragchat`` entry point: commands that run native code (llama.cpp, Chroma, torch) run
+in a child process, so a crash in there becomes one line naming a crash log, not a bare
+"Segmentation fault".
+
+The parent imports nothing heavy (it costs a Python start-up, ~20 ms) and only waits. Signals:
+Ctrl-C at a terminal reaches the child directly (same process group), so the parent forwards
+only signals sent to it by another program (``kill``), never one twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+# Commands that load a model or open the store; the others (help, config, status) need no guard.
+SUPERVISED = {"ask", "chat", "ingest", "search", "eval", "doctor"}
+CHILD = "RAGCHAT_SUPERVISED"  # set in the child: run the command itself
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
+FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+_crash_file = None
+
+
+def main() -> None:
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
+    crash_fd = os.environ.get(CHILD)
+    if crash_fd is not None:
+        _run_child(crash_fd)
+    elif command in SUPERVISED and "--help" not in sys.argv and "-h" not in sys.argv:
+        sys.exit(_supervise(command))
+    else:
+        from ragchat.cli import main as cli
+
+        cli()
+
+
+def _run_child(value: str) -> None:
+    import faulthandler
+
+    global _crash_file
+    crash_fd, _, parent = value.partition(",")
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        # die with the supervisor: a `kill -9` of ragchat must stop the work, as it did
+        # before there was a child (PR_SET_PDEATHSIG = 1)
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+        if parent.isdigit() and os.getppid() != int(parent):
+            os._exit(128 + signal.SIGKILL)  # the supervisor was gone before prctl took effect
+    if crash_fd.isdigit():  # the Python stack of every thread goes to the crash log
+        _crash_file = os.fdopen(int(crash_fd), "w")  # kept open for the life of the process
+        faulthandler.enable(_crash_file, all_threads=True)
+    os.environ.pop(CHILD)  # not inherited by the workers this process starts
+    from ragchat.cli import main as cli
+
+    cli()
+
+
+def _crash_log() -> tuple[str, int] | None:
+    from ragchat.config import ensure_private_dir, resolve_home
+
+    try:
+        folder = ensure_private_dir(resolve_home() / "crashes")
+        path = str(folder / f"crash-{os.getpid()}.log")
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.set_inheritable(handle, True)
+        return path, handle
+    except OSError:
+        return None  # a crash is still reported, without the stack
+
+
+def _supervise(command: str) -> int:
+    log = _crash_log()
+    env = {**os.environ, CHILD: f"{log[1] if log else ''},{os.getpid()}"}
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED | {signal.SIGCHLD})
+    try:
+        child = os.posix_spawn(
+            sys.executable,
+            [sys.executable, "-m", "ragchat", *sys.argv[1:]],
+            env,
+            setsigmask=(),  # the child starts with no signal blocked
+            setsigdef=FORWARDED,
+        )
+    finally:
+        if log:
+            os.close(log[1])
+    while True:
+        info = signal.sigwaitinfo(FORWARDED | {signal.SIGCHLD})
+        if info.si_signo == signal.SIGCHLD:
+            pid, status = os.waitpid(child, os.WNOHANG)
+            if pid == child:
+                break
+        elif info.si_code <= 0:  # sent by a program (kill), not by the terminal: pass it on
+            os.kill(child, info.si_signo)
+    code = os.waitstatus_to_exitcode(status)
+    if code >= 0 or -code not in CRASH_SIGNALS | {signal.SIGKILL, signal.SIGINT}:
+        if log:
+            os.unlink(log[0])
+        return code if code >= 0 else 128 - code
+    name = signal.Signals(-code).name
+    if -code == signal.SIGINT:
+        print("Interrupted.", file=sys.stderr)
+        message = None
+    elif -code == signal.SIGKILL:
+        message = (
+            f"Error: ragchat was killed (SIGKILL) while running '{command}', most likely for"
+            " using too much memory; nothing already ingested is lost."
+        )
+    else:
+        where = f"details in {log[0]}" if log else "no crash log could be written"
+        message = (
+            f"Error: ragchat crashed inside a native library ({name}) while running '{command}';"
+            f" nothing already ingested is lost; {where}; please report it."
+        )
+    if message:
+        print(message, file=sys.stderr)
+    if log and os.path.getsize(log[0]) == 0:
+        os.unlink(log[0])
+    return 128 - code
