@@ -237,7 +237,15 @@ class OnnxEmbedder(Embedder):
                 return info
         location = source or model_location(self.spec)
         self.notify(f"Preparing a fast int8 copy of embedding model {self.id} (once; a few seconds to a minute)...")
-        onnx_export.export_int8(location, self.folder, fingerprint or _fingerprint(location))
+        try:
+            onnx_export.export_int8(location, self.folder, fingerprint or _fingerprint(location))
+        except ModelNotAvailable:
+            raise
+        except Exception as exc:  # an architecture the exporter cannot trace, a full disk, ...
+            raise ModelNotAvailable(
+                f"Could not build the int8 ONNX copy of {self.id} ({type(exc).__name__}: {exc});"
+                " use --embedding-backend torch (or embedding_backend = \"torch\") for this model."
+            ) from exc
         return json.loads(info_file.read_text())  # type: ignore[no-any-return]
 
     def _local_source(self) -> str | None:

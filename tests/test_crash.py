@@ -18,9 +18,9 @@ from conftest import ragchat
 pytestmark = pytest.mark.slow
 
 
-def corpus(folder: Path) -> None:
+def corpus(folder: Path, notes: int = 80) -> None:
     topics = ["harbours", "lighthouses", "tides", "ferries", "gulls", "nets", "boats", "storms"]
-    for n in range(80):
+    for n in range(notes):
         topic = topics[n % len(topics)]
         paragraphs = [f"Note {n} about {topic}, paragraph {p}. " * 12 for p in range(6)]
         (folder / f"note-{n:02d}.md").write_text(f"# {topic.title()} {n}\n\n" + "\n\n".join(paragraphs))
@@ -88,8 +88,9 @@ def test_killed_ingests_resume_to_the_clean_result(tmp_path: Path):
 def test_search_while_another_process_ingests(tmp_path: Path):
     docs = tmp_path / "docs"
     docs.mkdir()
-    corpus(docs)
-    env = {"RAGCHAT_EMBEDDING_MODEL": "bundled", "RAGCHAT_CHUNK_TOKENS": "64", "RAGCHAT_HOME": str(tmp_path / "home")}
+    corpus(docs, notes=400)
+    home = tmp_path / "home"
+    env = {"RAGCHAT_EMBEDDING_MODEL": "bundled", "RAGCHAT_CHUNK_TOKENS": "64", "RAGCHAT_HOME": str(home)}
     first = tmp_path / "first"
     first.mkdir()
     (first / "seed.md").write_text("Lighthouses guide ships at night.")
@@ -97,7 +98,9 @@ def test_search_while_another_process_ingests(tmp_path: Path):
     writer = subprocess.Popen([sys.executable, "-m", "ragchat", "ingest", "-q", str(docs)],
                               env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(9)  # the writer has loaded its model and is writing batches
+        deadline = time.time() + 120
+        while writer.poll() is None and files_done(home) < 3 and time.time() < deadline:
+            time.sleep(0.05)  # until the writer has committed a few files and is writing more
         assert writer.poll() is None, "the ingest finished too early to test reading during it"
         reader = ragchat("search", "ships at night", env=env)
         assert reader.returncode == 0, reader.stderr

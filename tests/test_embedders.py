@@ -153,3 +153,14 @@ def test_a_damaged_export_is_a_one_line_error(tmp_path, corpus):
     assert result.returncode == 1
     assert result.stderr.startswith("Error: Cannot load the int8 embedding model")
     assert "delete that folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_model_that_cannot_be_exported_names_the_torch_backend(tmp_path):
+    broken = tmp_path / "not-a-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    embedder = make_embedder(str(broken), "onnx", tmp_path / "cache")
+    from ragchat.errors import ModelNotAvailable
+
+    with pytest.raises(ModelNotAvailable, match="--embedding-backend torch"):
+        embedder.embed_query("tides")

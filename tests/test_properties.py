@@ -101,4 +101,7 @@ def test_any_history_ends_as_a_clean_build(steps, monkeypatch: pytest.MonkeyPatc
         assert len(ids) == len(set(ids))
     finally:
         ingest_module.EMBED_BATCH = batch
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()  # close this example's stores (their files stay open otherwise)
         shutil.rmtree(work, ignore_errors=True)

@@ -20,7 +20,8 @@ def spawn(home: Path, tmp_path: Path):
            "RAGCHAT_MAX_TOKENS": "64", "RAGCHAT_TEMPERATURE": "0", "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40",
            "PROMPT_TOOLKIT_NO_CPR": "1"}  # pexpect does not answer cursor position requests
     child = pexpect.spawn(sys.executable, ["-m", "ragchat", "chat"], env=env, cwd=str(tmp_path),
-                          encoding="utf-8", timeout=180, dimensions=(40, 120))
+                          encoding="utf-8", timeout=180, dimensions=(40, 120),
+                          use_poll=True)  # select() fails once the test process holds fds > 1024
     child.expect_exact(PROMPT)
     return child
 
