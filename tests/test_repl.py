@@ -54,6 +54,7 @@ def test_a_conversation_in_a_terminal(ingested, tmp_path: Path):
         child.expect_exact("[answer stopped]")
         child.expect_exact(PROMPT)
 
+        ask(child, "/clear", until="forgotten")  # a fresh question: no follow-up rewriting by the tiny model
         after = ask(child, "Where are the solar panels?")
         assert "Sources" in after and "faq.html" in after
 
