@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-QUERY_FILE = ROOT.parent / "shared" / "eval" / "scifact" / "queries.jsonl"
+QUERY_FILE = ROOT.parent / "shared" / "eval" / "scifact" / "queries-train.jsonl"
 QUERIES = 200
 
 

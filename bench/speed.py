@@ -108,7 +108,7 @@ class Bench:
                                  " OnnxEmbedder('bundled', model_cache() / 'models').dimension"], self.env)
         reference = SentenceTransformer(str(model_path), device="cpu")
         reference.encode(["warm up"])
-        figures: dict[str, list[float]] = {"baseline": [], "ragchat": [], "peer": [], "ratio": [], "peer_ratio": []}
+        figures: dict[str, list[float]] = {"baseline": [], "chunks": [], "ragchat": [], "peer": [], "ratio": [], "chunk_ratio": [], "peer_ratio": []}
         size = -(-len(self.documents) // self.runs)
         for index in range(self.runs):
             part = self.documents[index * size : (index + 1) * size]
@@ -123,15 +123,21 @@ class Bench:
             baseline = len(part) / (time.perf_counter() - start)
             seconds, result = self.ragchat("ingest", str(self.docs), "--json")
             report = json.loads(result.stdout)
+            start = time.perf_counter()  # the same work: the chunk texts ragchat embedded
+            chunk_texts = self.chunk_texts(report["added"])
+            reference.encode(chunk_texts, batch_size=32)
+            same_work = len(part) / (time.perf_counter() - start)
             assert len(report["added"]) == len(part), report["summary"] if "summary" in report else len(report["added"])
             ours = len(part) / seconds
             seconds, _ = run([str(BIN / "llm"), "embed-multi", "scifact", "--files", str(folder), "*.txt",
                               "-m", "minilm", "-d", str(self.work / "llm" / "embeddings.db")], self.env)
             peer = len(part) / seconds
-            for key, value in (("baseline", baseline), ("ragchat", ours), ("peer", peer), ("ratio", ours / baseline), ("peer_ratio", ours / peer)):
+            for key, value in (("baseline", baseline), ("chunks", same_work), ("ragchat", ours), ("peer", peer),
+                               ("ratio", ours / baseline), ("chunk_ratio", ours / same_work), ("peer_ratio", ours / peer)):
                 figures[key].append(value)
-            self.log(f"ingest run {index + 1}/{self.runs}: {len(part)} docs; encode {baseline:.1f} docs/s,"
-                     f" ragchat {ours:.1f} docs/s ({ours / baseline:.2f}x), llm embed-multi {peer:.1f} docs/s")
+            self.log(f"ingest run {index + 1}/{self.runs}: {len(part)} docs; encode {baseline:.1f} docs/s, encode chunks"
+                     f" {same_work:.1f} docs/s, ragchat {ours:.1f} docs/s ({ours / baseline:.2f}x, {ours / same_work:.2f}x),"
+                     f" llm embed-multi {peer:.1f} docs/s")
         del reference
         chunks = json.loads(self.ragchat("status", "--json")[1].stdout)["collections"][0]["chunks"]
         self.lines += [
@@ -139,21 +145,40 @@ class Bench:
             "",
             f"{len(self.documents):,} SciFact abstracts (one .txt file each) in {self.runs} runs of"
             f" ~{size:,} new files, {chunks:,} chunks in all. ragchat = `ragchat ingest` (a fresh process,"
-            " default int8 ONNX backend, chunking, Chroma and the lexical index included); baseline ="
-            " `SentenceTransformer.encode` fp32 on the same texts, model already loaded; peer ="
+            " default int8 ONNX backend, chunking, Chroma and the lexical index included); baselines ="
+            " `SentenceTransformer.encode` fp32 (batch 32, model already loaded) of A: each abstract"
+            " whole (which it truncates at 256 tokens: it embeds ~30% fewer tokens than ragchat, which"
+            " keeps every word), B: the chunk texts ragchat embedded for those files; peer ="
             " `llm embed-multi` with llm-sentence-transformers (same model and files). The one-time"
             f" int8 export of the model took {export_seconds:.0f} s and is not in these figures.",
             "",
             "| | median | min | max | runs |",
             "|---|---|---|---|---|",
-            median_row("baseline: encode fp32 (docs/s)", figures["baseline"], "docs/s", 1),
-            median_row("ragchat ingest (docs/s)", figures["ragchat"], "docs/s", 1),
-            median_row("peer: llm embed-multi (docs/s)", figures["peer"], "docs/s", 1),
-            median_row("**ratio ragchat / encode** (target >= 2.5)", figures["ratio"], "x"),
+            median_row("baseline A: encode fp32 of the abstracts", figures["baseline"], "docs/s", 1),
+            median_row("baseline B: encode fp32 of the chunk texts ragchat embeds", figures["chunks"], "docs/s", 1),
+            median_row("ragchat ingest", figures["ragchat"], "docs/s", 1),
+            median_row("peer: llm embed-multi", figures["peer"], "docs/s", 1),
+            median_row("**ratio ragchat / baseline A** (target >= 2.5)", figures["ratio"], "x"),
+            median_row("**ratio ragchat / baseline B** (same texts embedded)", figures["chunk_ratio"], "x"),
             median_row("ratio ragchat / llm embed-multi", figures["peer_ratio"], "x"),
             "",
         ]
         return figures
+
+    def chunk_texts(self, paths: list[str]) -> list[str]:
+        """What ragchat embedded for these files: each chunk's heading path and text."""
+        import sqlite3
+
+        from ragchat.lexical import table_name
+
+        texts = []
+        table = table_name("default")
+        with sqlite3.connect(self.home / "manifest.sqlite3") as db:
+            for start in range(0, len(paths), 500):
+                batch = paths[start : start + 500]
+                rows = db.execute(f"SELECT text FROM {table} WHERE path IN ({', '.join('?' * len(batch))})", batch)
+                texts += [row[0] for row in rows]
+        return texts
 
     def setup_peer(self, model_path: str) -> None:
         folder = self.work / "llm"
@@ -259,7 +284,7 @@ class Bench:
             answer = json.loads(result.stdout)
             _, measured = run([sys.executable, str(raw_script), QUESTION, "160"], {**self.env, "ANSWER": answer["answer"]})
             figures = json.loads(measured.stdout)
-            decode = answer["timings"]["generate_s"] - answer["timings"]["first_token_s"]
+            decode = answer["timings"]["last_token_s"] - answer["timings"]["first_token_s"]
             ours.append((figures["ragchat_tokens"] - 1) / decode)
             raw.append(figures["tokens_per_s"])
             self.log(f"answer {index + 1}: ragchat {ours[-1]:.1f} tok/s, raw {raw[-1]:.1f} tok/s ({figures['tokens']} vs {figures['ragchat_tokens']} tokens)")

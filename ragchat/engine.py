@@ -46,8 +46,9 @@ class Answer:
         start = time.perf_counter()
         try:
             for piece in self.generation:
-                if "first_token_s" not in self.timings:
-                    self.timings["first_token_s"] = time.perf_counter() - start
+                now = time.perf_counter() - start
+                self.timings.setdefault("first_token_s", now)
+                self.timings["last_token_s"] = now
                 yield piece
         finally:
             self.timings["generate_s"] = time.perf_counter() - start
