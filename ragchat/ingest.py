@@ -379,9 +379,11 @@ class Ingestor:
             self.store.delete(self.collection, stale)
         self._write_documents(batch, vectors)
         with self.manifest.transaction():
+            # a file without a manifest row has no lexical rows (both are written together)
+            self.lexical.remove(*[p.path for p in batch if p.previous])
             for pending in batch:
                 ids = [chunk_id(pending.path, i) for i in range(len(pending.chunks))]
-                self.lexical.replace(pending.path, ids, [c.embed_text for c in pending.chunks])
+                self.lexical.add(pending.path, ids, [c.embed_text for c in pending.chunks])
                 self.manifest.put_file(self.collection, pending.record)
             self.manifest.clear_pending(self.collection, [p.path for p in batch])
             if any(p.previous for p in batch):  # their old text was overwritten

@@ -48,13 +48,21 @@ class LexicalIndex:
     def replace(self, path: str, ids: Sequence[str], texts: Sequence[str]) -> None:
         """The chunks of ``path`` become exactly these (call inside a transaction)."""
         self.remove(path)
+        self.add(path, ids, texts)
+
+    def add(self, path: str, ids: Sequence[str], texts: Sequence[str]) -> None:
+        """Index the chunks of a file that has none indexed yet."""
         self.db.executemany(
             f"INSERT INTO {self.table} (text, chunk_id, path) VALUES (?, ?, ?)",
             [(text, chunk_id, path) for chunk_id, text in zip(ids, texts, strict=True)],
         )
 
-    def remove(self, path: str) -> None:
-        self.db.execute(f"DELETE FROM {self.table} WHERE path = ?", (path,))
+    def remove(self, *paths: str) -> None:
+        """Forget these files' chunks. ``path`` is not indexed (FTS5 columns cannot be), so
+        each call scans the table: remove many files in one call."""
+        for start in range(0, len(paths), 500):
+            batch = paths[start : start + 500]
+            self.db.execute(f"DELETE FROM {self.table} WHERE path IN ({', '.join('?' * len(batch))})", batch)
 
     def drop(self) -> None:
         self.db.execute(f"DROP TABLE IF EXISTS {self.table}")
