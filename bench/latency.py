@@ -61,7 +61,7 @@ def build(work: Path, size: int, source_home: Path) -> None:
                 entry[0].append(chunk_id)
                 entry[1].append(f"{heading}\n{text}" if heading else text)
             for path, (chunk_ids, chunk_texts) in by_path.items():
-                lexical.replace(path, chunk_ids, chunk_texts)
+                lexical.add(path, chunk_ids, chunk_texts)  # new paths: nothing to replace
         made += take
         replica += 1
         print(f"built {made}/{size}", file=sys.stderr, flush=True)
