@@ -95,10 +95,11 @@ class App:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = make_embedder(
-                self.embedding_model, self.embedding_backend, model_cache() / "models", self.notify
-            )
+            self._embedder = self._make_embedder(self.embedding_model, self.embedding_backend)
         return self._embedder
+
+    def _make_embedder(self, model: str, backend: str) -> Embedder:
+        return make_embedder(model, backend, model_cache() / "models", self.notify)
 
     @property
     def llm(self) -> LLM:
@@ -111,7 +112,7 @@ class App:
             model = self.embedding_model
             self.drop_collection()
             if self._embedder is None:
-                self._embedder = make_embedder(model, self.settings.embedding_backend, model_cache() / "models", self.notify)
+                self._embedder = self._make_embedder(model, self.settings.embedding_backend)
         embedder = self.embedder
         return Ingestor(
             self.store,

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from ragchat import __version__
+from ragchat.config import EMBEDDING_BACKENDS
 from ragchat.errors import RagchatError
 
 F = Callable[..., Any]
@@ -90,7 +91,7 @@ def embedding_option(command: F) -> F:
 def backend_option(command: F) -> F:
     return click.option(
         "--embedding-backend",
-        type=click.Choice(["onnx", "torch"]),
+        type=click.Choice(EMBEDDING_BACKENDS),
         help="Run the embedder as int8 ONNX (fast) or torch fp32, for new or --reindex'ed"
         " collections [default: onnx; RAGCHAT_EMBEDDING_BACKEND].",
     )(command)

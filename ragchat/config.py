@@ -21,6 +21,7 @@ DEFAULT_EMBEDDING_MODEL = "intfloat/e5-large-v2"
 # A small instruct GGUF that runs on a laptop CPU; fetched from the hub on first use.
 DEFAULT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct-GGUF:qwen2.5-1.5b-instruct-q4_k_m.gguf"
 BUNDLED = "bundled"
+EMBEDDING_BACKENDS = ("onnx", "torch")  # int8 ONNX Runtime (default), sentence-transformers fp32
 
 
 def _setting(default: Any, description: str) -> Any:
@@ -179,9 +180,9 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"{name} must be positive, got {getattr(settings, name)}.")
     if settings.mode not in ("dense", "lexical", "hybrid"):
         raise ConfigError(f"mode must be dense, lexical or hybrid, got {settings.mode!r}.")
-    if settings.embedding_backend not in ("onnx", "torch"):
+    if settings.embedding_backend not in EMBEDDING_BACKENDS:
         raise ConfigError(
-            f"embedding_backend must be onnx or torch, got {settings.embedding_backend!r}."
+            f"embedding_backend must be {' or '.join(EMBEDDING_BACKENDS)}, got {settings.embedding_backend!r}."
         )
     if settings.threads < 0:
         raise ConfigError(f"threads must be 0 (auto) or more, got {settings.threads}.")

@@ -25,7 +25,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ragchat.config import BUNDLED
+from ragchat.config import BUNDLED, EMBEDDING_BACKENDS
 from ragchat.errors import ConfigError, ModelNotAvailable
 
 BUNDLED_EMBEDDING_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -202,15 +202,12 @@ class SentenceTransformerEmbedder(Embedder):
         return vectors.tolist()  # type: ignore[no-any-return]
 
 
-BACKENDS = ("onnx", "torch")
-
-
 class OnnxEmbedder(Embedder):
     """The same model exported to int8 ONNX, run by ONNX Runtime (see ``onnx_export``).
 
     The export lives in ``cache``/<model>/ and is made on first use (seconds for small
-    models, about a minute for large ones); ``ensure`` rebuilds it when the source model on
-    disk changes. Querying loads only ONNX Runtime and tokenizers (~0.2 s), never torch.
+    models, about a minute for large ones); ``info`` rebuilds it when a local source model
+    changes on disk. Querying loads only ONNX Runtime and tokenizers (~0.2 s), never torch.
     """
 
     backend = "onnx"
@@ -381,7 +378,7 @@ def make_embedder(spec: str, backend: str, cache: Path, notify: Any = None) -> E
         return OnnxEmbedder(spec, cache, notify=notify)
     if backend == "torch":
         return SentenceTransformerEmbedder(spec)
-    raise ConfigError(f"embedding_backend must be one of {', '.join(BACKENDS)}, got {backend!r}.")
+    raise ConfigError(f"embedding_backend must be one of {', '.join(EMBEDDING_BACKENDS)}, got {backend!r}.")
 
 
 def download_model(repo_id: str) -> str:

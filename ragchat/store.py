@@ -265,29 +265,28 @@ class VectorStore:
         return True
 
     def records(self, name: str, where: dict[str, Any] | None = None) -> list[tuple[str, str, dict[str, Any]]]:
-        """(id, document, metadata) of every chunk (matching ``where``), in pages of 1,000."""
-        collection = self._collection(name)
-        found: list[tuple[str, str, dict[str, Any]]] = []
-        offset = 0
-        while True:
-            page = collection.get(where=where, include=["documents", "metadatas"], limit=1000, offset=offset)
-            found.extend(zip(page["ids"], [d or "" for d in page["documents"]], page["metadatas"], strict=True))
-            if len(page["ids"]) < 1000:
-                return found
-            offset += 1000
+        """(id, document, metadata) of every chunk (matching ``where``)."""
+        return [(r.id, r.text, r.metadata) for r in self.scan(name, where=where, text=True, vectors=False)]
 
     def scan(
-        self, name: str, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None, text: bool = False
+        self,
+        name: str,
+        ids: Sequence[str] | None = None,
+        where: dict[str, Any] | None = None,
+        text: bool = False,
+        vectors: bool = True,
     ) -> Iterator[Record]:
-        """Every record (with these ids, or matching ``where``) with its vector, read 1,000 at
-        a time so a large collection is never all in memory at once."""
+        """Every record (with these ids, or matching ``where``), with its vector unless
+        ``vectors`` is false, read 1,000 at a time so a large collection is never all in
+        memory at once."""
         collection = self._collection(name)
-        include = ["embeddings", "metadatas", *(["documents"] if text else [])]
+        include = ["metadatas", *(["embeddings"] if vectors else []), *(["documents"] if text else [])]
         offset = 0
         while True:
             page = collection.get(ids=list(ids) if ids is not None else None, where=where, include=include, limit=1000, offset=offset)
             documents = page.get("documents") or [""] * len(page["ids"])
-            for record_id, vector, meta, document in zip(page["ids"], page["embeddings"], page["metadatas"], documents, strict=True):
+            embeddings = page["embeddings"] if vectors else [[]] * len(page["ids"])
+            for record_id, vector, meta, document in zip(page["ids"], embeddings, page["metadatas"], documents, strict=True):
                 yield Record(record_id, vector, dict(meta or {}), document or "")
             if len(page["ids"]) < 1000:
                 return
@@ -395,20 +394,15 @@ class VectorStore:
             return None
 
     def _read(self, method: str, name: str, *args: Any) -> Any:
-        """``method`` through the fast reader when it works, else through the client."""
+        """``method`` ('query' or 'get') through the fast reader when it works, else
+        through the client."""
         if self.reader is not None:
             self._check_index(name)
             try:
                 return getattr(self.reader, method)(name, *args)
             except Exception:
                 self.reader = None  # fall back for good, and let the client report any error
-        collection = self._collection(name)
-        if method == "query":
-            vector, k, where = args
-            result = collection.query(query_embeddings=[list(vector)], n_results=k, where=where, include=["distances"])
-            return result["ids"][0], result["distances"][0]
-        result = collection.get(ids=list(args[0]), include=["documents", "metadatas"])
-        return result["ids"], result["documents"], result["metadatas"]
+        return getattr(ClientReader(self), method)(name, *args)
 
     def query(
         self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
@@ -497,3 +491,18 @@ class DirectReader:
     def get(self, name: str, ids: Sequence[str]) -> tuple[list[str], list[str | None], list[dict[str, Any]]]:
         result = self.bindings.get(self._id(name), list(ids), None, None, 0, None, ["documents", "metadatas"], self.TENANT, self.DATABASE)
         return list(result.ids), list(result.documents), [dict(m or {}) for m in result.metadatas]
+
+
+class ClientReader:
+    """The same two reads as ``DirectReader``, through the chromadb client (the reference)."""
+
+    def __init__(self, store: VectorStore) -> None:
+        self.store = store
+
+    def query(self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None) -> tuple[list[str], list[float]]:
+        result = self.store._collection(name).query(query_embeddings=[list(vector)], n_results=k, where=where, include=["distances"])
+        return result["ids"][0], result["distances"][0]
+
+    def get(self, name: str, ids: Sequence[str]) -> tuple[list[str], list[str | None], list[dict[str, Any]]]:
+        result = self.store._collection(name).get(ids=list(ids), include=["documents", "metadatas"])
+        return result["ids"], result["documents"], result["metadatas"]
