@@ -41,7 +41,7 @@ def build(work: Path, size: int, source_home: Path) -> None:
     manifest.add_collection(record)
     store = VectorStore(work / "chroma")
     store.create("default", dict(source.metadata or {}))
-    lexical = LexicalIndex(manifest.db, "default")
+    lexical = LexicalIndex(manifest, "default")
     vectors = np.asarray(data["embeddings"], dtype=np.float32)
     random = np.random.default_rng(0)
     made, replica = 0, 0
@@ -53,15 +53,15 @@ def build(work: Path, size: int, source_home: Path) -> None:
         texts = [f"{text} [replica {replica}]" if replica else text for text in data["documents"][:take]]
         metadatas = [{**meta, "path": f"{meta['path']}#r{replica}"} for meta in data["metadatas"][:take]]
         store.upsert("default", ids, noisy.tolist(), texts, metadatas)
-        with manifest.transaction():
-            by_path: dict[str, tuple[list[str], list[str]]] = {}
-            for chunk_id, text, meta in zip(ids, texts, metadatas, strict=True):
-                heading = meta.get("headings") or ""
-                entry = by_path.setdefault(meta["path"], ([], []))
-                entry[0].append(chunk_id)
-                entry[1].append(f"{heading}\n{text}" if heading else text)
-            for path, (chunk_ids, chunk_texts) in by_path.items():
-                lexical.add(path, chunk_ids, chunk_texts)  # new paths: nothing to replace
+        by_path: dict[str, tuple[list[str], list[str]]] = {}
+        for chunk_id, text, meta in zip(ids, texts, metadatas, strict=True):
+            heading = meta.get("headings") or ""
+            entry = by_path.setdefault(meta["path"], ([], []))
+            entry[0].append(chunk_id)
+            entry[1].append(f"{heading}\n{text}" if heading else text)
+        for path, (chunk_ids, chunk_texts) in by_path.items():
+            lexical.add(path, chunk_ids, chunk_texts)  # new paths: nothing to replace
+        lexical.commit()
         made += take
         replica += 1
         print(f"built {made}/{size}", file=sys.stderr, flush=True)

@@ -134,6 +134,8 @@ class App:
     def purge(self) -> None:
         """Scrub deleted text from the store's files (after removals, updates, a reindex)."""
         self.store.purge()
+        for record in self.manifest.collections():
+            LexicalIndex(self.manifest, record.name).compact()
         self.manifest.purge()
         self.manifest.purged()
 
@@ -150,7 +152,7 @@ class App:
         """The ranking for ``mode`` (default: the setting) over an existing collection."""
         require_collection(self.manifest, self.collection)
         check_embedder(self.manifest, self.collection, self.embedder.id)
-        index = LexicalIndex(self.manifest.db, self.collection)
+        index = LexicalIndex(self.manifest, self.collection)
         return build_retriever(mode or self.settings.mode, self.embedder, self.store, index, self.collection)
 
     def evaluation_ranker(self, modes: Sequence[str] = (), hydrate: int = 0) -> Rank:

@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from ragchat.lexical import table_name
+from ragchat.lexical import LexicalIndex
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,12 @@ def _collection_checks(app: Any, record: Any) -> list[Check]:
     else:
         checks.append(Check(label, "ok", f"{documents} documents, {chunks} chunks, embedder {record.embedder}"))
     try:
-        lexical = app.manifest.db.execute(f"SELECT COUNT(*) FROM {table_name(name)}").fetchone()[0]
-    except sqlite3.Error:
-        lexical = -1
-    if lexical != chunks:
-        checks.append(Check(f"{label} lexical index", "fail", f"{lexical} rows for {chunks} chunks; {fix}"))
+        lexical = LexicalIndex(app.manifest, name).count()
+    except Exception as exc:  # a damaged index: tantivy's own message says what is wrong
+        checks.append(Check(f"{label} lexical index", "fail", f"cannot be read ({exc}); {fix}"))
+    else:
+        if lexical != chunks:
+            checks.append(Check(f"{label} lexical index", "fail", f"{lexical} chunks indexed for {chunks}; {fix}"))
     if app.manifest.pending(name):
         checks.append(Check(f"{label} last ingest", "warn", "was interrupted; the next 'ragchat ingest' repairs it"))
     checks.append(_embedder_check(record.embedder))

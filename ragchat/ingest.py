@@ -257,7 +257,7 @@ class Ingestor:
 
     @cached_property
     def lexical(self) -> LexicalIndex:
-        return LexicalIndex(self.manifest.db, self.collection)
+        return LexicalIndex(self.manifest, self.collection)
 
     @cached_property
     def documents(self) -> DocumentIndex:
@@ -289,9 +289,9 @@ class Ingestor:
         self.progress.start(len(sources))
 
         present = {s.key for s in sources}
-        for key in [k for k in known if in_scope(k) and k not in present]:
-            self._remove(key, known[key])
-            report.removed.append(key)
+        gone = [k for k in known if in_scope(k) and k not in present]
+        self._remove({key: known[key] for key in gone})
+        report.removed.extend(gone)
 
         batch: list[_Pending] = []
         for source in sources:
@@ -378,12 +378,14 @@ class Ingestor:
         if stale:
             self.store.delete(self.collection, stale)
         self._write_documents(batch, vectors)
+        # a file without a manifest row has no lexical rows (``_repair`` saw to that)
+        self.lexical.remove(*[p.path for p in batch if p.previous])
+        for pending in batch:
+            ids = [chunk_id(pending.path, i) for i in range(len(pending.chunks))]
+            self.lexical.add(pending.path, ids, [c.embed_text for c in pending.chunks])
+        self.lexical.commit()
         with self.manifest.transaction():
-            # a file without a manifest row has no lexical rows (both are written together)
-            self.lexical.remove(*[p.path for p in batch if p.previous])
             for pending in batch:
-                ids = [chunk_id(pending.path, i) for i in range(len(pending.chunks))]
-                self.lexical.add(pending.path, ids, [c.embed_text for c in pending.chunks])
                 self.manifest.put_file(self.collection, pending.record)
             self.manifest.clear_pending(self.collection, [p.path for p in batch])
             if any(p.previous for p in batch):  # their old text was overwritten
@@ -411,7 +413,9 @@ class Ingestor:
         self.documents.delete(empty)
 
     def _repair(self) -> None:
-        """Remove the chunks an interrupted ingest wrote but no manifest row owns."""
+        """Undo what an interrupted ingest wrote for files it did not finish: the chunks and
+        lexical rows of files no manifest row owns; and files that have a row (from an older
+        version) are marked to be redone, since their chunks may be the unfinished version's."""
         pending = self.manifest.pending(self.collection)
         if not pending:
             return
@@ -423,19 +427,30 @@ class Ingestor:
         ]
         if orphans and self.manifest.collection(self.collection):
             self.store.delete(self.collection, orphans)
-        self.documents.delete([chunk_prefix(path) for path, _ in pending if path not in owned])
+        unowned = [path for path, _ in pending if path not in owned]
+        self.documents.delete([chunk_prefix(path) for path in unowned])
+        self.lexical.remove(*unowned)
+        self.lexical.commit()
         with self.manifest.transaction():
+            for path, _ in pending:
+                if path in owned:  # no size, time or hash matches: the next sync redoes it
+                    self.manifest.put_file(self.collection, replace(owned[path], size=-1, mtime_ns=-1, sha256=""))
             self.manifest.clear_pending(self.collection, [path for path, _ in pending])
-            if orphans:
-                self.manifest.flag_purge()
+            self.manifest.flag_purge()
 
-    def _remove(self, path: str, record: FileRecord) -> None:
-        if record.chunks and self.manifest.collection(self.collection):
-            self.store.delete(self.collection, [chunk_id(path, i) for i in range(record.chunks)])
-        self.documents.delete([chunk_prefix(path)])
+    def _remove(self, records: dict[str, FileRecord]) -> None:
+        """Forget deleted files: their chunks, document vectors, lexical rows, then rows."""
+        if not records:
+            return
+        ids = [chunk_id(path, i) for path, record in records.items() for i in range(record.chunks)]
+        if ids and self.manifest.collection(self.collection):
+            self.store.delete(self.collection, ids)
+        self.documents.delete([chunk_prefix(path) for path in records])
+        self.lexical.remove(*records)
+        self.lexical.commit()
         with self.manifest.transaction():
-            self.lexical.remove(path)
-            self.manifest.delete_file(self.collection, path)
+            for path in records:
+                self.manifest.delete_file(self.collection, path)
             self.manifest.flag_purge()
 
     def _ensure_collection(self) -> None:

@@ -132,8 +132,8 @@ class Manifest:
     def drop_collection(self, name: str) -> None:
         from ragchat.lexical import LexicalIndex
 
+        LexicalIndex(self, name).drop()
         with self.transaction() as db:
-            LexicalIndex(db, name).drop()
             db.execute("DELETE FROM pending WHERE collection = ?", (name,))
             db.execute("DELETE FROM files WHERE collection = ?", (name,))
             db.execute("DELETE FROM collections WHERE name = ?", (name,))
@@ -152,17 +152,8 @@ class Manifest:
         self.db.execute("DELETE FROM flags WHERE name = 'purge'")
 
     def purge(self) -> None:
-        """Leave no deleted text in this database's files: FTS5 keeps deleted terms in its
-        index segments until they merge, free pages and the -wal file keep old pages."""
-        tables = [
-            row[0]
-            for row in self.db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%fts5%'"
-            )
-        ]
-        with self.transaction() as db:
-            for table in tables:
-                db.execute(f"INSERT INTO {table} ({table}) VALUES ('optimize')")
+        """Leave no deleted text in this database's files: free pages and the -wal file keep
+        old pages (the lexical indexes compact themselves, see ``LexicalIndex.compact``)."""
         self.db.execute("VACUUM")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 

@@ -31,12 +31,12 @@ def snapshot(home: Path) -> tuple[list[str], list[tuple[str, str]], list[tuple[s
     sys.path.insert(0, str(Path(__file__).parent))
     from ragchat.app import App
     from ragchat.config import Settings
-    from ragchat.lexical import table_name
+    from ragchat.lexical import LexicalIndex
 
     app = App(home, Settings())
     ids = sorted(app.store._collection("default").get(include=[])["ids"])
     db = sqlite3.connect(home / "manifest.sqlite3")
-    lexical = sorted(db.execute(f"SELECT chunk_id, text FROM {table_name('default')}").fetchall())
+    lexical = sorted((chunk_id, text) for chunk_id, _, text in LexicalIndex(app.manifest, "default").entries())
     files = sorted(db.execute("SELECT path, chunks FROM files").fetchall())
     return ids, lexical, files
 

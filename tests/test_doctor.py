@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -11,7 +10,7 @@ from conftest import ragchat
 from test_ingest import docs, make_app  # noqa: F401 - the docs fixture
 
 from ragchat.cli import main
-from ragchat.lexical import table_name
+from ragchat.lexical import LexicalIndex
 
 
 def doctor(monkeypatch, home: Path) -> tuple[int, dict[str, dict[str, str]]]:
@@ -29,9 +28,11 @@ def test_healthy_store(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F8
 
 
 def test_lexical_index_out_of_step_is_a_failure_with_the_fix(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811
-    make_app(ragchat_home).ingest(docs)
-    with sqlite3.connect(ragchat_home / "manifest.sqlite3") as db:
-        db.execute(f"DELETE FROM {table_name('default')} WHERE rowid = (SELECT MIN(rowid) FROM {table_name('default')})")
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+    index = LexicalIndex(app.manifest, "default")
+    index.remove(next(index.entries())[1])  # one file's chunks
+    index.commit()
     code, checks = doctor(monkeypatch, ragchat_home)
     assert code == 1
     check = checks["collection 'default' lexical index"]

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import ragchat.ingest as ingest_module
 from ragchat.app import App
 from ragchat.config import Settings
-from ragchat.lexical import table_name
+from ragchat.lexical import LexicalIndex
 from ragchat.store import VectorStore
 
 NAMES = [f"doc{i}.md" for i in range(5)]
@@ -47,8 +47,8 @@ def state(app: App) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, i
     ids = sorted(app.store._collection("default").get(include=[])["ids"]) if app.manifest.collection("default") else []
     documents = sorted(app.store.ids("default__docs")) if app.store.exists("default__docs") else []
     db = sqlite3.connect(app.manifest.path)
-    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-    lexical = sorted(db.execute(f"SELECT chunk_id, path FROM {table_name('default')}")) if table_name("default") in tables else []
+    index = LexicalIndex(app.manifest, "default")
+    lexical = sorted((chunk_id, path) for chunk_id, path, _ in index.entries()) if index.folder.exists() else []
     files = sorted(db.execute("SELECT path, chunks FROM files"))
     return ids, lexical, files, documents
 

@@ -7,15 +7,15 @@ from pathlib import Path
 from fakes import FakeEmbedder
 from test_ingest import make_app, write
 
-from ragchat.lexical import match_expression
+from ragchat.lexical import query_words
 from ragchat.retrieval import convex_fusion, fuse, reciprocal_rank_fusion
 from ragchat.store import Hit
 
 
-def test_match_expression_quotes_words_and_drops_stopwords():
-    assert match_expression('What is "NEAR" the AND-gate?') == '"near" OR "gate"'
-    assert match_expression("the of") == '"the" OR "of"'
-    assert match_expression("?!") is None
+def test_query_words_drop_stopwords_and_syntax():
+    assert query_words('What is "NEAR" the AND-gate?') == ["near", "gate"]
+    assert query_words("the of") == ["the", "of"]
+    assert query_words("?!") == []
 
 
 def test_rrf_by_hand():
