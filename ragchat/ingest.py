@@ -12,6 +12,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -29,7 +30,7 @@ from ragchat.worker import SafeLoader
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
-EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses at most one batch
+EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses at most two batches
 
 
 class Progress(Protocol):
@@ -228,6 +229,46 @@ class TextSource:
         return [Page(text=self.text, blocks=paragraph_blocks(self.text, headings=(self.title,) if self.title else ()))]
 
 
+class _Pipeline:
+    """Embeds one batch in the background while the main thread writes the batch before it
+    and reads and chunks the next, so the cores that embed seldom wait for the rest.
+
+    At most one batch is being embedded and one written; batches are written in order."""
+
+    def __init__(
+        self,
+        embed: Callable[[list[_Pending]], list[list[float]]],
+        write: Callable[[list[_Pending], list[list[float]]], None],
+    ) -> None:
+        self.embed, self.write = embed, write
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="ingest")
+        self.waiting: tuple[list[_Pending], Future[list[list[float]]]] | None = None
+
+    def push(self, batch: list[_Pending]) -> None:
+        if not batch:
+            return
+        previous = self._take()
+        self.waiting = (batch, self.executor.submit(self.embed, batch))
+        if previous:
+            self.write(*previous)
+
+    def finish(self) -> None:
+        previous = self._take()
+        if previous:
+            self.write(*previous)
+
+    def _take(self) -> tuple[list[_Pending], list[list[float]]] | None:
+        if self.waiting is None:
+            return None
+        batch, future = self.waiting
+        self.waiting = None
+        return batch, future.result()
+
+    def close(self) -> None:
+        """After an error or Ctrl-C: the batch being embedded is finished, not written."""
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
 @dataclass
 class _Pending:
     path: str
@@ -294,16 +335,21 @@ class Ingestor:
         report.removed.extend(gone)
 
         batch: list[_Pending] = []
-        for source in sources:
-            pending = self._prepare(source, known.get(source.key), report)
-            if pending is None:
-                self.progress.advance(files=1)
-                continue
-            batch.append(pending)
-            if sum(len(p.chunks) for p in batch) >= EMBED_BATCH:
-                self._flush(batch, report)
-                batch = []
-        self._flush(batch, report)
+        pipeline = _Pipeline(self._embed, lambda done, vectors: self._write(done, vectors, report))
+        try:
+            for source in sources:
+                pending = self._prepare(source, known.get(source.key), report)
+                if pending is None:
+                    self.progress.advance(files=1)
+                    continue
+                batch.append(pending)
+                if sum(len(p.chunks) for p in batch) >= EMBED_BATCH:
+                    pipeline.push(batch)
+                    batch = []
+            pipeline.push(batch)
+            pipeline.finish()
+        finally:
+            pipeline.close()
         report.seconds = time.perf_counter() - started
         return report
 
@@ -349,19 +395,19 @@ class Ingestor:
         record = FileRecord(key, size, mtime_ns, digest, len(chunks), len(pages) if paginated else None)
         return _Pending(key, record, chunks, previous)
 
-    def _flush(self, batch: list[_Pending], report: IngestReport) -> None:
-        """Embed and write a batch: vectors first, then manifest and lexical rows together."""
-        if not batch:
-            return
+    def _embed(self, batch: list[_Pending]) -> list[list[float]]:
+        texts = [c.embed_text for p in batch for c in p.chunks]
+        return self.embedder.embed_passages(texts) if texts else []
+
+    def _write(self, batch: list[_Pending], vectors: list[list[float]], report: IngestReport) -> None:
+        """Write an embedded batch: vectors and lexical rows first, then the manifest rows."""
         self._ensure_collection()
         self.manifest.mark_pending(
             self.collection,
             [(p.path, max(len(p.chunks), p.previous.chunks if p.previous else 0)) for p in batch],
         )
         chunks = [(p.path, i, c) for p in batch for i, c in enumerate(p.chunks)]
-        vectors: list[list[float]] = []
         if chunks:
-            vectors = self.embedder.embed_passages([c.embed_text for _, _, c in chunks])
             self.store.upsert(
                 self.collection,
                 [chunk_id(path, i) for path, i, _ in chunks],

@@ -41,6 +41,7 @@ STOPWORDS = frozenset(
 _WORDS = re.compile(r"\w+", re.UNICODE)
 ANALYZER = "ragchat_en"
 WRITER_HEAP = 32_000_000  # bytes buffered before tantivy writes a segment by itself
+WRITER_WAIT = 10.0  # seconds to wait for another process's writer (as SQLite waits for a lock)
 
 
 def folder_name(collection: str) -> str:
@@ -172,7 +173,7 @@ class LexicalIndex:
 
     def _writer(self) -> Any:
         handle = self._handle()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + WRITER_WAIT
         while handle.writer is None:
             try:
                 handle.writer = handle.index.writer(heap_size=WRITER_HEAP, num_threads=1)
