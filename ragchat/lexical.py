@@ -166,6 +166,11 @@ class LexicalIndex:
         except sqlite3.Error:
             return _NO_ROWS
 
+    def open(self) -> None:
+        """Open (or create, or migrate) the index now, in this thread: creating it may read
+        the manifest, whose SQLite connection belongs to the thread that made it."""
+        self._handle()
+
     def _searcher(self) -> Any:
         handle = self._handle()
         handle.index.reload()  # see what other processes committed

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 
 from ragchat.embedders import Embedder
 from ragchat.errors import ConfigError
@@ -37,6 +39,11 @@ class Retriever(ABC):
     def retrieve(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
         """The ``k`` best chunks with their text and metadata."""
         return self.store.hydrate(self.collection, self.candidates(query, k, paths))
+
+    def open(self) -> None:
+        """Open what a query reads, in the calling thread (the hybrid ranking then runs its
+        lexical half in a thread of its own). Most rankings have nothing to open."""
+        return None
 
 
 class DenseRetriever(Retriever):
@@ -66,6 +73,9 @@ class LexicalRetriever(Retriever):
             Hit(chunk_id, "", path, None, "", 0, 0, score, {"lexical": score})
             for chunk_id, path, score in self.index.search(query, k, paths)
         ]
+
+    def open(self) -> None:
+        self.index.open()
 
 
 Fusion = Callable[[list[Hit], list[Hit]], dict[str, float]]
@@ -133,11 +143,19 @@ class HybridRetriever(Retriever):
         self.fusion = fusion or default_fusion
         self.depth = depth
 
+    @cached_property
+    def _beside(self) -> ThreadPoolExecutor:
+        self.lexical.open()
+        return ThreadPoolExecutor(1, thread_name_prefix="lexical")
+
     def candidates(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
+        """Both halves at once: ONNX Runtime, Chroma and tantivy release the GIL, so the
+        lexical half runs beside the query embedding and the dense search (~4 ms of ~13 saved
+        at 100k chunks, bench/RESULTS.md)."""
         depth = max(self.depth, k)
+        lexical = self._beside.submit(self.lexical.candidates, query, depth, paths)
         dense = self.dense.candidates(query, depth, paths)
-        lexical = self.lexical.candidates(query, depth, paths)
-        return fuse(dense, lexical, self.fusion)[:k]
+        return fuse(dense, lexical.result(), self.fusion)[:k]
 
 
 def build_retriever(
