@@ -140,8 +140,7 @@ class LexicalIndex:
             writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
             legacy = legacy_table(self.collection)
             migrated = self._legacy_rows(legacy)
-            for text, chunk_id, path in migrated:
-                writer.add_document(tantivy.Document(text=text, chunk_id=chunk_id, path=path))
+            _add_rows(writer, migrated or [])
             writer.commit()
             writer.wait_merging_threads()
             del writer, index
@@ -149,22 +148,23 @@ class LexicalIndex:
                 work.rename(self.folder)
             except OSError:  # another process made it first
                 return
-            if migrated is not _NO_ROWS:
+            if migrated is not None:
                 self.manifest.db.execute(f"DROP TABLE IF EXISTS {legacy}")
                 self.manifest.flag_purge()  # the old table's pages are scrubbed by VACUUM
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _legacy_rows(self, table: str) -> Any:
+    def _legacy_rows(self, table: str) -> list[tuple[str, str, str]] | None:
+        """(chunk id, path, text) rows of the old FTS5 table; None if there is none."""
         try:
             found = self.manifest.db.execute(
                 "SELECT 1 FROM sqlite_master WHERE name = ?", (table,)
             ).fetchone()
             if not found:
-                return _NO_ROWS
-            return self.manifest.db.execute(f"SELECT text, chunk_id, path FROM {table}").fetchall()
+                return None
+            return self.manifest.db.execute(f"SELECT chunk_id, path, text FROM {table}").fetchall()
         except sqlite3.Error:
-            return _NO_ROWS
+            return None
 
     def open(self) -> None:
         """Open (or create, or migrate) the index now, in this thread: creating it may read
@@ -195,10 +195,7 @@ class LexicalIndex:
 
     def add(self, path: str, ids: Sequence[str], texts: Sequence[str]) -> None:
         """Index the chunks of ``path`` (remove its old ones first); durable after ``commit``."""
-        Document = _tantivy().Document
-        writer = self._writer()
-        for chunk_id, text in zip(ids, texts, strict=True):
-            writer.add_document(Document(text=text, chunk_id=chunk_id, path=path))
+        self.add_rows([(chunk_id, path, text) for chunk_id, text in zip(ids, texts, strict=True)])
 
     def remove(self, *paths: str) -> None:
         """Forget these files' chunks (after ``commit``)."""
@@ -252,10 +249,7 @@ class LexicalIndex:
 
     def add_rows(self, rows: Sequence[tuple[str, str, str]]) -> None:
         """Index (chunk id, path, text) rows."""
-        Document = _tantivy().Document
-        writer = self._writer()
-        for chunk_id, path, text in rows:
-            writer.add_document(Document(text=text, chunk_id=chunk_id, path=path))
+        _add_rows(self._writer(), rows)
 
     # reading
 
@@ -290,4 +284,7 @@ class LexicalIndex:
         return hits
 
 
-_NO_ROWS: list[tuple[str, str, str]] = []
+def _add_rows(writer: Any, rows: Sequence[tuple[str, str, str]]) -> None:
+    Document = _tantivy().Document
+    for chunk_id, path, text in rows:
+        writer.add_document(Document(text=text, chunk_id=chunk_id, path=path))
