@@ -135,7 +135,9 @@ class App:
         """Scrub deleted text from the store's files (after removals, updates, a reindex)."""
         self.store.purge()
         for record in self.manifest.collections():
-            LexicalIndex(self.manifest, record.name).compact()
+            index = LexicalIndex(self.manifest, record.name)
+            index.compact()
+            index.close()
         self.manifest.purge()
         self.manifest.purged()
 

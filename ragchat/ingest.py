@@ -322,6 +322,12 @@ class Ingestor:
 
     def sync(self, sources: Sequence[Source], in_scope: Callable[[str], bool]) -> IngestReport:
         """Ingest ``sources``; remove what the collection holds in scope but they no longer have."""
+        try:
+            return self._sync(sources, in_scope)
+        finally:  # let go of the lexical index's writer (its lock) and let its merges finish
+            self.lexical.close()
+
+    def _sync(self, sources: Sequence[Source], in_scope: Callable[[str], bool]) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
         check_embedder(self.manifest, self.collection, self.embedder.id)

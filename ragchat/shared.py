@@ -113,17 +113,20 @@ class ServerManifest(Manifest):
         changed = [path for path, record in remote.items() if local.get(path) != record]
         lexical = LexicalIndex(self, name)
         gone = set(local) - set(remote)
-        lexical.remove(*gone)
-        for start in range(0, len(changed), FETCH_PATHS):
-            batch = changed[start : start + FETCH_PATHS]
-            chunks: dict[str, list[tuple[str, str]]] = {path: [] for path in batch}
-            for chunk_id, text, chunk_meta in self.store.records(name, {"path": {"$in": batch}}):
-                headings = chunk_meta.get("headings") or ""
-                chunks[chunk_meta["path"]].append((chunk_id, f"{headings}\n{text}" if headings else text))
-            for path in batch:
-                pairs = sorted(chunks[path], key=lambda pair: int(pair[0].rsplit("-", 1)[1]))
-                lexical.replace(path, [i for i, _ in pairs], [t for _, t in pairs])
-        lexical.commit()  # before the rows: a sync stopped in between is redone next time
+        try:
+            lexical.remove(*gone)
+            for start in range(0, len(changed), FETCH_PATHS):
+                batch = changed[start : start + FETCH_PATHS]
+                chunks: dict[str, list[tuple[str, str]]] = {path: [] for path in batch}
+                for chunk_id, text, chunk_meta in self.store.records(name, {"path": {"$in": batch}}):
+                    headings = chunk_meta.get("headings") or ""
+                    chunks[chunk_meta["path"]].append((chunk_id, f"{headings}\n{text}" if headings else text))
+                for path in batch:
+                    pairs = sorted(chunks[path], key=lambda pair: int(pair[0].rsplit("-", 1)[1]))
+                    lexical.replace(path, [i for i, _ in pairs], [t for _, t in pairs])
+            lexical.commit()  # before the rows: a sync stopped in between is redone next time
+        finally:  # a long-lived reader must not keep the writer's lock
+            lexical.close()
         with self.transaction():
             for path in gone:
                 Manifest.delete_file(self, name, path)

@@ -121,3 +121,14 @@ def test_an_update_interrupted_after_its_chunks_is_redone_even_if_reverted(ragch
     assert lexical.retrieve("enormous", 3) == []
     assert [h.path for h in lexical.retrieve("modest budget", 1)] == [str(docs / "plan.md")]
     assert sqlite3.connect(ragchat_home / "manifest.sqlite3").execute("SELECT COUNT(*) FROM pending").fetchone() == (0,)
+
+
+def test_an_ingest_lets_go_of_the_writer_when_it_ends(ragchat_home: Path, docs: Path):  # noqa: F811
+    app = make_app(ragchat_home)  # a long-lived process (a chat) that has ingested
+    app.ingest(docs)
+    folder = LexicalIndex(app.manifest, "default").folder
+    taken = subprocess.run(
+        [sys.executable, "-c", "import sys, tantivy; tantivy.Index.open(sys.argv[1]).writer(15_000_000, 1)", str(folder)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert taken.returncode == 0, taken.stderr  # another process can write (ingest) now
