@@ -29,12 +29,13 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check ragchat tests bench
+	$(BIN)/ruff format --check ragchat tests bench
 	$(BIN)/mypy ragchat
 	$(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff check ragchat tests
-	$(BIN)/ruff format --check ragchat tests
+	$(BIN)/ruff check ragchat tests bench
+	$(BIN)/ruff format --check ragchat tests bench
 	$(BIN)/mypy ragchat
 
 clean:

@@ -50,11 +50,17 @@ def first_token(app: App, question: str, history: list[Turn]) -> tuple[float, st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--turns", type=int, default=2, help="the follow-up is question number N (2-4)")
-    parser.add_argument("--no-cache", action="store_true", help="without the state cache, for comparison")
+    parser.add_argument(
+        "--turns", type=int, default=2, help="the follow-up is question number N (2-4)"
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="without the state cache, for comparison"
+    )
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="ragchat-bench-"))
-    settings = Settings(embedding_model="bundled", model="bundled", n_ctx=2048, max_tokens=48, temperature=0.0)
+    settings = Settings(
+        embedding_model="bundled", model="bundled", n_ctx=2048, max_tokens=48, temperature=0.0
+    )
     base = App(home, settings, explicit=frozenset({"embedding_model"}))
     base.ingest(ROOT / "corpora" / "harbor")
     embedder = base.embedder
@@ -68,16 +74,25 @@ def main() -> None:
         for question in QUESTIONS[: args.turns - 1]:
             history.append(Turn(question, first_token(app, question, history)[1]))
         warm.append(first_token(app, FOLLOW_UP, history)[0])
-        cold = App(home, settings, embedder=embedder, llm=LlamaCppLLM("bundled", n_ctx=2048, threads=settings.threads))
+        cold = App(
+            home,
+            settings,
+            embedder=embedder,
+            llm=LlamaCppLLM("bundled", n_ctx=2048, threads=settings.threads),
+        )
         cold.llm.count_tokens("load the model before timing")
         fresh.append(first_token(cold, FOLLOW_UP, history)[0])
 
     def row(name: str, values: list[float]) -> str:
-        return f"| {name} | {statistics.median(values):.3f} | {min(values):.3f} | {max(values):.3f} |"
+        return (
+            f"| {name} | {statistics.median(values):.3f} | {min(values):.3f} | {max(values):.3f} |"
+        )
 
     ratio = statistics.median(fresh) / statistics.median(warm)
     cache = "without" if args.no_cache else "with"
-    print(f"Follow-up (question {args.turns}) time to first token, bundled SmolLM2-135M, {cache} the state cache, {args.runs} runs (seconds):\n")
+    print(
+        f"Follow-up (question {args.turns}) time to first token, bundled SmolLM2-135M, {cache} the state cache, {args.runs} runs (seconds):\n"
+    )
     print("| model | median | min | max |\n| --- | --- | --- | --- |")
     print(row("fresh (model just loaded)", fresh))
     print(row("warm (same chat, state cache)", warm))

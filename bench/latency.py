@@ -32,7 +32,9 @@ def build(work: Path, size: int, source_home: Path) -> None:
     from ragchat.manifest import Manifest
     from ragchat.store import VectorStore
 
-    client = chromadb.PersistentClient(str(source_home / "chroma"), settings=Settings(anonymized_telemetry=False))
+    client = chromadb.PersistentClient(
+        str(source_home / "chroma"), settings=Settings(anonymized_telemetry=False)
+    )
     source = client.get_collection("default")
     data = source.get(include=["embeddings", "documents", "metadatas"])
     record = Manifest(source_home / "manifest.sqlite3").collection("default")
@@ -50,8 +52,12 @@ def build(work: Path, size: int, source_home: Path) -> None:
         noisy = vectors[:take] + (random.normal(0, 0.01, vectors[:take].shape) if replica else 0)
         noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
         ids = [f"r{replica}x{chunk_id}" for chunk_id in data["ids"][:take]]
-        texts = [f"{text} [replica {replica}]" if replica else text for text in data["documents"][:take]]
-        metadatas = [{**meta, "path": f"{meta['path']}#r{replica}"} for meta in data["metadatas"][:take]]
+        texts = [
+            f"{text} [replica {replica}]" if replica else text for text in data["documents"][:take]
+        ]
+        metadatas = [
+            {**meta, "path": f"{meta['path']}#r{replica}"} for meta in data["metadatas"][:take]
+        ]
         store.upsert("default", ids, noisy.tolist(), texts, metadatas)
         by_path: dict[str, tuple[list[str], list[str]]] = {}
         for chunk_id, text, meta in zip(ids, texts, metadatas, strict=True):

@@ -57,24 +57,37 @@ FUSIONS: dict[str, Fusion] = {
     "convex w=0.5 (default)": default_fusion,
     "rrf k=60": reciprocal_rank_fusion,
     "rrf k=20": lambda dense, lexical: reciprocal_rank_fusion(dense, lexical, k=20),
-    **{f"convex w={w}": (lambda dense, lexical, w=w: convex_fusion(dense, lexical, w)) for w in (0.3, 0.4, 0.6, 0.7)},
+    **{
+        f"convex w={w}": (lambda dense, lexical, w=w: convex_fusion(dense, lexical, w))
+        for w in (0.3, 0.4, 0.6, 0.7)
+    },
 }
 
 
 def app_for(work: Path, collection: str, chunk_tokens: int | None = None) -> App:
-    settings = Settings(embedding_model="bundled", collection=collection, **({"chunk_tokens": chunk_tokens} if chunk_tokens else {}))
+    settings = Settings(
+        embedding_model="bundled",
+        collection=collection,
+        **({"chunk_tokens": chunk_tokens} if chunk_tokens else {}),
+    )
     return App(work, settings, explicit=frozenset({"embedding_model"}))
 
 
-def scifact_app(eval_data: Path, work: Path, chunk_tokens: int, log: Callable[[str], None]) -> tuple[App, Any]:
+def scifact_app(
+    eval_data: Path, work: Path, chunk_tokens: int, log: Callable[[str], None]
+) -> tuple[App, Any]:
     data = load_beir(eval_data / "scifact", "train")
     app = app_for(work, f"scifact-c{chunk_tokens}", chunk_tokens)
     report = app.ingestor().sync(data.sources(), lambda key: True)
-    log(f"scifact c{chunk_tokens}: {report.chunks_embedded} chunks embedded in {report.seconds:.0f}s")
+    log(
+        f"scifact c{chunk_tokens}: {report.chunks_embedded} chunks embedded in {report.seconds:.0f}s"
+    )
     return app, data
 
 
-def scifact_chunk_sizes(eval_data: Path, work: Path, sizes: list[int], log: Callable[[str], None]) -> list[str]:
+def scifact_chunk_sizes(
+    eval_data: Path, work: Path, sizes: list[int], log: Callable[[str], None]
+) -> list[str]:
     lines = [
         "SciFact train by chunk size (a document scores as its best chunk):",
         "",
@@ -117,7 +130,13 @@ def scifact(eval_data: Path, work: Path, log: Callable[[str], None]) -> list[str
     ]
     for name, scores in rows.items():
         figures = mean(scores)
-        lines.append(f"| {name} | " + " | ".join(f"{figures[m]:.3f}" for m in ("ndcg@10", "recall@10", "recall@100", "mrr@10")) + " |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(
+                f"{figures[m]:.3f}" for m in ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+            )
+            + " |"
+        )
     return lines
 
 
@@ -126,8 +145,12 @@ def chunking_questions(folder: Path) -> list[GoldQuestion]:
     with (folder / "questions.csv").open(newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             path = str((folder / "corpora" / f"{row['corpus_id']}.md").resolve())
-            spans = [(path, r["start_index"], r["end_index"]) for r in json.loads(row["references"])]
-            questions.append(GoldQuestion(row["question"], spans=[(p, int(s), int(e)) for p, s, e in spans]))
+            spans = [
+                (path, r["start_index"], r["end_index"]) for r in json.loads(row["references"])
+            ]
+            questions.append(
+                GoldQuestion(row["question"], spans=[(p, int(s), int(e)) for p, s, e in spans])
+            )
     return questions
 
 
@@ -172,13 +195,23 @@ def write_results(sections: list[list[str]], command: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--eval-data", type=Path, default=Path(os.environ.get("RAGCHAT_EVAL_DATA", ROOT.parent / "shared" / "eval")))
+    parser.add_argument(
+        "--eval-data",
+        type=Path,
+        default=Path(os.environ.get("RAGCHAT_EVAL_DATA", ROOT.parent / "shared" / "eval")),
+    )
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / ".work")
     parser.add_argument("--quick", action="store_true", help="SciFact only")
-    parser.add_argument("--scifact-chunks", default="", help="also compare these chunk sizes on SciFact, e.g. 128,200,256")
+    parser.add_argument(
+        "--scifact-chunks",
+        default="",
+        help="also compare these chunk sizes on SciFact, e.g. 128,200,256",
+    )
     args = parser.parse_args()
     if not (args.eval_data / "scifact").is_dir():
-        sys.exit(f"No evaluation data at {args.eval_data}; pass --eval-data or set RAGCHAT_EVAL_DATA.")
+        sys.exit(
+            f"No evaluation data at {args.eval_data}; pass --eval-data or set RAGCHAT_EVAL_DATA."
+        )
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -192,7 +225,9 @@ def main() -> None:
     for section in sections:
         print("\n".join(section) + "\n")
     if not args.quick:
-        command = "python bench/quality.py" + (f" --scifact-chunks {args.scifact_chunks}" if args.scifact_chunks else "")
+        command = "python bench/quality.py" + (
+            f" --scifact-chunks {args.scifact_chunks}" if args.scifact_chunks else ""
+        )
         write_results(sections, command)
 
 

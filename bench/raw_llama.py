@@ -26,11 +26,19 @@ def main() -> None:
     hits = engine.retriever.retrieve(question, engine.top_k)
     messages = pack(app.llm, engine.prompts, question, hits, max_tokens).messages
     llm = app.llm
-    llama = Llama(model_path=str(llm.model_path), n_ctx=llm.n_ctx, n_threads=llm.threads,
-                  n_threads_batch=llm.threads, seed=0, verbose=False)
+    llama = Llama(
+        model_path=str(llm.model_path),
+        n_ctx=llm.n_ctx,
+        n_threads=llm.threads,
+        n_threads_batch=llm.threads,
+        seed=0,
+        verbose=False,
+    )
     first = last = 0.0
     text = ""
-    for chunk in llama.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=0.0, stream=True):
+    for chunk in llama.create_chat_completion(
+        messages=messages, max_tokens=max_tokens, temperature=0.0, stream=True
+    ):
         piece = chunk["choices"][0].get("delta", {}).get("content") or ""
         if piece:
             last = time.perf_counter()
@@ -38,7 +46,11 @@ def main() -> None:
             text += piece
     count = len(llama.tokenize(text.encode(), add_bos=False, special=True))
     ours = len(llama.tokenize(os.environ.get("ANSWER", "").encode(), add_bos=False, special=True))
-    print(json.dumps({"tokens": count, "tokens_per_s": (count - 1) / (last - first), "ragchat_tokens": ours}))
+    print(
+        json.dumps(
+            {"tokens": count, "tokens_per_s": (count - 1) / (last - first), "ragchat_tokens": ours}
+        )
+    )
 
 
 if __name__ == "__main__":

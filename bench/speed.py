@@ -59,7 +59,9 @@ def median_row(name: str, values: Sequence[float], unit: str, digits: int = 2) -
     )
 
 
-def run(command: Sequence[str], env: dict[str, str], check: bool = True) -> tuple[float, subprocess.CompletedProcess[str]]:
+def run(
+    command: Sequence[str], env: dict[str, str], check: bool = True
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     start = time.perf_counter()
     result = subprocess.run(list(command), capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
@@ -69,7 +71,9 @@ def run(command: Sequence[str], env: dict[str, str], check: bool = True) -> tupl
 
 
 class Bench:
-    def __init__(self, work: Path, eval_data: Path, runs: int, limit: int | None, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, work: Path, eval_data: Path, runs: int, limit: int | None, log: Callable[[str], None]
+    ) -> None:
         self.work, self.eval_data, self.runs, self.log = work, eval_data, runs, log
         self.home = work / "home"
         self.env = {
@@ -82,7 +86,9 @@ class Bench:
             "LLM_USER_PATH": str(work / "llm"),
         }
         rows = [json.loads(line) for line in (eval_data / "scifact" / "corpus.jsonl").open()]
-        self.documents = [(str(r["_id"]), f"{r.get('title', '')}\n\n{r['text']}") for r in rows][:limit]
+        self.documents = [(str(r["_id"]), f"{r.get('title', '')}\n\n{r['text']}") for r in rows][
+            :limit
+        ]
         self.docs = work / "docs"
         self.lines: list[str] = []
 
@@ -103,12 +109,27 @@ class Bench:
         self.docs.mkdir(parents=True)
         self.setup_peer(str(model_path))
         self.log("exporting the int8 model (once per model; not part of the timings)")
-        export_seconds, _ = run([sys.executable, "-c", "from pathlib import Path; from ragchat.config import model_cache;"
-                                 " from ragchat.embedders import OnnxEmbedder;"
-                                 " OnnxEmbedder('bundled', model_cache() / 'models').dimension"], self.env)
+        export_seconds, _ = run(
+            [
+                sys.executable,
+                "-c",
+                "from pathlib import Path; from ragchat.config import model_cache;"
+                " from ragchat.embedders import OnnxEmbedder;"
+                " OnnxEmbedder('bundled', model_cache() / 'models').dimension",
+            ],
+            self.env,
+        )
         reference = SentenceTransformer(str(model_path), device="cpu")
         reference.encode(["warm up"])
-        figures: dict[str, list[float]] = {"baseline": [], "chunks": [], "ragchat": [], "peer": [], "ratio": [], "chunk_ratio": [], "peer_ratio": []}
+        figures: dict[str, list[float]] = {
+            "baseline": [],
+            "chunks": [],
+            "ragchat": [],
+            "peer": [],
+            "ratio": [],
+            "chunk_ratio": [],
+            "peer_ratio": [],
+        }
         size = -(-len(self.documents) // self.runs)
         for index in range(self.runs):
             part = self.documents[index * size : (index + 1) * size]
@@ -127,17 +148,41 @@ class Bench:
             chunk_texts = self.chunk_texts(report["added"])
             reference.encode(chunk_texts, batch_size=32)
             same_work = len(part) / (time.perf_counter() - start)
-            assert len(report["added"]) == len(part), report["summary"] if "summary" in report else len(report["added"])
+            assert len(report["added"]) == len(part), (
+                report["summary"] if "summary" in report else len(report["added"])
+            )
             ours = len(part) / seconds
-            seconds, _ = run([str(BIN / "llm"), "embed-multi", "scifact", "--files", str(folder), "*.txt",
-                              "-m", "minilm", "-d", str(self.work / "llm" / "embeddings.db")], self.env)
+            seconds, _ = run(
+                [
+                    str(BIN / "llm"),
+                    "embed-multi",
+                    "scifact",
+                    "--files",
+                    str(folder),
+                    "*.txt",
+                    "-m",
+                    "minilm",
+                    "-d",
+                    str(self.work / "llm" / "embeddings.db"),
+                ],
+                self.env,
+            )
             peer = len(part) / seconds
-            for key, value in (("baseline", baseline), ("chunks", same_work), ("ragchat", ours), ("peer", peer),
-                               ("ratio", ours / baseline), ("chunk_ratio", ours / same_work), ("peer_ratio", ours / peer)):
+            for key, value in (
+                ("baseline", baseline),
+                ("chunks", same_work),
+                ("ragchat", ours),
+                ("peer", peer),
+                ("ratio", ours / baseline),
+                ("chunk_ratio", ours / same_work),
+                ("peer_ratio", ours / peer),
+            ):
                 figures[key].append(value)
-            self.log(f"ingest run {index + 1}/{self.runs}: {len(part)} docs; encode {baseline:.1f} docs/s, encode chunks"
-                     f" {same_work:.1f} docs/s, ragchat {ours:.1f} docs/s ({ours / baseline:.2f}x, {ours / same_work:.2f}x),"
-                     f" llm embed-multi {peer:.1f} docs/s")
+            self.log(
+                f"ingest run {index + 1}/{self.runs}: {len(part)} docs; encode {baseline:.1f} docs/s, encode chunks"
+                f" {same_work:.1f} docs/s, ragchat {ours:.1f} docs/s ({ours / baseline:.2f}x, {ours / same_work:.2f}x),"
+                f" llm embed-multi {peer:.1f} docs/s"
+            )
         del reference
         chunks = json.loads(self.ragchat("status", "--json")[1].stdout)["collections"][0]["chunks"]
         self.lines += [
@@ -155,12 +200,21 @@ class Bench:
             "",
             "| | median | min | max | runs |",
             "|---|---|---|---|---|",
-            median_row("baseline A: encode fp32 of the abstracts", figures["baseline"], "docs/s", 1),
-            median_row("baseline B: encode fp32 of the chunk texts ragchat embeds", figures["chunks"], "docs/s", 1),
+            median_row(
+                "baseline A: encode fp32 of the abstracts", figures["baseline"], "docs/s", 1
+            ),
+            median_row(
+                "baseline B: encode fp32 of the chunk texts ragchat embeds",
+                figures["chunks"],
+                "docs/s",
+                1,
+            ),
             median_row("ragchat ingest", figures["ragchat"], "docs/s", 1),
             median_row("peer: llm embed-multi", figures["peer"], "docs/s", 1),
             median_row("**ratio ragchat / baseline A** (target >= 2.5)", figures["ratio"], "x"),
-            median_row("**ratio ragchat / baseline B** (same texts embedded)", figures["chunk_ratio"], "x"),
+            median_row(
+                "**ratio ragchat / baseline B** (same texts embedded)", figures["chunk_ratio"], "x"
+            ),
             median_row("ratio ragchat / llm embed-multi", figures["peer_ratio"], "x"),
             "",
         ]
@@ -182,7 +236,10 @@ class Bench:
         folder = self.work / "llm"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "sentence-transformers.json").write_text(json.dumps([{"name": model_path}]))
-        run([str(BIN / "llm"), "aliases", "set", "minilm", f"sentence-transformers/{model_path}"], self.env)
+        run(
+            [str(BIN / "llm"), "aliases", "set", "minilm", f"sentence-transformers/{model_path}"],
+            self.env,
+        )
 
     # 1b. quality of the int8 vectors --------------------------------------------------------
 
@@ -190,8 +247,19 @@ class Bench:
         figures = {}
         for backend in ("torch", "onnx"):
             seconds, result = self.ragchat(
-                "eval", str(self.eval_data / "scifact"), "--split", "train", "--mode", "dense", "--mode", "hybrid",
-                "--collection", f"scifact-{backend}", "--embedding-backend", backend, "--json",
+                "eval",
+                str(self.eval_data / "scifact"),
+                "--split",
+                "train",
+                "--mode",
+                "dense",
+                "--mode",
+                "hybrid",
+                "--collection",
+                f"scifact-{backend}",
+                "--embedding-backend",
+                backend,
+                "--json",
             )
             figures[backend] = json.loads(result.stdout)["modes"]
             self.log(f"SciFact train with {backend}: {figures[backend]} ({seconds:.0f} s)")
@@ -200,8 +268,11 @@ class Bench:
             "",
             "| mode | torch fp32 | int8 ONNX (default) | difference |",
             "|---|---|---|---|",
-            *(f"| {mode} | {figures['torch'][mode]['ndcg@10']:.4f} | {figures['onnx'][mode]['ndcg@10']:.4f} |"
-              f" {figures['onnx'][mode]['ndcg@10'] - figures['torch'][mode]['ndcg@10']:+.4f} |" for mode in ("dense", "hybrid")),
+            *(
+                f"| {mode} | {figures['torch'][mode]['ndcg@10']:.4f} | {figures['onnx'][mode]['ndcg@10']:.4f} |"
+                f" {figures['onnx'][mode]['ndcg@10'] - figures['torch'][mode]['ndcg@10']:+.4f} |"
+                for mode in ("dense", "hybrid")
+            ),
             "",
         ]
 
@@ -227,9 +298,25 @@ class Bench:
             assert result.stdout.strip(), result.stderr
             ours.append(seconds)
             baseline.append(run([sys.executable, "-c", plain, query], self.env)[0])
-            peer.append(run([str(BIN / "llm"), "similar", "scifact", "-c", query, "-n", "10",
-                             "-d", str(self.work / "llm" / "embeddings.db")], self.env)[0])
-            self.log(f"cold query {index + 1}: ragchat {ours[-1]:.2f} s, plain {baseline[-1]:.2f} s, llm similar {peer[-1]:.2f} s")
+            peer.append(
+                run(
+                    [
+                        str(BIN / "llm"),
+                        "similar",
+                        "scifact",
+                        "-c",
+                        query,
+                        "-n",
+                        "10",
+                        "-d",
+                        str(self.work / "llm" / "embeddings.db"),
+                    ],
+                    self.env,
+                )[0]
+            )
+            self.log(
+                f"cold query {index + 1}: ragchat {ours[-1]:.2f} s, plain {baseline[-1]:.2f} s, llm similar {peer[-1]:.2f} s"
+            )
         self.lines += [
             "### 2. Cold query",
             "",
@@ -242,20 +329,32 @@ class Bench:
             median_row("**ragchat search** (target <= 1.0 s)", ours, "s"),
             median_row("baseline: sentence-transformers + chromadb", baseline, "s"),
             median_row("peer: llm similar", peer, "s"),
-            median_row("ratio baseline / ragchat (x faster)", [b / o for b, o in zip(baseline, ours, strict=True)], "x"),
-            median_row("ratio llm similar / ragchat (x faster)", [p / o for p, o in zip(peer, ours, strict=True)], "x"),
+            median_row(
+                "ratio baseline / ragchat (x faster)",
+                [b / o for b, o in zip(baseline, ours, strict=True)],
+                "x",
+            ),
+            median_row(
+                "ratio llm similar / ragchat (x faster)",
+                [p / o for p, o in zip(peer, ours, strict=True)],
+                "x",
+            ),
             "",
         ]
 
     # 3. unchanged re-ingest ----------------------------------------------------------------
 
     def reingest(self) -> None:
-        listing = f"import os; print(sum(1 for e in os.scandir({str(self.docs)!r}) if e.stat().st_size))"
+        listing = (
+            f"import os; print(sum(1 for e in os.scandir({str(self.docs)!r}) if e.stat().st_size))"
+        )
         ours, baseline = [], []
         for _ in range(max(self.runs, 5)):
             seconds, result = self.ragchat("ingest", str(self.docs), "--json")
             report = json.loads(result.stdout)
-            assert not (report["added"] or report["updated"] or report["removed"]), "re-ingest changed something"
+            assert not (report["added"] or report["updated"] or report["removed"]), (
+                "re-ingest changed something"
+            )
             ours.append(seconds)
             baseline.append(run([sys.executable, "-c", listing], self.env)[0])
         self.log(f"unchanged re-ingest: {statistics.median(ours):.2f} s")
@@ -279,10 +378,21 @@ class Bench:
         ours, raw = [], []
 
         def ask() -> dict:
-            return json.loads(self.ragchat("ask", QUESTION, "--json", "--max-tokens", "160", "--temperature", "0")[1].stdout)
+            return json.loads(
+                self.ragchat(
+                    "ask", QUESTION, "--json", "--max-tokens", "160", "--temperature", "0"
+                )[1].stdout
+            )
 
-        def raw_run(answer_text: str) -> dict:  # also counts ragchat's answer with the same tokenizer
-            return json.loads(run([sys.executable, str(raw_script), QUESTION, "160"], {**self.env, "ANSWER": answer_text})[1].stdout)
+        def raw_run(
+            answer_text: str,
+        ) -> dict:  # also counts ragchat's answer with the same tokenizer
+            return json.loads(
+                run(
+                    [sys.executable, str(raw_script), QUESTION, "160"],
+                    {**self.env, "ANSWER": answer_text},
+                )[1].stdout
+            )
 
         answer: dict = {}
         for index in range(2 * max(self.runs, 5)):  # short answers (~60 tokens) are noisy: 10 pairs
@@ -295,7 +405,9 @@ class Bench:
             decode = answer["timings"]["last_token_s"] - answer["timings"]["first_token_s"]
             ours.append((figures["ragchat_tokens"] - 1) / decode)
             raw.append(figures["tokens_per_s"])
-            self.log(f"answer {index + 1}: ragchat {ours[-1]:.1f} tok/s, raw {raw[-1]:.1f} tok/s ({figures['tokens']} vs {figures['ragchat_tokens']} tokens)")
+            self.log(
+                f"answer {index + 1}: ragchat {ours[-1]:.1f} tok/s, raw {raw[-1]:.1f} tok/s ({figures['tokens']} vs {figures['ragchat_tokens']} tokens)"
+            )
         self.lines += [
             "### 4. Answer overhead",
             "",
@@ -309,15 +421,25 @@ class Bench:
             "|---|---|---|---|---|",
             median_row("ragchat ask", ours, "tok/s", 1),
             median_row("raw llama-cpp-python", raw, "tok/s", 1),
-            median_row("**ratio** (target >= 0.95)", [o / r for o, r in zip(ours, raw, strict=True)], "x"),
+            median_row(
+                "**ratio** (target >= 0.95)", [o / r for o, r in zip(ours, raw, strict=True)], "x"
+            ),
             "",
         ]
 
     # 5. retrieval latency at 100k chunks ---------------------------------------------------
 
     def latency(self, size: int) -> None:
-        _, result = run([sys.executable, str(ROOT / "bench" / "latency.py"), str(self.work / "big"), str(size),
-                         str(self.home)], self.env)
+        _, result = run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "latency.py"),
+                str(self.work / "big"),
+                str(size),
+                str(self.home),
+            ],
+            self.env,
+        )
         figures = json.loads(result.stdout.strip().splitlines()[-1])
         self.log(f"latency at {size}: {figures}")
         p50 = figures["p50_ms"]
@@ -343,7 +465,17 @@ class Bench:
 
 def write_results(lines: list[str], command: str, minutes: float) -> None:
     path = ROOT / "bench" / "RESULTS.md"
-    body = "\n".join([START, "## Speed", "", f"Command: `{command}` ({minutes:.0f} min, 2 cores)", "", *lines, END])
+    body = "\n".join(
+        [
+            START,
+            "## Speed",
+            "",
+            f"Command: `{command}` ({minutes:.0f} min, 2 cores)",
+            "",
+            *lines,
+            END,
+        ]
+    )
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     if START in text:
         text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: body, text, flags=re.S)
@@ -357,20 +489,42 @@ def replace_part(lines: list[str], command: str) -> None:
     path = ROOT / "bench" / "RESULTS.md"
     text = path.read_text()
     number = lines[0].split()[1]  # "### 5. Retrieval ..." -> "5."
-    part = "\n".join([lines[0], "", f"Re-measured alone, after the full run above: `{command}`", "", *lines[2:]]).rstrip() + "\n\n"
+    part = (
+        "\n".join(
+            [
+                lines[0],
+                "",
+                f"Re-measured alone, after the full run above: `{command}`",
+                "",
+                *lines[2:],
+            ]
+        ).rstrip()
+        + "\n\n"
+    )
     pattern = re.escape(f"### {number}") + r".*?(?=^### |" + re.escape(END) + ")"
     path.write_text(re.sub(pattern, lambda _: part, text, count=1, flags=re.S | re.M))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/ragchat-speed"))
     parser.add_argument("--eval-data", type=Path, default=ROOT.parent / "shared" / "eval")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="1,000 documents and 20k chunks; does not write RESULTS.md")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: quality,latency,answer")
-    parser.add_argument("--only-latency", action="store_true",
-                        help="re-measure part 5 alone (on the store an earlier full run built) and rewrite only its table")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="1,000 documents and 20k chunks; does not write RESULTS.md",
+    )
+    parser.add_argument(
+        "--skip", default="", help="comma-separated parts to skip: quality,latency,answer"
+    )
+    parser.add_argument(
+        "--only-latency",
+        action="store_true",
+        help="re-measure part 5 alone (on the store an earlier full run built) and rewrite only its table",
+    )
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     started = time.perf_counter()
@@ -395,7 +549,11 @@ def main() -> None:
         bench.latency(20_000 if args.quick else 100_000)
     print("\n".join(bench.lines))
     if not args.quick:
-        write_results(bench.lines, "python " + " ".join(["bench/speed.py", *sys.argv[1:]]), (time.perf_counter() - started) / 60)
+        write_results(
+            bench.lines,
+            "python " + " ".join(["bench/speed.py", *sys.argv[1:]]),
+            (time.perf_counter() - started) / 60,
+        )
 
 
 if __name__ == "__main__":

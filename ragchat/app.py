@@ -56,7 +56,9 @@ class App:
         self.collection = check_collection_name(settings.collection)
         self._embedder = embedder
         self._llm = llm
-        self.notify: Callable[[str], None] = _to_stderr  # one-off notices (the CLI may silence them)
+        self.notify: Callable[[str], None] = (
+            _to_stderr  # one-off notices (the CLI may silence them)
+        )
 
     @cached_property
     def manifest(self) -> Manifest:
@@ -124,7 +126,9 @@ class App:
             self.settings.max_file_mb,
         )
 
-    def ingest(self, root: Path, progress: Progress | None = None, reindex: bool = False) -> IngestReport:
+    def ingest(
+        self, root: Path, progress: Progress | None = None, reindex: bool = False
+    ) -> IngestReport:
         with self.writing():
             report = self.ingestor(progress, reindex).run(root)
             if self.manifest.purge_needed():
@@ -155,7 +159,9 @@ class App:
         require_collection(self.manifest, self.collection)
         check_embedder(self.manifest, self.collection, self.embedder.id)
         index = LexicalIndex(self.manifest, self.collection)
-        return build_retriever(mode or self.settings.mode, self.embedder, self.store, index, self.collection)
+        return build_retriever(
+            mode or self.settings.mode, self.embedder, self.store, index, self.collection
+        )
 
     def evaluation_ranker(self, modes: Sequence[str] = (), hydrate: int = 0) -> Rank:
         """query -> hits per mode, each component retrieved once (for ragchat eval); the
@@ -213,7 +219,9 @@ class App:
         built before they existed) are first made from the chunk vectors in the store."""
         require_collection(self.manifest, self.collection)
         index = DocumentIndex(self.store, self.collection)
-        files = [path for path, record in self.manifest.files(self.collection).items() if record.chunks]
+        files = [
+            path for path, record in self.manifest.files(self.collection).items() if record.chunks
+        ]
         if index.count() != len(files):
             index.rebuild(files, chunk_prefix)
         return index
@@ -223,7 +231,11 @@ class App:
         from ragchat.explore import Related
 
         key = str(path.expanduser().resolve())
-        record = self.manifest.files(self.collection).get(key) if self.manifest.collection(self.collection) else None
+        record = (
+            self.manifest.files(self.collection).get(key)
+            if self.manifest.collection(self.collection)
+            else None
+        )
         if record is None:
             raise ExploreError(
                 f"{path} is not in collection {self.collection!r}; ingest it first:"
@@ -235,10 +247,18 @@ class App:
         own = chunk_prefix(key)
         found = index.get([own])
         if own not in found:  # written by an older ragchat and not rebuilt: say how to mend it
-            raise ExploreError(f"{path} has no document vector; run 'ragchat ingest --reindex PATH' to rebuild the collection.")
-        nearest = [(i, score) for i, score in index.nearest(found[own].vector, n + 1) if i != own][:n]
+            raise ExploreError(
+                f"{path} has no document vector; run 'ragchat ingest --reindex PATH' to rebuild the collection."
+            )
+        nearest = [(i, score) for i, score in index.nearest(found[own].vector, n + 1) if i != own][
+            :n
+        ]
         documents = index.get([i for i, _ in nearest])
-        return [Related(documents[i].path, documents[i].title, score) for i, score in nearest if i in documents]
+        return [
+            Related(documents[i].path, documents[i].title, score)
+            for i, score in nearest
+            if i in documents
+        ]
 
     def clusters(self, n: int | None = None, named: bool = False) -> list[Cluster]:
         """k-means clusters of the documents (``n`` of them, or a default for the size);
@@ -247,14 +267,22 @@ class App:
 
         documents = self.documents().all()
         if not documents:
-            raise ExploreError(f"Collection {self.collection!r} has no documents with text; ingest some first.")
+            raise ExploreError(
+                f"Collection {self.collection!r} has no documents with text; ingest some first."
+            )
         clusters = cluster(documents, n if n is not None else default_cluster_count(len(documents)))
         if named:
             self.llm.check()
             name_clusters(clusters, self.llm, load_template("cluster", prompts_dirs(self.home)))
         return clusters
 
-    def map(self, method: str = "pca", colour: str = "cluster", clusters: int | None = None, named: bool = False) -> DocumentMap:
+    def map(
+        self,
+        method: str = "pca",
+        colour: str = "cluster",
+        clusters: int | None = None,
+        named: bool = False,
+    ) -> DocumentMap:
         """Every document as a point in 2-D, grouped by k-means cluster or by folder."""
         from ragchat.explore import folder_groups, project
         from ragchat.mapping import DocumentMap, Point
@@ -273,7 +301,10 @@ class App:
             kind = f"{len(groups)} clusters"
         else:
             raise ExploreError(f"Unknown colouring {colour!r}; use cluster or folder.")
-        points = [Point(x, y, d.title, d.path, group_of[d.id]) for d, (x, y) in zip(documents, coordinates, strict=True)]
+        points = [
+            Point(x, y, d.title, d.path, group_of[d.id])
+            for d, (x, y) in zip(documents, coordinates, strict=True)
+        ]
         return DocumentMap(
             title=f"Collection {self.collection!r}: {len(documents)} documents",
             subtitle=f"Each point is a document (the mean of its chunks' embeddings, {embedding_model_id(self.embedding_model)}), placed by {method.upper()}; colour: {kind}.",
@@ -282,7 +313,9 @@ class App:
             points=points,
         )
 
-    def spectrum(self, a: Sequence[str], b: Sequence[str], labels: tuple[str, str] = ("a", "b")) -> Axis:
+    def spectrum(
+        self, a: Sequence[str], b: Sequence[str], labels: tuple[str, str] = ("a", "b")
+    ) -> Axis:
         from ragchat.explore import Axis
 
         if self.manifest.collection(self.collection):
@@ -294,7 +327,9 @@ class App:
         from ragchat.explore import Placed
 
         scores = axis.scores(self.embedder.embed_passages(list(texts)))
-        return sorted((Placed(t, s) for t, s in zip(texts, scores, strict=True)), key=lambda p: p.score)
+        return sorted(
+            (Placed(t, s) for t, s in zip(texts, scores, strict=True)), key=lambda p: p.score
+        )
 
     def place_chunks(self, axis: Axis, n: int) -> tuple[list[Placed], list[Placed], int]:
         """The ``n`` chunks of the collection lowest and highest on the axis, and how many
@@ -314,14 +349,24 @@ class App:
                 scored += 1
                 meta = record.metadata
                 path = str(meta.get("path", ""))
-                location = f"{path}:{meta['line']}" if meta.get("line") is not None else f"{path}, page {meta['page']}" if meta.get("page") is not None else path
+                location = (
+                    f"{path}:{meta['line']}"
+                    if meta.get("line") is not None
+                    else f"{path}, page {meta['page']}"
+                    if meta.get("page") is not None
+                    else path
+                )
                 placed = Placed(record.text, score, path, location)
                 for heap, key in ((low, -score), (high, score)):
                     if len(heap) < n:
                         heapq.heappush(heap, (key, record.id, placed))
                     elif key > heap[0][0]:
                         heapq.heapreplace(heap, (key, record.id, placed))
-        return sorted((p for _, _, p in low), key=lambda p: p.score), sorted((p for _, _, p in high), key=lambda p: -p.score), scored
+        return (
+            sorted((p for _, _, p in low), key=lambda p: p.score),
+            sorted((p for _, _, p in high), key=lambda p: -p.score),
+            scored,
+        )
 
     def status(self) -> dict[str, Any]:
         """Where things live and what is in them; loads no model."""

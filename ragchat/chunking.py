@@ -65,7 +65,9 @@ def chunk_pages(
         blocks = [b for b in page.blocks if page.text[b.start : b.end].strip()]
         if not blocks:
             continue
-        heading_costs = costs_of([" > ".join(b.headings) + "\n" if b.headings else "" for b in blocks])
+        heading_costs = costs_of(
+            [" > ".join(b.headings) + "\n" if b.headings else "" for b in blocks]
+        )
         costs = costs_of([page.text[b.start : b.end] for b in blocks])
         group: list[_Unit] = []
         group_headings: tuple[str, ...] | None = None
@@ -76,10 +78,15 @@ def chunk_pages(
             units = [_Unit(block.start, block.end, cost)]
             if cost > room_target:
                 pattern = _LINE_END if page.code else _SENTENCE_END
-                units = _split(page.text, block.start, block.end, costs_of, room_target, room_limit, pattern)
+                units = _split(
+                    page.text, block.start, block.end, costs_of, room_target, room_limit, pattern
+                )
             for unit in units:
                 size = sum(u.cost for u in group) + unit.cost
-                if group and ((block.headings, block.symbol) != (group_headings, group_symbol) or size > room_target):
+                if group and (
+                    (block.headings, block.symbol) != (group_headings, group_symbol)
+                    or size > room_target
+                ):
                     chunks.extend(_emit(page, group, group_headings or (), group_symbol))
                     group = []
                 group.append(unit)
@@ -98,7 +105,9 @@ def _cost_function(count_tokens: TokenCounter, overhead: int) -> Callable[[list[
     return costs
 
 
-def _emit(page: Page, group: list[_Unit], headings: tuple[str, ...], symbol: str = "") -> list[Chunk]:
+def _emit(
+    page: Page, group: list[_Unit], headings: tuple[str, ...], symbol: str = ""
+) -> list[Chunk]:
     start, end = group[0].start, group[-1].end
     if not page.code:
         return [Chunk(page.text[start:end], page.number, headings, start, end)]
@@ -108,7 +117,12 @@ def _emit(page: Page, group: list[_Unit], headings: tuple[str, ...], symbol: str
 
 
 def _split(
-    text: str, start: int, end: int, costs_of: Callable[[list[str]], list[int]], target: int, limit: int,
+    text: str,
+    start: int,
+    end: int,
+    costs_of: Callable[[list[str]], list[int]],
+    target: int,
+    limit: int,
     pattern: re.Pattern[str] = _SENTENCE_END,
 ) -> list[_Unit]:
     """Sentence-sized (or line-sized) units of ``text[start:end]``, packed up to ``target``
@@ -122,7 +136,9 @@ def _split(
             continue
         words = _spans(_WORD, text, s, e)
         word_costs = costs_of([text[ws:we] for ws, we in words])
-        units.extend(_pack([_Unit(ws, we, c) for (ws, we), c in zip(words, word_costs, strict=True)], limit))
+        units.extend(
+            _pack([_Unit(ws, we, c) for (ws, we), c in zip(words, word_costs, strict=True)], limit)
+        )
     return _pack(units, target)
 
 

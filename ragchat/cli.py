@@ -73,7 +73,8 @@ def handle_errors(command: F) -> F:
 
 def collection_option(command: F) -> F:
     command = click.option(
-        "--chroma-url", help="Store and query through this Chroma server, e.g. http://127.0.0.1:8000 [RAGCHAT_CHROMA_URL]."
+        "--chroma-url",
+        help="Store and query through this Chroma server, e.g. http://127.0.0.1:8000 [RAGCHAT_CHROMA_URL].",
     )(command)
     return click.option(
         "--collection", "-c", help="Collection to use [default: default; RAGCHAT_COLLECTION]."
@@ -107,15 +108,30 @@ def mode_option(command: F) -> F:
 
 def llm_options(command: F) -> F:
     options = [
-        click.option("--model", "-m", help="LLM: .gguf path, hub 'REPO:FILE.gguf' or 'bundled' [RAGCHAT_MODEL]."),
+        click.option(
+            "--model",
+            "-m",
+            help="LLM: .gguf path, hub 'REPO:FILE.gguf' or 'bundled' [RAGCHAT_MODEL].",
+        ),
         click.option("-k", "top_k", type=int, help="Excerpts to retrieve [default: 5]."),
         click.option("--max-tokens", type=int, help="Longest answer in tokens [default: 512]."),
         click.option("--n-ctx", type=int, help="LLM context window in tokens [default: 4096]."),
         click.option("--threads", type=int, help="LLM CPU threads [default: one per core]."),
         click.option("--temperature", type=float, help="Sampling temperature [default: 0.2]."),
-        click.option("--base-url", help="Endpoint for --model openai:NAME [RAGCHAT_BASE_URL, else OPENAI_BASE_URL]."),
-        click.option("--api-key", help="Key for that endpoint [RAGCHAT_API_KEY, else OPENAI_API_KEY]; prefer the environment."),
-        click.option("--allow-remote", is_flag=True, default=None, help="Allow sending excerpts to an endpoint off this machine [RAGCHAT_ALLOW_REMOTE]."),
+        click.option(
+            "--base-url",
+            help="Endpoint for --model openai:NAME [RAGCHAT_BASE_URL, else OPENAI_BASE_URL].",
+        ),
+        click.option(
+            "--api-key",
+            help="Key for that endpoint [RAGCHAT_API_KEY, else OPENAI_API_KEY]; prefer the environment.",
+        ),
+        click.option(
+            "--allow-remote",
+            is_flag=True,
+            default=None,
+            help="Allow sending excerpts to an endpoint off this machine [RAGCHAT_ALLOW_REMOTE].",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -142,10 +158,15 @@ def main() -> None:
 @collection_option
 @embedding_option
 @backend_option
-@click.option("--chunk-tokens", type=int, help="Target chunk size in embedder tokens [default: 200].")
+@click.option(
+    "--chunk-tokens", type=int, help="Target chunk size in embedder tokens [default: 200]."
+)
 @click.option("--max-file-mb", type=int, help="Skip files larger than this [default: 200].")
 @click.option(
-    "--rebuild", "--reindex", "reindex", is_flag=True,
+    "--rebuild",
+    "--reindex",
+    "reindex",
+    is_flag=True,
     help="Drop the collection and rebuild it from the files: after doctor finds damage, or to change embedder.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
@@ -200,23 +221,32 @@ def ingest(
         )
         sys.exit(130)
     if as_json:
-        out.print_json(json.dumps([r.to_dict() for r in reports] if len(reports) > 1 else reports[0].to_dict()))
+        out.print_json(
+            json.dumps([r.to_dict() for r in reports] if len(reports) > 1 else reports[0].to_dict())
+        )
         return
     for path, report in zip(paths, reports, strict=True):
-        err.print(f"{path}: {report.summary()} ({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)", markup=False)
+        err.print(
+            f"{path}: {report.summary()} ({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)",
+            markup=False,
+        )
 
 
 def announce_destination(app: Any, quiet: bool) -> None:
     """Excerpts are about to leave the machine: say where, once."""
     if app.llm.destination and not quiet:
-        click.echo(f"Note: document excerpts are sent to {app.llm.destination} ({app.llm.id}).", err=True)
+        click.echo(
+            f"Note: document excerpts are sent to {app.llm.destination} ({app.llm.id}).", err=True
+        )
 
 
 def read_question(question: str) -> str:
     text = sys.stdin.read() if question == "-" else question
     text = text.strip()
     if not text:
-        raise click.UsageError("The question is empty; pass it as an argument or on stdin with '-'.")
+        raise click.UsageError(
+            "The question is empty; pass it as an argument or on stdin with '-'."
+        )
     return text
 
 
@@ -226,7 +256,12 @@ def read_question(question: str) -> str:
 @embedding_option
 @mode_option
 @llm_options
-@click.option("--json", "as_json", is_flag=True, help="Print question, answer, sources, models and timings as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print question, answer, sources, models and timings as JSON.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Only the answer and its sources.")
 @handle_errors
 def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
@@ -258,7 +293,15 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
     out.file.write("\n")
     out.print()
     out.print(sources_view(answer.sources))
-    err.print(context_line(len(answer.sources), len(answer.packed.dropped), answer.packed.prompt_tokens, app.llm.n_ctx, answer.truncated))
+    err.print(
+        context_line(
+            len(answer.sources),
+            len(answer.packed.dropped),
+            answer.packed.prompt_tokens,
+            app.llm.n_ctx,
+            answer.truncated,
+        )
+    )
 
 
 @main.command()
@@ -289,7 +332,9 @@ def chat(**flags: Any) -> None:
 @collection_option
 @embedding_option
 @mode_option
-@click.option("-k", "top_k", type=int, default=10, show_default=True, help="How many excerpts to show.")
+@click.option(
+    "-k", "top_k", type=int, default=10, show_default=True, help="How many excerpts to show."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the ranked excerpts as JSON.")
 @handle_errors
 def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
@@ -309,7 +354,17 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
     app = build_app(**flags)
     hits = app.retriever().retrieve(text, top_k)
     if as_json:
-        click.echo(json.dumps({"query": text, "mode": app.settings.mode, "results": [h.to_dict(n) for n, h in enumerate(hits, 1)]}, ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "query": text,
+                    "mode": app.settings.mode,
+                    "results": [h.to_dict(n) for n, h in enumerate(hits, 1)],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
     out, _ = _consoles()
     out.print(search_view(hits))
@@ -318,7 +373,14 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @collection_option
-@click.option("-n", "count", type=click.IntRange(min=1), default=10, show_default=True, help="How many related documents.")
+@click.option(
+    "-n",
+    "count",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many related documents.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the related documents as JSON.")
 @handle_errors
 def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
@@ -338,7 +400,17 @@ def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
     app = build_app(**flags)
     related = app.similar(path, count)
     if as_json:
-        click.echo(json.dumps({"path": str(path.expanduser().resolve()), "collection": app.collection, "results": [r.to_dict(n) for n, r in enumerate(related, 1)]}, ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "path": str(path.expanduser().resolve()),
+                    "collection": app.collection,
+                    "results": [r.to_dict(n) for n, r in enumerate(related, 1)],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
     out, _ = _consoles()
     out.print(related_view(str(path), related))
@@ -347,11 +419,31 @@ def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
 @main.command()
 @click.argument("count", metavar="N", type=click.IntRange(min=1), required=False)
 @collection_option
-@click.option("--summary", is_flag=True, help="Ask the LLM for a short name for each cluster (prompts/cluster.md).")
-@click.option("--members", type=click.IntRange(min=0), default=0, help="Show at most this many members per cluster [default: all].")
-@click.option("--model", "-m", help="LLM for --summary: .gguf path, hub 'REPO:FILE.gguf', 'bundled' or openai:NAME [RAGCHAT_MODEL].")
-@click.option("--base-url", help="Endpoint for --model openai:NAME [RAGCHAT_BASE_URL, else OPENAI_BASE_URL].")
-@click.option("--allow-remote", is_flag=True, default=None, help="Allow sending titles and first lines to an endpoint off this machine.")
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Ask the LLM for a short name for each cluster (prompts/cluster.md).",
+)
+@click.option(
+    "--members",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Show at most this many members per cluster [default: all].",
+)
+@click.option(
+    "--model",
+    "-m",
+    help="LLM for --summary: .gguf path, hub 'REPO:FILE.gguf', 'bundled' or openai:NAME [RAGCHAT_MODEL].",
+)
+@click.option(
+    "--base-url", help="Endpoint for --model openai:NAME [RAGCHAT_BASE_URL, else OPENAI_BASE_URL]."
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    default=None,
+    help="Allow sending titles and first lines to an endpoint off this machine.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the clusters as JSON.")
 @handle_errors
 def cluster(count: int | None, summary: bool, members: int, as_json: bool, **flags: Any) -> None:
@@ -375,7 +467,13 @@ def cluster(count: int | None, summary: bool, members: int, as_json: bool, **fla
         announce_destination(app, as_json)
     clusters = app.clusters(count, named=summary)
     if as_json:
-        click.echo(json.dumps({"collection": app.collection, "clusters": [c.to_dict() for c in clusters]}, ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                {"collection": app.collection, "clusters": [c.to_dict() for c in clusters]},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
     out, _ = _consoles()
     out.print(clusters_view(clusters, members))
@@ -383,15 +481,52 @@ def cluster(count: int | None, summary: bool, members: int, as_json: bool, **fla
 
 @main.command(name="map")
 @collection_option
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("map.html"), show_default=True, help="Where to write: .html (interactive, works offline) or .png.")
-@click.option("--method", type=click.Choice(["pca", "umap"]), default="pca", show_default=True, help="Projection to 2-D; umap needs: pip install umap-learn.")
-@click.option("--color", "--colour", "colour", type=click.Choice(["cluster", "folder"]), default="cluster", show_default=True, help="Colour points by k-means cluster or by folder.")
-@click.option("--clusters", type=click.IntRange(min=1), help="How many clusters to colour [default: about sqrt(documents/2), 2 to 10].")
-@click.option("--summary", is_flag=True, help="Name the clusters with the LLM (see 'ragchat cluster --summary').")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("map.html"),
+    show_default=True,
+    help="Where to write: .html (interactive, works offline) or .png.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["pca", "umap"]),
+    default="pca",
+    show_default=True,
+    help="Projection to 2-D; umap needs: pip install umap-learn.",
+)
+@click.option(
+    "--color",
+    "--colour",
+    "colour",
+    type=click.Choice(["cluster", "folder"]),
+    default="cluster",
+    show_default=True,
+    help="Colour points by k-means cluster or by folder.",
+)
+@click.option(
+    "--clusters",
+    type=click.IntRange(min=1),
+    help="How many clusters to colour [default: about sqrt(documents/2), 2 to 10].",
+)
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Name the clusters with the LLM (see 'ragchat cluster --summary').",
+)
 @click.option("--model", "-m", help="LLM for --summary [RAGCHAT_MODEL].")
 @click.option("--quiet", "-q", is_flag=True, help="Do not say where the map was written.")
 @handle_errors
-def map_command(out: Path, method: str, colour: str, clusters: int | None, summary: bool, quiet: bool, **flags: Any) -> None:
+def map_command(
+    out: Path,
+    method: str,
+    colour: str,
+    clusters: int | None,
+    summary: bool,
+    quiet: bool,
+    **flags: Any,
+) -> None:
     """Draw the collection: each document a point in 2-D, coloured by cluster or folder.
 
     Documents near each other are about similar things. The HTML page shows a document's
@@ -411,20 +546,55 @@ def map_command(out: Path, method: str, colour: str, clusters: int | None, summa
     document_map = app.map(method, colour, clusters, named=summary)
     write(document_map, out)
     if not quiet:
-        click.echo(f"Wrote {out} ({len(document_map.points)} documents, {len(document_map.groups)} {colour} groups).", err=True)
+        click.echo(
+            f"Wrote {out} ({len(document_map.points)} documents, {len(document_map.groups)} {colour} groups).",
+            err=True,
+        )
 
 
 @main.command()
 @click.argument("texts", nargs=-1)
-@click.option("--a", "a_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Examples of one end (score 0), one per line.")
-@click.option("--b", "b_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Examples of the other end (score 1), one per line.")
-@click.option("--chunks", "all_chunks", is_flag=True, help="Score every chunk of the collection and show the lowest and highest.")
-@click.option("-n", "count", type=click.IntRange(min=1), default=10, show_default=True, help="With --chunks: how many from each end.")
+@click.option(
+    "--a",
+    "a_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Examples of one end (score 0), one per line.",
+)
+@click.option(
+    "--b",
+    "b_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Examples of the other end (score 1), one per line.",
+)
+@click.option(
+    "--chunks",
+    "all_chunks",
+    is_flag=True,
+    help="Score every chunk of the collection and show the lowest and highest.",
+)
+@click.option(
+    "-n",
+    "count",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="With --chunks: how many from each end.",
+)
 @collection_option
 @embedding_option
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @handle_errors
-def spectrum(texts: tuple[str, ...], a_file: Path, b_file: Path, all_chunks: bool, count: int, as_json: bool, **flags: Any) -> None:
+def spectrum(
+    texts: tuple[str, ...],
+    a_file: Path,
+    b_file: Path,
+    all_chunks: bool,
+    count: int,
+    as_json: bool,
+    **flags: Any,
+) -> None:
     """Place texts on an axis between two sets of examples (A at 0, B at 1).
 
     The axis runs from the mean embedding of the A examples to that of the B examples; a
@@ -442,7 +612,9 @@ def spectrum(texts: tuple[str, ...], a_file: Path, b_file: Path, all_chunks: boo
     from ragchat.render import spectrum_view
 
     if all_chunks == bool(texts):
-        raise click.UsageError("Give texts to score (or '-' for stdin), or --chunks to score the collection; not both.")
+        raise click.UsageError(
+            "Give texts to score (or '-' for stdin), or --chunks to score the collection; not both."
+        )
     lines = [t for t in texts if t != "-"]
     if "-" in texts:
         lines += [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
@@ -453,8 +625,16 @@ def spectrum(texts: tuple[str, ...], a_file: Path, b_file: Path, all_chunks: boo
     result: dict[str, Any] = {"a": str(a_file), "b": str(b_file)}
     if all_chunks:
         low, high, scored = app.place_chunks(axis, count)
-        result.update(collection=app.collection, chunks=scored, lowest=[p.to_dict() for p in low], highest=[p.to_dict() for p in high])
-        groups = [(f"Most like {a_file.stem} (lowest of {scored} chunks)", low), (f"Most like {b_file.stem} (highest)", high)]
+        result.update(
+            collection=app.collection,
+            chunks=scored,
+            lowest=[p.to_dict() for p in low],
+            highest=[p.to_dict() for p in high],
+        )
+        groups = [
+            (f"Most like {a_file.stem} (lowest of {scored} chunks)", low),
+            (f"Most like {b_file.stem} (highest)", high),
+        ]
     else:
         placed = app.place_texts(axis, lines)
         result["results"] = [p.to_dict() for p in placed]
@@ -468,16 +648,36 @@ def spectrum(texts: tuple[str, ...], a_file: Path, b_file: Path, all_chunks: boo
 
 @main.command(name="eval")
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
-@click.option("--collection", "-c", help="BEIR: keep the corpus in this collection (re-runs reuse it); default: a temporary one. Gold set: the collection to ask.")
+@click.option(
+    "--collection",
+    "-c",
+    help="BEIR: keep the corpus in this collection (re-runs reuse it); default: a temporary one. Gold set: the collection to ask.",
+)
 @click.option("--split", help="BEIR: which qrels split [default: test, or the only one].")
 @embedding_option
 @backend_option
-@click.option("--mode", "modes", multiple=True, type=click.Choice(["dense", "lexical", "hybrid"]), help="Modes to score [default: all three].")
+@click.option(
+    "--mode",
+    "modes",
+    multiple=True,
+    type=click.Choice(["dense", "lexical", "hybrid"]),
+    help="Modes to score [default: all three].",
+)
 @click.option("--chunk-tokens", type=int, help="BEIR: chunk size used when ingesting the corpus.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @handle_errors
-def eval_command(data: Path, collection: str | None, split: str | None, embedding_model: str | None, embedding_backend: str | None, modes: tuple[str, ...], chunk_tokens: int | None, as_json: bool, quiet: bool) -> None:
+def eval_command(
+    data: Path,
+    collection: str | None,
+    split: str | None,
+    embedding_model: str | None,
+    embedding_backend: str | None,
+    modes: tuple[str, ...],
+    chunk_tokens: int | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Score retrieval: nDCG@10, Recall@10/100, MRR@10 on BEIR data; recall on your gold set.
 
     DATA is a BEIR folder (corpus.jsonl, queries.jsonl, qrels) — its corpus is ingested into
@@ -494,7 +694,9 @@ def eval_command(data: Path, collection: str | None, split: str | None, embeddin
 
     out, err = _consoles(quiet or as_json)
     if data.is_dir():
-        result = run_beir_eval(data, collection, split, embedding_model, embedding_backend, modes, chunk_tokens, err)
+        result = run_beir_eval(
+            data, collection, split, embedding_model, embedding_backend, modes, chunk_tokens, err
+        )
     else:
         result = run_gold_eval(data, collection, embedding_model, modes, err)
     if as_json:
@@ -503,7 +705,16 @@ def eval_command(data: Path, collection: str | None, split: str | None, embeddin
     out.print(eval_table(result["title"], result["modes"]))
 
 
-def run_beir_eval(data: Path, collection: str | None, split: str | None, embedding_model: str | None, embedding_backend: str | None, modes: tuple[str, ...], chunk_tokens: int | None, err: Any) -> dict[str, Any]:
+def run_beir_eval(
+    data: Path,
+    collection: str | None,
+    split: str | None,
+    embedding_model: str | None,
+    embedding_backend: str | None,
+    modes: tuple[str, ...],
+    chunk_tokens: int | None,
+    err: Any,
+) -> dict[str, Any]:
     import os
 
     from ragchat.evaluation import evaluate_beir, load_beir
@@ -511,7 +722,12 @@ def run_beir_eval(data: Path, collection: str | None, split: str | None, embeddi
 
     beir = load_beir(data, split)
     temporary = collection is None
-    app = build_app(collection=collection or f"eval-tmp-{os.getpid()}", embedding_model=embedding_model, embedding_backend=embedding_backend, chunk_tokens=chunk_tokens)
+    app = build_app(
+        collection=collection or f"eval-tmp-{os.getpid()}",
+        embedding_model=embedding_model,
+        embedding_backend=embedding_backend,
+        chunk_tokens=chunk_tokens,
+    )
     try:
         with IngestProgress(err) as progress, app.writing():
             report = app.ingestor(progress).sync(beir.sources(), lambda key: True)
@@ -522,21 +738,43 @@ def run_beir_eval(data: Path, collection: str | None, split: str | None, embeddi
             app.drop_collection()
     return {
         "title": f"{data.name} ({beir.split}: {len(beir.qrels)} queries, {len(beir.corpus)} documents)",
-        "data": str(data), "split": beir.split, "queries": len(beir.qrels), "documents": len(beir.corpus),
-        "chunks": app.manifest.counts(app.collection)[1] if not temporary else report.chunks_embedded,
-        "embedder": app.embedder.id, "backend": app.embedder.backend, "modes": figures,
+        "data": str(data),
+        "split": beir.split,
+        "queries": len(beir.qrels),
+        "documents": len(beir.corpus),
+        "chunks": app.manifest.counts(app.collection)[1]
+        if not temporary
+        else report.chunks_embedded,
+        "embedder": app.embedder.id,
+        "backend": app.embedder.backend,
+        "modes": figures,
     }
 
 
-def run_gold_eval(data: Path, collection: str | None, embedding_model: str | None, modes: tuple[str, ...], err: Any) -> dict[str, Any]:
+def run_gold_eval(
+    data: Path,
+    collection: str | None,
+    embedding_model: str | None,
+    modes: tuple[str, ...],
+    err: Any,
+) -> dict[str, Any]:
     from ragchat.evaluation import GOLD_KS, evaluate_gold, load_gold
     from ragchat.render import counting_progress
 
     questions = load_gold(data)
     app = build_app(collection=collection, embedding_model=embedding_model)
     with counting_progress(err, "Querying", len(questions)) as advance:
-        figures = evaluate_gold(questions, app.evaluation_ranker(modes, hydrate=GOLD_KS[-1]), GOLD_KS, progress=advance)
-    return {"title": f"{data.name} ({len(questions)} questions, collection {app.collection!r})", "data": str(data), "questions": len(questions), "collection": app.collection, "embedder": app.embedder.id, "modes": figures}
+        figures = evaluate_gold(
+            questions, app.evaluation_ranker(modes, hydrate=GOLD_KS[-1]), GOLD_KS, progress=advance
+        )
+    return {
+        "title": f"{data.name} ({len(questions)} questions, collection {app.collection!r})",
+        "data": str(data),
+        "questions": len(questions),
+        "collection": app.collection,
+        "embedder": app.embedder.id,
+        "modes": figures,
+    }
 
 
 @main.command()
@@ -566,7 +804,11 @@ def doctor(chroma_url: str | None, as_json: bool) -> None:
         table = Table(show_header=False, box=None)
         colours = {"ok": "green", "warn": "yellow", "fail": "red"}
         for result in results:
-            table.add_row(Text(result.status, style=colours[result.status]), Text(result.name), Text(result.detail))
+            table.add_row(
+                Text(result.status, style=colours[result.status]),
+                Text(result.name),
+                Text(result.detail),
+            )
         out.print(table)
     if any(r.status == "fail" for r in results):
         sys.exit(1)
@@ -625,7 +867,11 @@ def config_show(as_json: bool) -> None:
     from ragchat.render import key_value_table
 
     out, _ = _consoles()
-    out.print(key_value_table([(n, v + ("" if n in explicit else "  (default)")) for n, v in rows.items()]))
+    out.print(
+        key_value_table(
+            [(n, v + ("" if n in explicit else "  (default)")) for n, v in rows.items()]
+        )
+    )
 
 
 @main.command()

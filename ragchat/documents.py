@@ -48,11 +48,19 @@ def one_line(text: str, limit: int) -> str:
 def describe(path: str, headings: Sequence[str], first_text: str) -> dict[str, Any]:
     """Title (first heading, else first line, else file name) and lead of a document."""
     first_line = next((line for line in first_text.splitlines() if line.strip()), "")
-    title = next((h for h in headings if h.strip()), "") or first_line.lstrip("#").strip() or Path(path).name
+    title = (
+        next((h for h in headings if h.strip()), "")
+        or first_line.lstrip("#").strip()
+        or Path(path).name
+    )
     docstring = _DOCSTRING.match(first_text)
     if docstring:  # a module's docstring says what it is about better than its imports do
         first_text = docstring.group(1)
-    return {"path": path, "title": one_line(title, TITLE_CHARS), "lead": one_line(first_text, LEAD_CHARS)}
+    return {
+        "path": path,
+        "title": one_line(title, TITLE_CHARS),
+        "lead": one_line(first_text, LEAD_CHARS),
+    }
 
 
 @dataclass
@@ -66,7 +74,13 @@ class Document:
     @classmethod
     def from_record(cls, record_id: str, vector: Sequence[float], meta: dict[str, Any]) -> Document:
         path = str(meta.get("path", ""))
-        return cls(record_id, path, str(meta.get("title") or Path(path).name), str(meta.get("lead", "")), vector)
+        return cls(
+            record_id,
+            path,
+            str(meta.get("title") or Path(path).name),
+            str(meta.get("lead", "")),
+            vector,
+        )
 
 
 class DocumentIndex:
@@ -82,7 +96,13 @@ class DocumentIndex:
         if not entries:
             return
         self.store.create(self.name, {"ragchat:documents_of": self.collection})
-        self.store.upsert(self.name, [e[0] for e in entries], [e[1] for e in entries], [""] * len(entries), [e[2] for e in entries])
+        self.store.upsert(
+            self.name,
+            [e[0] for e in entries],
+            [e[1] for e in entries],
+            [""] * len(entries),
+            [e[2] for e in entries],
+        )
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids and self.store.exists(self.name):
@@ -100,11 +120,16 @@ class DocumentIndex:
     def all(self) -> list[Document]:
         if not self.store.exists(self.name):
             return []
-        documents = [Document.from_record(r.id, r.vector, r.metadata) for r in self.store.scan(self.name)]
+        documents = [
+            Document.from_record(r.id, r.vector, r.metadata) for r in self.store.scan(self.name)
+        ]
         return sorted(documents, key=lambda d: d.path)
 
     def get(self, ids: Sequence[str]) -> dict[str, Document]:
-        return {r.id: Document.from_record(r.id, r.vector, r.metadata) for r in self.store.scan(self.name, ids=ids)}
+        return {
+            r.id: Document.from_record(r.id, r.vector, r.metadata)
+            for r in self.store.scan(self.name, ids=ids)
+        }
 
     def nearest(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
         """(id, cosine similarity) of the ``k`` nearest documents."""
@@ -123,10 +148,16 @@ class DocumentIndex:
         built = 0
         for start in range(0, len(missing), 100):
             batch = missing[start : start + 100]
-            chunks: dict[str, list[tuple[int, Sequence[float], dict[str, Any], str]]] = {p: [] for p in batch}
-            for record in self.store.scan(self.collection, where={"path": {"$in": batch}}, text=True):
+            chunks: dict[str, list[tuple[int, Sequence[float], dict[str, Any], str]]] = {
+                p: [] for p in batch
+            }
+            for record in self.store.scan(
+                self.collection, where={"path": {"$in": batch}}, text=True
+            ):
                 index = int(record.id.rsplit("-", 1)[1])
-                chunks[str(record.metadata["path"])].append((index, record.vector, record.metadata, record.text))
+                chunks[str(record.metadata["path"])].append(
+                    (index, record.vector, record.metadata, record.text)
+                )
             entries = []
             for path, found in chunks.items():
                 if not found:
@@ -134,7 +165,13 @@ class DocumentIndex:
                 found.sort(key=lambda c: c[0])
                 first = found[0]
                 headings = str(first[2].get("headings", "")).split(" > ")
-                entries.append((prefix_of(path), mean_vector([c[1] for c in found]), describe(path, headings, first[3])))
+                entries.append(
+                    (
+                        prefix_of(path),
+                        mean_vector([c[1] for c in found]),
+                        describe(path, headings, first[3]),
+                    )
+                )
             self.put(entries)
             built += len(entries)
         return built

@@ -176,7 +176,10 @@ class SentenceTransformerEmbedder(Embedder):
 
     @property
     def dimension(self) -> int:
-        get = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        get = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
         return int(get())
 
     @property
@@ -233,7 +236,9 @@ class OnnxEmbedder(Embedder):
             if fingerprint is None or info.get("fingerprint") == fingerprint:
                 return info
         location = source or model_location(self.spec)
-        self.notify(f"Preparing a fast int8 copy of embedding model {self.id} (once; a few seconds to a minute)...")
+        self.notify(
+            f"Preparing a fast int8 copy of embedding model {self.id} (once; a few seconds to a minute)..."
+        )
         try:
             onnx_export.export_int8(location, self.folder, fingerprint or _fingerprint(location))
         except ModelNotAvailable:
@@ -241,7 +246,7 @@ class OnnxEmbedder(Embedder):
         except Exception as exc:  # an architecture the exporter cannot trace, a full disk, ...
             raise ModelNotAvailable(
                 f"Could not build the int8 ONNX copy of {self.id} ({type(exc).__name__}: {exc});"
-                " use --embedding-backend torch (or embedding_backend = \"torch\") for this model."
+                ' use --embedding-backend torch (or embedding_backend = "torch") for this model.'
             ) from exc
         return json.loads(info_file.read_text())  # type: ignore[no-any-return]
 
@@ -266,7 +271,9 @@ class OnnxEmbedder(Embedder):
         options.log_severity_level = 3  # errors only
         try:
             return onnxruntime.InferenceSession(
-                str(self.folder / onnx_export.MODEL_FILE), options, providers=["CPUExecutionProvider"]
+                str(self.folder / onnx_export.MODEL_FILE),
+                options,
+                providers=["CPUExecutionProvider"],
             ), info["inputs"]
         except Exception as exc:  # a damaged or foreign file: rebuilding it is the fix
             raise ModelNotAvailable(
@@ -331,7 +338,11 @@ class OnnxEmbedder(Embedder):
             return session.run(None, {name: feed[name] for name in inputs})[0][0]
 
         encodings = self.tokenizer.encode_batch(list(texts))
-        rows = [embed(encodings[0])] if len(encodings) == 1 else list(self.workers.map(embed, encodings))
+        rows = (
+            [embed(encodings[0])]
+            if len(encodings) == 1
+            else list(self.workers.map(embed, encodings))
+        )
         vectors = np.array(rows, dtype=np.float32).reshape(len(texts), -1)
         if self.profile.normalize:
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -346,7 +357,9 @@ def _truncated(encoding: Any, limit: int) -> tuple[list[int], list[int]]:
         return ids, types
     special = encoding.special_tokens_mask
     tail = 1 if special and special[-1] else 0
-    return ids[: limit - tail] + ids[len(ids) - tail :], types[: limit - tail] + types[len(types) - tail :]
+    return ids[: limit - tail] + ids[len(ids) - tail :], types[: limit - tail] + types[
+        len(types) - tail :
+    ]
 
 
 def _cache_name(model_id: str) -> str:
@@ -378,7 +391,9 @@ def make_embedder(spec: str, backend: str, cache: Path, notify: Any = None) -> E
         return OnnxEmbedder(spec, cache, notify=notify)
     if backend == "torch":
         return SentenceTransformerEmbedder(spec)
-    raise ConfigError(f"embedding_backend must be one of {', '.join(EMBEDDING_BACKENDS)}, got {backend!r}.")
+    raise ConfigError(
+        f"embedding_backend must be one of {', '.join(EMBEDDING_BACKENDS)}, got {backend!r}."
+    )
 
 
 def download_model(repo_id: str) -> str:

@@ -97,7 +97,9 @@ def load_beir(folder: Path, split: str | None = None) -> BeirData:
     """A BEIR folder: corpus.jsonl, queries[-SPLIT].jsonl, qrels/SPLIT.tsv or qrels-SPLIT.tsv."""
     corpus_path = folder / "corpus.jsonl"
     if not corpus_path.is_file():
-        raise ConfigError(f"{folder} has no corpus.jsonl; give a BEIR-format folder or a gold-set .jsonl file.")
+        raise ConfigError(
+            f"{folder} has no corpus.jsonl; give a BEIR-format folder or a gold-set .jsonl file."
+        )
     splits = sorted(
         {p.stem.removeprefix("qrels-") for p in folder.glob("qrels-*.tsv")}
         | {p.stem for p in (folder / "qrels").glob("*.tsv")}
@@ -105,11 +107,15 @@ def load_beir(folder: Path, split: str | None = None) -> BeirData:
     if split is None:
         split = "test" if "test" in splits else (splits[0] if len(splits) == 1 else None)
         if split is None:
-            raise ConfigError(f"{folder} has qrels for {', '.join(splits) or 'no split'}; choose one with --split.")
+            raise ConfigError(
+                f"{folder} has qrels for {', '.join(splits) or 'no split'}; choose one with --split."
+            )
     qrels_path = _find(folder, [f"qrels-{split}.tsv", f"qrels/{split}.tsv"])
     queries_path = _find(folder, [f"queries-{split}.jsonl", "queries.jsonl"])
     if qrels_path is None or queries_path is None:
-        raise ConfigError(f"{folder} has no qrels or queries for split {split!r} (splits: {', '.join(splits)}).")
+        raise ConfigError(
+            f"{folder} has no qrels or queries for split {split!r} (splits: {', '.join(splits)})."
+        )
     corpus = {}
     for row in _jsonl(corpus_path):
         corpus[str(row["_id"])] = (row.get("title") or "", row.get("text") or "")
@@ -129,7 +135,9 @@ def _jsonl(path: Path) -> Iterable[dict[str, Any]]:
                 try:
                     yield json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise ConfigError(f"{path}:{number} is not valid JSON ({exc.msg}); fix that line.") from exc
+                    raise ConfigError(
+                        f"{path}:{number} is not valid JSON ({exc.msg}); fix that line."
+                    ) from exc
 
 
 Rank = Callable[[str], dict[str, list[Hit]]]  # query -> hits per mode
@@ -148,7 +156,12 @@ def evaluate_beir(
     return {mode: mean(scores) for mode, scores in rows.items()}
 
 
-def all_modes(dense: Callable[[str, int], list[Hit]], lexical: Callable[[str, int], list[Hit]], depth: int = CHUNK_DEPTH, modes: Sequence[str] = MODES) -> Rank:
+def all_modes(
+    dense: Callable[[str, int], list[Hit]],
+    lexical: Callable[[str, int], list[Hit]],
+    depth: int = CHUNK_DEPTH,
+    modes: Sequence[str] = MODES,
+) -> Rank:
     """Rank a query once per component and fuse, as the hybrid retriever does."""
 
     def rank(query: str) -> dict[str, list[Hit]]:
@@ -182,12 +195,15 @@ def load_gold(path: Path) -> list[GoldQuestion]:
     questions = []
     for number, row in enumerate(_jsonl(path), start=1):
         if "question" not in row or not (row.get("sources") or row.get("spans")):
-            raise ConfigError(f"{path}:{number} needs \"question\" and \"sources\" or \"spans\".")
+            raise ConfigError(f'{path}:{number} needs "question" and "sources" or "spans".')
         questions.append(
             GoldQuestion(
                 row["question"],
                 [resolve(p) for p in row.get("sources", [])],
-                [(resolve(s["path"]), int(s["start"]), int(s["end"])) for s in row.get("spans", [])],
+                [
+                    (resolve(s["path"]), int(s["start"]), int(s["end"]))
+                    for s in row.get("spans", [])
+                ],
             )
         )
     return questions
@@ -213,7 +229,9 @@ def _overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> int:
     return sum(max(0, min(e1, e2) - max(s1, s2)) for s1, e1 in a for s2, e2 in b)
 
 
-def span_scores(hits: Sequence[Hit], spans: Sequence[tuple[str, int, int]], k: int) -> tuple[float, float]:
+def span_scores(
+    hits: Sequence[Hit], spans: Sequence[tuple[str, int, int]], k: int
+) -> tuple[float, float]:
     """(recall, precision) in characters of the top-k chunks against the gold spans."""
     paths = {p for p, _, _ in spans} | {h.path for h in hits[:k]}
     gold_total = retrieved_total = common = 0
@@ -223,11 +241,17 @@ def span_scores(hits: Sequence[Hit], spans: Sequence[tuple[str, int, int]], k: i
         gold_total += sum(e - s for s, e in gold)
         retrieved_total += sum(e - s for s, e in got)
         common += _overlap(gold, got)
-    return (common / gold_total if gold_total else 0.0, common / retrieved_total if retrieved_total else 0.0)
+    return (
+        common / gold_total if gold_total else 0.0,
+        common / retrieved_total if retrieved_total else 0.0,
+    )
 
 
 def evaluate_gold(
-    questions: Sequence[GoldQuestion], rank: Rank, ks: Sequence[int] = GOLD_KS, progress: Callable[[], None] | None = None
+    questions: Sequence[GoldQuestion],
+    rank: Rank,
+    ks: Sequence[int] = GOLD_KS,
+    progress: Callable[[], None] | None = None,
 ) -> dict[str, dict[str, float]]:
     rows: dict[str, list[dict[str, float]]] = {}
     for question in questions:

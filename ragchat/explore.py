@@ -83,18 +83,37 @@ def cluster(documents: Sequence[Document], n: int) -> list[Cluster]:
     distances = np.linalg.norm(matrix - model.cluster_centers_[model.labels_], axis=1)
     groups = []
     for label in range(n):
-        members = sorted((int(i) for i in np.flatnonzero(model.labels_ == label)), key=lambda i: (distances[i], documents[i].path))
+        members = sorted(
+            (int(i) for i in np.flatnonzero(model.labels_ == label)),
+            key=lambda i: (distances[i], documents[i].path),
+        )
         if members:
             groups.append(([documents[i] for i in members], [float(distances[i]) for i in members]))
     groups.sort(key=lambda g: (-len(g[0]), g[0][0].path))
-    clusters = [Cluster(number, members, dists) for number, (members, dists) in enumerate(groups, start=1)]
+    clusters = [
+        Cluster(number, members, dists) for number, (members, dists) in enumerate(groups, start=1)
+    ]
     add_keywords(clusters)
     return clusters
 
 
 _TOKEN = r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b"  # words of 2+ letters, no numbers or underscores
 # the first lines of source files are mostly imports: words no topic is named by
-_CODE_WORDS = {"import", "from", "def", "class", "return", "self", "none", "true", "false", "annotations", "future", "typing", "pathlib"}
+_CODE_WORDS = {
+    "import",
+    "from",
+    "def",
+    "class",
+    "return",
+    "self",
+    "none",
+    "true",
+    "false",
+    "annotations",
+    "future",
+    "typing",
+    "pathlib",
+}
 
 
 def add_keywords(clusters: Sequence[Cluster], count: int = 3) -> None:
@@ -106,7 +125,12 @@ def add_keywords(clusters: Sequence[Cluster], count: int = 3) -> None:
     try:
         # a word most clusters share names none of them
         shared = 0.5 if len(texts) >= 4 else len(texts) - 1 if len(texts) > 1 else 1.0
-        vectorizer = TfidfVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS | _CODE_WORDS), token_pattern=_TOKEN, sublinear_tf=True, max_df=shared)
+        vectorizer = TfidfVectorizer(
+            stop_words=sorted(ENGLISH_STOP_WORDS | _CODE_WORDS),
+            token_pattern=_TOKEN,
+            sublinear_tf=True,
+            max_df=shared,
+        )
         weights = vectorizer.fit_transform(texts).toarray()
     except ValueError:  # no words at all (e.g. only numbers): no keywords
         return
@@ -123,7 +147,9 @@ def name_clusters(clusters: Sequence[Cluster], llm: LLM, template: str) -> None:
 
     for c in clusters:
         listing = "\n".join(
-            f"- {d.title}: {one_line(d.lead, 120)}" if d.lead and d.lead != d.title else f"- {d.title}"
+            f"- {d.title}: {one_line(d.lead, 120)}"
+            if d.lead and d.lead != d.title
+            else f"- {d.title}"
             for d in c.members[:MEMBERS_IN_PROMPT]
         )
         prompt = template.format(documents=listing, keywords=", ".join(c.keywords) or "(none)")
@@ -132,7 +158,8 @@ def name_clusters(clusters: Sequence[Cluster], llm: LLM, template: str) -> None:
 
 
 _NAME_PREFIX = re.compile(
-    r"^(?:(?:group |cluster |topic )?name|title|topic|(?:the )?(?:group|topic|name) is(?: called)?)\s*[:\-–]?\s*", re.IGNORECASE
+    r"^(?:(?:group |cluster |topic )?name|title|topic|(?:the )?(?:group|topic|name) is(?: called)?)\s*[:\-–]?\s*",
+    re.IGNORECASE,
 )
 _QUOTED = re.compile(r"[\"“]([^\"“”]{3,60})[\"”]")
 
@@ -150,7 +177,9 @@ def clean_name(text: str) -> str:
     return one_line(line, NAME_CHARS)
 
 
-def project(documents: Sequence[Document], method: str = "pca") -> tuple[list[tuple[float, float]], tuple[str, str]]:
+def project(
+    documents: Sequence[Document], method: str = "pca"
+) -> tuple[list[tuple[float, float]], tuple[str, str]]:
     """2-D coordinates of the documents, and the axis labels."""
     if len(documents) < 2:
         raise ExploreError("A map needs at least 2 documents; ingest more first.")
@@ -161,9 +190,13 @@ def project(documents: Sequence[Document], method: str = "pca") -> tuple[list[tu
         try:
             import umap  # type: ignore[import-not-found]
         except ImportError:
-            raise ExploreError("UMAP is not installed; run: pip install umap-learn (or use --method pca).") from None
+            raise ExploreError(
+                "UMAP is not installed; run: pip install umap-learn (or use --method pca)."
+            ) from None
         neighbours = max(2, min(15, len(documents) - 1))
-        points = umap.UMAP(n_components=2, n_neighbors=neighbours, metric="cosine", random_state=0).fit_transform(matrix)
+        points = umap.UMAP(
+            n_components=2, n_neighbors=neighbours, metric="cosine", random_state=0
+        ).fit_transform(matrix)
         labels = ("UMAP 1", "UMAP 2")
     elif method == "pca":
         from sklearn.decomposition import PCA
@@ -200,7 +233,14 @@ class Axis:
     b_label: str = "b"
 
     @classmethod
-    def from_examples(cls, embedder: Embedder, a: Sequence[str], b: Sequence[str], a_label: str = "a", b_label: str = "b") -> Axis:
+    def from_examples(
+        cls,
+        embedder: Embedder,
+        a: Sequence[str],
+        b: Sequence[str],
+        a_label: str = "a",
+        b_label: str = "b",
+    ) -> Axis:
         import numpy as np
 
         if not a or not b:
@@ -209,7 +249,9 @@ class Axis:
         vectors = np.asarray(embedder.embed_passages([*a, *b]), dtype=np.float64)
         a_centre, b_centre = vectors[: len(a)].mean(axis=0), vectors[len(a) :].mean(axis=0)
         if not np.linalg.norm(b_centre - a_centre) > 1e-9:
-            raise ExploreError("The two sets of examples embed to the same place; give examples that differ.")
+            raise ExploreError(
+                "The two sets of examples embed to the same place; give examples that differ."
+            )
         return cls(a_centre, b_centre - a_centre, a_label, b_label)
 
     def scores(self, vectors: Sequence[Sequence[float]]) -> list[float]:
@@ -219,7 +261,12 @@ class Axis:
         if not len(vectors):
             return []
         matrix = np.asarray(vectors, dtype=np.float64)
-        return [float(s) for s in (matrix - self.a_centre) @ self.direction / float(self.direction @ self.direction)]
+        return [
+            float(s)
+            for s in (matrix - self.a_centre)
+            @ self.direction
+            / float(self.direction @ self.direction)
+        ]
 
 
 @dataclass
@@ -243,7 +290,9 @@ def read_examples(path: Path) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ExploreError(f"Cannot read examples from {path} ({exc}); give a UTF-8 text file, one example per line.") from exc
+        raise ExploreError(
+            f"Cannot read examples from {path} ({exc}); give a UTF-8 text file, one example per line."
+        ) from exc
     examples = [line.strip() for line in text.splitlines() if line.strip()]
     if not examples:
         raise ExploreError(f"{path} has no examples; write one example per line.")

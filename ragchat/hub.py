@@ -20,7 +20,9 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     try:
-        with socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=timeout):
+        with socket.create_connection(
+            (endpoint.hostname or "huggingface.co", port), timeout=timeout
+        ):
             return True
     except OSError:
         return False
@@ -50,8 +52,12 @@ def fetch(repo_id: str, filename: str | None, what: str, fix: str) -> str:
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in OFFLINE_VALUES:
         raise ModelNotAvailable(f"{what} is not downloaded yet and HF_HUB_OFFLINE is set; {fix}")
     if not hub_reachable():
-        raise ModelNotAvailable(f"{what} is not downloaded yet and the hub is unreachable (offline?); {fix}")
+        raise ModelNotAvailable(
+            f"{what} is not downloaded yet and the hub is unreachable (offline?); {fix}"
+        )
     try:
         return get(local_only=False)
     except Exception as exc:
-        raise ModelNotAvailable(f"{what} could not be downloaded ({type(exc).__name__}: {exc}); {fix}") from exc
+        raise ModelNotAvailable(
+            f"{what} could not be downloaded ({type(exc).__name__}: {exc}); {fix}"
+        ) from exc

@@ -106,7 +106,9 @@ def discover(root: Path, max_bytes: int = 0) -> tuple[list[Path], list[tuple[str
         for folder, dirs, names in os.walk(root):
             for name in dirs:
                 if Path(folder, name).is_symlink() and not name.startswith("."):
-                    skipped.append((str(Path(folder, name).absolute()), "symlinked folder, not followed"))
+                    skipped.append(
+                        (str(Path(folder, name).absolute()), "symlinked folder, not followed")
+                    )
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
             files.extend(Path(folder, n) for n in sorted(names) if not n.startswith("."))
     inside = root.resolve()
@@ -127,7 +129,12 @@ def discover(root: Path, max_bytes: int = 0) -> tuple[list[Path], list[tuple[str
             continue
         elif max_bytes and (size := resolved.stat().st_size) > max_bytes:
             megabytes = size / 1e6
-            skipped.append((str(resolved), f"too large ({megabytes:.0f} MB; the limit is --max-file-mb {max_bytes // 1_000_000})"))
+            skipped.append(
+                (
+                    str(resolved),
+                    f"too large ({megabytes:.0f} MB; the limit is --max-file-mb {max_bytes // 1_000_000})",
+                )
+            )
         elif loader_for(resolved) is None:
             skipped.append((str(resolved), unsupported_reason(resolved)))
         else:
@@ -226,7 +233,12 @@ class TextSource:
         return hashlib.sha256(f"{self.title}\0{self.text}".encode()).hexdigest()
 
     def load(self) -> list[Page]:
-        return [Page(text=self.text, blocks=paragraph_blocks(self.text, headings=(self.title,) if self.title else ()))]
+        return [
+            Page(
+                text=self.text,
+                blocks=paragraph_blocks(self.text, headings=(self.title,) if self.title else ()),
+            )
+        ]
 
 
 class _Pipeline:
@@ -312,7 +324,10 @@ class Ingestor:
         safe = SafeLoader()
         try:
             report = self.sync(
-                [FileSource(p, safe.load if p.suffix.lower() in ISOLATED_SUFFIXES else load) for p in files],
+                [
+                    FileSource(p, safe.load if p.suffix.lower() in ISOLATED_SUFFIXES else load)
+                    for p in files
+                ],
                 lambda key: is_under(key, scope),
             )
         finally:
@@ -359,7 +374,9 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _prepare(self, source: Source, previous: FileRecord | None, report: IngestReport) -> _Pending | None:
+    def _prepare(
+        self, source: Source, previous: FileRecord | None, report: IngestReport
+    ) -> _Pending | None:
         """Chunks of a source that needs (re-)embedding; None when unchanged or unreadable."""
         key = source.key
         try:
@@ -371,7 +388,9 @@ class Ingestor:
                 digest = source.digest()
                 if previous and previous.sha256 == digest:  # touched, not changed
                     if (previous.size, previous.mtime_ns) != (size, mtime_ns):
-                        self.manifest.put_file(self.collection, replace(previous, size=size, mtime_ns=mtime_ns))
+                        self.manifest.put_file(
+                            self.collection, replace(previous, size=size, mtime_ns=mtime_ns)
+                        )
                     report.unchanged += 1
                     return None
                 try:
@@ -389,7 +408,13 @@ class Ingestor:
             else:  # still changing: a record that matches no file, so the next ingest redoes it
                 size, mtime_ns, digest = -1, -1, ""
         except FileNotFoundError:
-            report.skipped.append((key, "vanished during the ingest" + ("; kept the previous version" if previous else "")))
+            report.skipped.append(
+                (
+                    key,
+                    "vanished during the ingest"
+                    + ("; kept the previous version" if previous else ""),
+                )
+            )
             return None
         except OSError as exc:
             report.skipped.append((key, f"cannot read ({exc.strerror or exc})"))
@@ -398,14 +423,18 @@ class Ingestor:
             pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens
         )
         paginated = any(p.number is not None for p in pages)
-        record = FileRecord(key, size, mtime_ns, digest, len(chunks), len(pages) if paginated else None)
+        record = FileRecord(
+            key, size, mtime_ns, digest, len(chunks), len(pages) if paginated else None
+        )
         return _Pending(key, record, chunks, previous)
 
     def _embed(self, batch: list[_Pending]) -> list[list[float]]:
         texts = [c.embed_text for p in batch for c in p.chunks]
         return self.embedder.embed_passages(texts) if texts else []
 
-    def _write(self, batch: list[_Pending], vectors: list[list[float]], report: IngestReport) -> None:
+    def _write(
+        self, batch: list[_Pending], vectors: list[list[float]], report: IngestReport
+    ) -> None:
         """Write an embedded batch: vectors and lexical rows first, then the manifest rows."""
         self._ensure_collection()
         self.manifest.mark_pending(
@@ -419,7 +448,12 @@ class Ingestor:
                 [chunk_id(path, i) for path, i, _ in chunks],
                 vectors,
                 [c.text for _, _, c in chunks],
-                [chunk_metadata(path, c.page, c.heading_path, c.start, c.end, c.line, c.end_line, c.symbol) for path, _, c in chunks],
+                [
+                    chunk_metadata(
+                        path, c.page, c.heading_path, c.start, c.end, c.line, c.end_line, c.symbol
+                    )
+                    for path, _, c in chunks
+                ],
             )
         stale = [
             chunk_id(p.path, i)
@@ -457,7 +491,13 @@ class Ingestor:
             if count:
                 first = pending.chunks[0]
                 meta = describe(pending.path, first.headings, first.text)
-                entries.append((chunk_prefix(pending.path), mean_vector(vectors[position : position + count]), meta))
+                entries.append(
+                    (
+                        chunk_prefix(pending.path),
+                        mean_vector(vectors[position : position + count]),
+                        meta,
+                    )
+                )
             else:
                 empty.append(chunk_prefix(pending.path))
             position += count
@@ -486,7 +526,9 @@ class Ingestor:
         with self.manifest.transaction():
             for path, _ in pending:
                 if path in owned:  # no size, time or hash matches: the next sync redoes it
-                    self.manifest.put_file(self.collection, replace(owned[path], size=-1, mtime_ns=-1, sha256=""))
+                    self.manifest.put_file(
+                        self.collection, replace(owned[path], size=-1, mtime_ns=-1, sha256="")
+                    )
             self.manifest.clear_pending(self.collection, [path for path, _ in pending])
             self.manifest.flag_purge()
 
@@ -523,4 +565,3 @@ class Ingestor:
             {f"ragchat:{k}": v for k, v in {**description, "chunker": CHUNKER_VERSION}.items()},
         )
         self.manifest.add_collection(record)
-

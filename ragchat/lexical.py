@@ -36,7 +36,134 @@ if TYPE_CHECKING:
 
 # Words that match nearly every chunk: dropped from queries (not from the index).
 STOPWORDS = frozenset(
-    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves"]
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+    ]
 )
 _WORDS = re.compile(r"\w+", re.UNICODE)
 ANALYZER = "ragchat_en"
@@ -234,7 +361,10 @@ class LexicalIndex:
             meta = json.loads((self.folder / "meta.json").read_text())
         except (OSError, ValueError):
             return False
-        return any((segment.get("deletes") or {}).get("num_deleted_docs", 0) for segment in meta.get("segments", []))
+        return any(
+            (segment.get("deletes") or {}).get("num_deleted_docs", 0)
+            for segment in meta.get("segments", [])
+        )
 
     def compact(self) -> None:
         """Rewrite the index from its live chunks, so no deleted text stays in its files."""
@@ -264,17 +394,25 @@ class LexicalIndex:
             doc = searcher.doc(address)
             yield doc["chunk_id"][0], doc["path"][0], doc["text"][0]
 
-    def search(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[tuple[str, str, float]]:
+    def search(
+        self, query: str, k: int, paths: Sequence[str] | None = None
+    ) -> list[tuple[str, str, float]]:
         """(chunk id, path, BM25 score: higher is better) of the ``k`` best matches."""
         handle = self._handle()
-        terms = list(dict.fromkeys(t for w in query_words(query) for t in handle.analyzer.analyze(w)))
+        terms = list(
+            dict.fromkeys(t for w in query_words(query) for t in handle.analyzer.analyze(w))
+        )
         if not terms or k <= 0:
             return []
         tantivy = _tantivy()
         Query, Occur = tantivy.Query, tantivy.Occur
-        match = Query.boolean_query([(Occur.Should, Query.term_query(handle.schema, "text", t)) for t in terms])
+        match = Query.boolean_query(
+            [(Occur.Should, Query.term_query(handle.schema, "text", t)) for t in terms]
+        )
         if paths:
-            within = Query.const_score_query(Query.term_set_query(handle.schema, "path", list(paths)), 0.0)
+            within = Query.const_score_query(
+                Query.term_set_query(handle.schema, "path", list(paths)), 0.0
+            )
             match = Query.boolean_query([(Occur.Must, match), (Occur.Must, within)])
         searcher = self._searcher()
         hits = []

@@ -208,7 +208,9 @@ class LlamaCppLLM(LLM):
                     choice = chunk["choices"][0]
                     yield choice.get("delta", {}).get("content") or "", choice.get("finish_reason")
             except (ValueError, RuntimeError) as exc:
-                raise LLMError(f"llama.cpp failed while answering ({exc}); try a shorter question or a larger --n-ctx.") from exc
+                raise LLMError(
+                    f"llama.cpp failed while answering ({exc}); try a shorter question or a larger --n-ctx."
+                ) from exc
 
         return Generation(pieces())
 
@@ -224,7 +226,9 @@ def is_loopback(host: str) -> bool:
     """Is ``host`` this machine? Decided from the name alone: nothing is looked up."""
     import ipaddress
 
-    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(
+        ".localhost"
+    ):
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -252,11 +256,15 @@ class OpenAILLM(LLM):
         self.model = model
         self.id = OPENAI_PREFIX + model
         self.n_ctx = n_ctx
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
+            "/"
+        )
         self._key = api_key or os.environ.get("OPENAI_API_KEY", "")
         parsed = urlparse(self.base_url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise LLMError(f"Base URL {self.base_url!r} is not an http(s) URL; set --base-url like http://127.0.0.1:8000/v1.")
+            raise LLMError(
+                f"Base URL {self.base_url!r} is not an http(s) URL; set --base-url like http://127.0.0.1:8000/v1."
+            )
         self.host = parsed.hostname + (f":{parsed.port}" if parsed.port else "")
         self.remote = not is_loopback(parsed.hostname)
         self.allow_remote = allow_remote
@@ -318,19 +326,29 @@ class OpenAILLM(LLM):
 
         host = self.host
         if isinstance(exc, openai.AuthenticationError):
-            return LLMError(f"API key rejected by {host}; set the right one in RAGCHAT_API_KEY, OPENAI_API_KEY or api_key in config.toml.")
+            return LLMError(
+                f"API key rejected by {host}; set the right one in RAGCHAT_API_KEY, OPENAI_API_KEY or api_key in config.toml."
+            )
         if isinstance(exc, openai.PermissionDeniedError):
-            return LLMError(f"{host} refused access to model {self.model!r} with this key; check the key's permissions.")
+            return LLMError(
+                f"{host} refused access to model {self.model!r} with this key; check the key's permissions."
+            )
         if isinstance(exc, openai.NotFoundError):
             return LLMError(f"{host} has no model {self.model!r}; {self._offered()}")
         if isinstance(exc, openai.RateLimitError):
-            return LLMError(f"{host} is limiting requests (HTTP 429) and still was after {RETRIES} retries; wait a minute and try again.")
+            return LLMError(
+                f"{host} is limiting requests (HTTP 429) and still was after {RETRIES} retries; wait a minute and try again."
+            )
         if isinstance(exc, openai.APITimeoutError):
-            return LLMError(f"{host} did not answer within {REQUEST_TIMEOUT:.0f}s; try again, or a smaller --max-tokens.")
+            return LLMError(
+                f"{host} did not answer within {REQUEST_TIMEOUT:.0f}s; try again, or a smaller --max-tokens."
+            )
         if isinstance(exc, openai.APIConnectionError):
             return LLMError(f"Cannot reach {host}; is the server running at {self.base_url}?")
         if isinstance(exc, openai.APIStatusError):
-            return LLMError(f"{host} failed with HTTP {exc.status_code} (after {RETRIES} retries for 5xx); try again later.")
+            return LLMError(
+                f"{host} failed with HTTP {exc.status_code} (after {RETRIES} retries for 5xx); try again later."
+            )
         return LLMError(f"Talking to {host} failed ({type(exc).__name__}); try again.")
 
     def _offered(self) -> str:
@@ -347,5 +365,7 @@ def build_llm(settings: Any) -> LLM:
         name = settings.model[len(OPENAI_PREFIX) :]
         if not name:
             raise LLMError("--model openai: needs a model name, e.g. --model openai:gpt-4o-mini.")
-        return OpenAILLM(name, settings.base_url, settings.api_key, settings.n_ctx, settings.allow_remote)
+        return OpenAILLM(
+            name, settings.base_url, settings.api_key, settings.n_ctx, settings.allow_remote
+        )
     return LlamaCppLLM(settings.model, settings.n_ctx, settings.threads)

@@ -66,7 +66,9 @@ def load(path: Path) -> list[Page]:
     except OSError as exc:
         raise LoadError(f"cannot read ({exc.strerror or exc})") from exc
     except Exception as exc:  # a broken file must never stop the ingest
-        raise LoadError(f"unreadable {path.suffix.lstrip('.') or 'file'} ({type(exc).__name__}: {exc})") from exc
+        raise LoadError(
+            f"unreadable {path.suffix.lstrip('.') or 'file'} ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def unsupported_reason(path: Path) -> str:
@@ -167,7 +169,11 @@ def clean_pdf_pages(texts: list[str]) -> list[str]:
         edges = [i for i, line in enumerate(lines) if line.strip()]
         edge = set(edges[:2] + edges[-2:])
         cleaned.append(
-            "\n".join(line for i, line in enumerate(lines) if not (i in edge and _DIGITS.sub("#", line.strip()) in repeated))
+            "\n".join(
+                line
+                for i, line in enumerate(lines)
+                if not (i in edge and _DIGITS.sub("#", line.strip()) in repeated)
+            )
         )
     return cleaned
 
@@ -237,7 +243,9 @@ def python_page(text: str, name: str = "") -> Page:
         if piece.strip():
             start += len(piece) - len(piece.lstrip())
             headings = (name, f"{kind} {symbol}") if symbol else (name,)
-            blocks.append(Block(start, start + len(piece.strip()), tuple(h for h in headings if h), symbol))
+            blocks.append(
+                Block(start, start + len(piece.strip()), tuple(h for h in headings if h), symbol)
+            )
         first = number
     return Page(text=text, blocks=blocks, code=True)
 

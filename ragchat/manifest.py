@@ -87,7 +87,9 @@ class Manifest:
             self.db.executescript(SCHEMA)
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(collections)")}
             if "backend" not in columns:  # a manifest from before the ONNX backend
-                self.db.execute("ALTER TABLE collections ADD COLUMN backend TEXT NOT NULL DEFAULT 'torch'")
+                self.db.execute(
+                    "ALTER TABLE collections ADD COLUMN backend TEXT NOT NULL DEFAULT 'torch'"
+                )
         except sqlite3.Error as exc:
             raise StoreError(
                 f"Cannot open the manifest {path} ({exc}); check its permissions,"
@@ -117,9 +119,7 @@ class Manifest:
         return CollectionRecord(*row) if row else None
 
     def collections(self) -> list[CollectionRecord]:
-        rows = self.db.execute(
-            f"SELECT {COLLECTION_COLUMNS} FROM collections ORDER BY name"
-        )
+        rows = self.db.execute(f"SELECT {COLLECTION_COLUMNS} FROM collections ORDER BY name")
         return [CollectionRecord(*row) for row in rows]
 
     def add_collection(self, record: CollectionRecord) -> None:
@@ -187,11 +187,14 @@ class Manifest:
 
     def clear_pending(self, collection: str, paths: list[str]) -> None:
         self.db.executemany(
-            "DELETE FROM pending WHERE collection = ? AND path = ?", [(collection, p) for p in paths]
+            "DELETE FROM pending WHERE collection = ? AND path = ?",
+            [(collection, p) for p in paths],
         )
 
     def pending(self, collection: str) -> list[tuple[str, int]]:
-        rows = self.db.execute("SELECT path, chunks FROM pending WHERE collection = ?", (collection,))
+        rows = self.db.execute(
+            "SELECT path, chunks FROM pending WHERE collection = ?", (collection,)
+        )
         return [(path, int(chunks)) for path, chunks in rows]
 
     def counts(self, collection: str) -> tuple[int, int]:

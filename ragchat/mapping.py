@@ -81,9 +81,16 @@ def write(document_map: DocumentMap, out: Path) -> None:
         out.write_text(html_page(document_map), encoding="utf-8")
     elif suffix == ".png":
         figure = build_figure(document_map)
-        figure.savefig(out, dpi=150, bbox_inches="tight", metadata={"Software": "ragchat", "ragchat:documents": str(len(document_map.points))})
+        figure.savefig(
+            out,
+            dpi=150,
+            bbox_inches="tight",
+            metadata={"Software": "ragchat", "ragchat:documents": str(len(document_map.points))},
+        )
     else:
-        raise ExploreError(f"Cannot write a map as {out.name!r}; name the file .html (interactive) or .png.")
+        raise ExploreError(
+            f"Cannot write a map as {out.name!r}; name the file .html (interactive) or .png."
+        )
 
 
 def spread_sample(points: Sequence[Point], count: int) -> list[int]:
@@ -105,7 +112,9 @@ def spread_sample(points: Sequence[Point], count: int) -> list[int]:
     while len(chosen) < min(count, len(points)):
         far = max(range(len(points)), key=lambda i: nearest[i])
         chosen.append(far)
-        nearest = [min(nearest[i], distance(i, points[far].x, points[far].y)) for i in range(len(points))]
+        nearest = [
+            min(nearest[i], distance(i, points[far].x, points[far].y)) for i in range(len(points))
+        ]
     return chosen
 
 
@@ -133,14 +142,27 @@ def build_figure(document_map: DocumentMap) -> Any:
         if not members:
             continue
         axes.scatter(
-            [p.x for p in members], [p.y for p in members], s=size, color=document_map.colour(group),
-            alpha=0.85, edgecolors="white", linewidths=0.6, label=f"{_plain(label, 36)} ({counts[group]})", zorder=2,
+            [p.x for p in members],
+            [p.y for p in members],
+            s=size,
+            color=document_map.colour(group),
+            alpha=0.85,
+            edgecolors="white",
+            linewidths=0.6,
+            label=f"{_plain(label, 36)} ({counts[group]})",
+            zorder=2,
         )
     for index in spread_sample(document_map.points, LABELLED_TITLES):
         point = document_map.points[index]
         axes.annotate(
-            _plain(point.title, 32), (point.x, point.y), xytext=(5, 4), textcoords="offset points",
-            fontsize=7.5, color="#333333", path_effects=halo, zorder=3,
+            _plain(point.title, 32),
+            (point.x, point.y),
+            xytext=(5, 4),
+            textcoords="offset points",
+            fontsize=7.5,
+            color="#333333",
+            path_effects=halo,
+            zorder=3,
         )
     for group, label in enumerate(document_map.groups):
         members = [p for p in document_map.points if p.group == group]
@@ -149,11 +171,26 @@ def build_figure(document_map: DocumentMap) -> Any:
         xs, ys = sorted(p.x for p in members), sorted(p.y for p in members)
         # under the points and faint: it names the region without hiding what is in it
         axes.text(
-            xs[len(xs) // 2], ys[len(ys) // 2], _plain(label, 30), fontsize=13, fontweight="bold", ha="center",
-            va="center", color=document_map.colour(group), alpha=0.55, zorder=1,
+            xs[len(xs) // 2],
+            ys[len(ys) // 2],
+            _plain(label, 30),
+            fontsize=13,
+            fontweight="bold",
+            ha="center",
+            va="center",
+            color=document_map.colour(group),
+            alpha=0.55,
+            zorder=1,
         )
     axes.set_title(_plain(document_map.title, 100), fontsize=15, loc="left", pad=22)
-    axes.text(0, 1.015, _plain(document_map.subtitle, 140), transform=axes.transAxes, fontsize=9.5, color="#555555")
+    axes.text(
+        0,
+        1.015,
+        _plain(document_map.subtitle, 140),
+        transform=axes.transAxes,
+        fontsize=9.5,
+        color="#555555",
+    )
     axes.set_xlabel(document_map.axes[0], fontsize=10)
     axes.set_ylabel(document_map.axes[1], fontsize=10)
     # the projection's units mean nothing to a reader: keep the grid, drop the numbers
@@ -161,7 +198,15 @@ def build_figure(document_map: DocumentMap) -> Any:
     axes.grid(True, color="#eeeeee", zorder=0)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
-    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False, title="Groups", title_fontsize=10, markerscale=1.2)
+    axes.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        fontsize=9,
+        frameon=False,
+        title="Groups",
+        title_fontsize=10,
+        markerscale=1.2,
+    )
     return figure
 
 

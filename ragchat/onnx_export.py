@@ -41,7 +41,11 @@ def export_int8(location: str, target: Path, fingerprint: str) -> None:
     The files are built in a temporary folder beside ``target`` and moved into place whole,
     so a killed export never leaves a half-written model behind.
     """
-    for name, value in (("TOKENIZERS_PARALLELISM", "false"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1")):
+    for name, value in (
+        ("TOKENIZERS_PARALLELISM", "false"),
+        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+        ("HF_HUB_DISABLE_TELEMETRY", "1"),
+    ):
         os.environ.setdefault(name, value)
     try:
         import torch
@@ -51,22 +55,28 @@ def export_int8(location: str, target: Path, fingerprint: str) -> None:
     except ImportError as exc:
         raise ModelNotAvailable(
             f"Cannot build the fast embedding model ({exc}); run: pip install onnx onnxruntime,"
-            " or set embedding_backend = \"torch\"."
+            ' or set embedding_backend = "torch".'
         ) from exc
 
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     # eager attention traces to plain matrix products; PyTorch's fused SDPA traces to extra
     # masking ops (Where, IsNaN) that cost ~10% of the ONNX model's time
-    model = SentenceTransformer(location, device="cpu", model_kwargs={"attn_implementation": "eager"}).eval()
+    model = SentenceTransformer(
+        location, device="cpu", model_kwargs={"attn_implementation": "eager"}
+    ).eval()
     tokenizer = model.tokenizer
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise ModelNotAvailable(
             f"{location} has no fast tokenizer, which the ONNX backend needs;"
-            " set embedding_backend = \"torch\" for this model."
+            ' set embedding_backend = "torch" for this model.'
         )
-    sample = tokenizer(["a short sentence", "and a somewhat longer second sentence"], padding=True, return_tensors="pt")
+    sample = tokenizer(
+        ["a short sentence", "and a somewhat longer second sentence"],
+        padding=True,
+        return_tensors="pt",
+    )
     names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in sample]
 
     class Encoder(torch.nn.Module):
@@ -96,7 +106,9 @@ def export_int8(location: str, target: Path, fingerprint: str) -> None:
                 opset_version=17,
                 dynamo=False,
             )
-        quiet = logging.getLogger()  # the quantiser logs advice about calibration to the root logger
+        quiet = (
+            logging.getLogger()
+        )  # the quantiser logs advice about calibration to the root logger
         level = quiet.level
         quiet.setLevel(logging.ERROR)
         try:

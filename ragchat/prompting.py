@@ -38,7 +38,9 @@ def load_template(name: str, dirs: Sequence[Path]) -> str:
             text = path.read_text(encoding="utf-8")
             check_variables(name, text, path)
             return text.strip("\n")
-    raise PromptError(f"Prompt template {name}.md not found in {', '.join(map(str, dirs))}; reinstall ragchat.")
+    raise PromptError(
+        f"Prompt template {name}.md not found in {', '.join(map(str, dirs))}; reinstall ragchat."
+    )
 
 
 def check_variables(name: str, text: str, path: Path) -> None:
@@ -101,7 +103,9 @@ def recent_turns(llm: LLM, turns: Sequence[Turn], allowance: int) -> list[Turn]:
     kept: list[Turn] = []
     total = 0
     for turn in reversed(turns):
-        total += llm.count_tokens(turn.question) + llm.count_tokens(turn.answer) + 2 * TEMPLATE_OVERHEAD
+        total += (
+            llm.count_tokens(turn.question) + llm.count_tokens(turn.answer) + 2 * TEMPLATE_OVERHEAD
+        )
         if total > allowance:
             break
         kept.insert(0, turn)
@@ -153,7 +157,9 @@ def pack(
             f" (n_ctx {llm.n_ctx} - max_tokens {max_tokens}); shorten it or raise --n-ctx."
         )
     costs = [
-        llm.count_tokens(prompts.excerpt.format(n=n, source=source_label(h), text=h.text.strip()) + "\n\n")
+        llm.count_tokens(
+            prompts.excerpt.format(n=n, source=source_label(h), text=h.text.strip()) + "\n\n"
+        )
         for n, h in enumerate(hits, start=1)
     ]
     keep, total = 0, base
@@ -166,11 +172,15 @@ def pack(
         messages = build_messages(prompts, question, hits[:keep], history)
         tokens = llm.prompt_tokens(messages)
         if tokens <= budget or keep == 0:
-            return Packed(messages, list(hits[:keep]), list(hits[keep:]), tokens, budget, list(history))
+            return Packed(
+                messages, list(hits[:keep]), list(hits[keep:]), tokens, budget, list(history)
+            )
         keep -= 1
 
 
-def condense_messages(llm: LLM, prompts: Prompts, question: str, history: Sequence[Turn], allowance: int) -> list[Message]:
+def condense_messages(
+    llm: LLM, prompts: Prompts, question: str, history: Sequence[Turn], allowance: int
+) -> list[Message]:
     """The request that turns a follow-up into a standalone query for retrieval."""
     turns = recent_turns(llm, history, allowance)
     text = "\n".join(f"User: {t.question}\nAssistant: {t.answer}" for t in turns)

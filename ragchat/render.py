@@ -134,15 +134,28 @@ def why_view(answer: Any) -> RenderableType:
     dropped = {hit.id for hit in answer.packed.dropped}
     parts: list[RenderableType] = [Text.assemble(("Searched: ", "bold"), sanitize(answer.query))]
     if answer.packed.history:
-        parts.append(Text(f"With {len(answer.packed.history)} earlier turns of the conversation.", style="dim"))
+        parts.append(
+            Text(
+                f"With {len(answer.packed.history)} earlier turns of the conversation.", style="dim"
+            )
+        )
     for n, hit in enumerate(answer.hits, start=1):
-        status = "in prompt" if hit.id in used else "dropped for space" if hit.id in dropped else "not used"
+        status = (
+            "in prompt"
+            if hit.id in used
+            else "dropped for space"
+            if hit.id in dropped
+            else "not used"
+        )
         scores = "  ".join(f"{k} {v:.3f}" for k, v in sorted(hit.scores.items()))
         line = source_line(n, hit).append(f"  [{scores}]  ", style="dim")
         line.append(status, style="green" if hit.id in used else "yellow")
         parts.append(line)
     parts.append(
-        Text(f"Prompt: {answer.packed.prompt_tokens} of {answer.packed.budget} tokens available for it.", style="dim")
+        Text(
+            f"Prompt: {answer.packed.prompt_tokens} of {answer.packed.budget} tokens available for it.",
+            style="dim",
+        )
     )
     return Group(*parts)
 
@@ -169,9 +182,16 @@ def key_value_table(rows: Sequence[tuple[str, Any]]) -> Table:
 def collections_table(rows: Sequence[dict[str, Any]]) -> Table:
     table = Table(title="Collections", title_justify="left")
     for column in ("collection", "documents", "chunks", "embedder", "dimension"):
-        table.add_column(column, justify="right" if column in ("documents", "chunks", "dimension") else "left")
+        table.add_column(
+            column, justify="right" if column in ("documents", "chunks", "dimension") else "left"
+        )
     for row in rows:
-        table.add_row(*(sanitize(str(row[c])) for c in ("name", "documents", "chunks", "embedder", "dimension")))
+        table.add_row(
+            *(
+                sanitize(str(row[c]))
+                for c in ("name", "documents", "chunks", "embedder", "dimension")
+            )
+        )
     return table
 
 
@@ -187,7 +207,9 @@ def eval_table(title: str, modes: dict[str, dict[str, float]]) -> Table:
 
 
 @contextmanager
-def counting_progress(console: Console, description: str, total: int) -> Iterator[Callable[[], None]]:
+def counting_progress(
+    console: Console, description: str, total: int
+) -> Iterator[Callable[[], None]]:
     """A progress bar with count and rate; yields the function that advances it by one."""
     bar = Progress(
         SpinnerColumn(),
@@ -296,10 +318,17 @@ def clusters_view(clusters: Sequence[Any], members: int = 0) -> RenderableType:
     return Group(*parts[:-1])
 
 
-def spectrum_view(axis: Any, groups: Sequence[tuple[str, Sequence[Any]]], width: int = 21) -> RenderableType:
+def spectrum_view(
+    axis: Any, groups: Sequence[tuple[str, Sequence[Any]]], width: int = 21
+) -> RenderableType:
     """Texts with their score and a marker on a small ruler from A (0) to B (1)."""
     parts: list[RenderableType] = [
-        Text.assemble(("0 = ", "dim"), (sanitize(axis.a_label), "bold"), ("   1 = ", "dim"), (sanitize(axis.b_label), "bold"))
+        Text.assemble(
+            ("0 = ", "dim"),
+            (sanitize(axis.a_label), "bold"),
+            ("   1 = ", "dim"),
+            (sanitize(axis.b_label), "bold"),
+        )
     ]
     for heading, placed in groups:
         if heading:

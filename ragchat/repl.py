@@ -108,7 +108,10 @@ class Repl:
         )
         if self.app.llm.destination:
             self.console.print(
-                Text(f"Document excerpts are sent to {self.app.llm.destination} for every answer.", style="yellow")
+                Text(
+                    f"Document excerpts are sent to {self.app.llm.destination} for every answer.",
+                    style="yellow",
+                )
             )
         for line in self.lines():
             text = line.strip()
@@ -126,7 +129,9 @@ class Repl:
                 self.console.print(f"Error: {exc}", style="red", markup=False)
             except Exception as exc:  # a dead store server, a bug: still not the end of the session
                 self.console.print(
-                    f"Error: unexpected {type(exc).__name__}: {sanitize(str(exc))[:300]}", style="red", markup=False
+                    f"Error: unexpected {type(exc).__name__}: {sanitize(str(exc))[:300]}",
+                    style="red",
+                    markup=False,
                 )
 
     # commands
@@ -171,7 +176,9 @@ class Repl:
 
     def do_mode(self, argument: str) -> None:
         if argument not in MODES:
-            self.console.print(f"Usage: /mode {'|'.join(MODES)} (now {self.app.settings.mode})", markup=False)
+            self.console.print(
+                f"Usage: /mode {'|'.join(MODES)} (now {self.app.settings.mode})", markup=False
+            )
             return
         self.app = self.app.switch(mode=argument)
         self.engine.retriever = self.app.retriever()
@@ -179,7 +186,9 @@ class Repl:
 
     def do_collection(self, argument: str) -> None:
         if not argument:
-            self.console.print(f"Usage: /collection NAME (now {self.engine.collection})", markup=False)
+            self.console.print(
+                f"Usage: /collection NAME (now {self.engine.collection})", markup=False
+            )
             return
         app = self.app.switch(collection=argument)
         engine = app.engine()
@@ -224,7 +233,11 @@ class Repl:
             else:
                 words.append(word)
         for name in unknown:
-            self.console.print(f"Nothing ingested under {name}; searching everything.", style="yellow", markup=False)
+            self.console.print(
+                f"Nothing ingested under {name}; searching everything.",
+                style="yellow",
+                markup=False,
+            )
         return " ".join(words), (paths or None)
 
     def answer(self, question: str) -> None:

@@ -81,7 +81,9 @@ class LexicalRetriever(Retriever):
 Fusion = Callable[[list[Hit], list[Hit]], dict[str, float]]
 
 
-def reciprocal_rank_fusion(dense: list[Hit], lexical: list[Hit], k: int = RRF_K) -> dict[str, float]:
+def reciprocal_rank_fusion(
+    dense: list[Hit], lexical: list[Hit], k: int = RRF_K
+) -> dict[str, float]:
     """Cormack et al. 2009: each list adds 1 / (k + rank)."""
     fused: dict[str, float] = {}
     for ranking in (dense, lexical):

@@ -52,7 +52,9 @@ class ServerManifest(Manifest):
         self.synced: set[str] = set()
 
     def _files(self, name: str) -> Any:
-        return self.store.client.get_or_create_collection(name + FILES_SUFFIX, embedding_function=None)
+        return self.store.client.get_or_create_collection(
+            name + FILES_SUFFIX, embedding_function=None
+        )
 
     def collection(self, name: str) -> CollectionRecord | None:
         self.sync(name)
@@ -118,9 +120,13 @@ class ServerManifest(Manifest):
             for start in range(0, len(changed), FETCH_PATHS):
                 batch = changed[start : start + FETCH_PATHS]
                 chunks: dict[str, list[tuple[str, str]]] = {path: [] for path in batch}
-                for chunk_id, text, chunk_meta in self.store.records(name, {"path": {"$in": batch}}):
+                for chunk_id, text, chunk_meta in self.store.records(
+                    name, {"path": {"$in": batch}}
+                ):
                     headings = chunk_meta.get("headings") or ""
-                    chunks[chunk_meta["path"]].append((chunk_id, f"{headings}\n{text}" if headings else text))
+                    chunks[chunk_meta["path"]].append(
+                        (chunk_id, f"{headings}\n{text}" if headings else text)
+                    )
                 for path in batch:
                     pairs = sorted(chunks[path], key=lambda pair: int(pair[0].rsplit("-", 1)[1]))
                     lexical.replace(path, [i for i, _ in pairs], [t for _, t in pairs])

@@ -67,13 +67,23 @@ class Hit:
             "score": round(self.score, 6),
             "scores": {k: round(v, 6) for k, v in self.scores.items()},
             "text": self.text,
-            **({"line": self.line, "end_line": self.end_line, "symbol": self.symbol} if self.line is not None else {}),
+            **(
+                {"line": self.line, "end_line": self.end_line, "symbol": self.symbol}
+                if self.line is not None
+                else {}
+            ),
         }
 
 
 def chunk_metadata(
-    path: str, page: int | None, headings: str, start: int, end: int,
-    line: int | None = None, end_line: int | None = None, symbol: str = "",
+    path: str,
+    page: int | None,
+    headings: str,
+    start: int,
+    end: int,
+    line: int | None = None,
+    end_line: int | None = None,
+    symbol: str = "",
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {"path": path, "headings": headings, "start": start, "end": end}
     if page is not None:
@@ -135,7 +145,11 @@ def index_damage(folder: Path, thorough: bool = False) -> str | None:
         return f"{folder / 'header.bin'} has {len(header)} bytes, not {_HEADER.size}"
     count, per_element = _HEADER.unpack(header)[3:5]
     # a fresh index is sized for its capacity, a saved one for its elements: at least these
-    least = {"data_level0.bin": count * per_element, "length.bin": count * 4, "link_lists.bin": count * 4}
+    least = {
+        "data_level0.bin": count * per_element,
+        "length.bin": count * 4,
+        "link_lists.bin": count * 4,
+    }
     for name, size in least.items():
         actual = (folder / name).stat().st_size
         if actual < size:
@@ -166,7 +180,9 @@ class VectorStore:
         if self.url or not database.exists():
             return []
         try:
-            with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)) as db:
+            with contextlib.closing(
+                sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
+            ) as db:
                 rows = db.execute(
                     "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id"
                     " WHERE c.name = ? AND s.scope = 'VECTOR'",
@@ -208,7 +224,9 @@ class VectorStore:
 
             parsed = urlparse(self.url)
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
-                raise ConfigError(f"--chroma-url {self.url!r} is not an http(s) URL, e.g. http://127.0.0.1:8000.")
+                raise ConfigError(
+                    f"--chroma-url {self.url!r} is not an http(s) URL, e.g. http://127.0.0.1:8000."
+                )
             try:
                 return chromadb.HttpClient(
                     host=parsed.hostname,
@@ -217,7 +235,9 @@ class VectorStore:
                     settings=settings,
                 )
             except Exception as exc:
-                raise StoreError(f"Cannot reach the Chroma server at {self.url} ({type(exc).__name__}); is 'chroma run' running there?") from exc
+                raise StoreError(
+                    f"Cannot reach the Chroma server at {self.url} ({type(exc).__name__}); is 'chroma run' running there?"
+                ) from exc
         try:
             return chromadb.PersistentClient(path=str(self.path), settings=settings)
         except Exception as exc:
@@ -264,9 +284,14 @@ class VectorStore:
             return False
         return True
 
-    def records(self, name: str, where: dict[str, Any] | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+    def records(
+        self, name: str, where: dict[str, Any] | None = None
+    ) -> list[tuple[str, str, dict[str, Any]]]:
         """(id, document, metadata) of every chunk (matching ``where``)."""
-        return [(r.id, r.text, r.metadata) for r in self.scan(name, where=where, text=True, vectors=False)]
+        return [
+            (r.id, r.text, r.metadata)
+            for r in self.scan(name, where=where, text=True, vectors=False)
+        ]
 
     def scan(
         self,
@@ -280,13 +305,25 @@ class VectorStore:
         ``vectors`` is false, read 1,000 at a time so a large collection is never all in
         memory at once."""
         collection = self._collection(name)
-        include = ["metadatas", *(["embeddings"] if vectors else []), *(["documents"] if text else [])]
+        include = [
+            "metadatas",
+            *(["embeddings"] if vectors else []),
+            *(["documents"] if text else []),
+        ]
         offset = 0
         while True:
-            page = collection.get(ids=list(ids) if ids is not None else None, where=where, include=include, limit=1000, offset=offset)
+            page = collection.get(
+                ids=list(ids) if ids is not None else None,
+                where=where,
+                include=include,
+                limit=1000,
+                offset=offset,
+            )
             documents = page.get("documents") or [""] * len(page["ids"])
             embeddings = page["embeddings"] if vectors else [[]] * len(page["ids"])
-            for record_id, vector, meta, document in zip(page["ids"], embeddings, page["metadatas"], documents, strict=True):
+            for record_id, vector, meta, document in zip(
+                page["ids"], embeddings, page["metadatas"], documents, strict=True
+            ):
                 yield Record(record_id, vector, dict(meta or {}), document or "")
             if len(page["ids"]) < 1000:
                 return
@@ -390,7 +427,9 @@ class VectorStore:
             return None
         try:
             return DirectReader(self.path)
-        except Exception:  # another chromadb version, or a store it cannot open: the client can say why
+        except (
+            Exception
+        ):  # another chromadb version, or a store it cannot open: the client can say why
             return None
 
     def _read(self, method: str, name: str, *args: Any) -> Any:
@@ -483,13 +522,37 @@ class DirectReader:
             self.ids[name] = str(self.bindings.get_collection(name, self.TENANT, self.DATABASE).id)
         return self.ids[name]
 
-    def query(self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None) -> tuple[list[str], list[float]]:
+    def query(
+        self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None
+    ) -> tuple[list[str], list[float]]:
         where_json = json.dumps(where) if where else None
-        result = self.bindings.query(self._id(name), None, [list(vector)], k, where_json, None, ["distances"], self.TENANT, self.DATABASE)
+        result = self.bindings.query(
+            self._id(name),
+            None,
+            [list(vector)],
+            k,
+            where_json,
+            None,
+            ["distances"],
+            self.TENANT,
+            self.DATABASE,
+        )
         return list(result.ids[0]), list(result.distances[0])
 
-    def get(self, name: str, ids: Sequence[str]) -> tuple[list[str], list[str | None], list[dict[str, Any]]]:
-        result = self.bindings.get(self._id(name), list(ids), None, None, 0, None, ["documents", "metadatas"], self.TENANT, self.DATABASE)
+    def get(
+        self, name: str, ids: Sequence[str]
+    ) -> tuple[list[str], list[str | None], list[dict[str, Any]]]:
+        result = self.bindings.get(
+            self._id(name),
+            list(ids),
+            None,
+            None,
+            0,
+            None,
+            ["documents", "metadatas"],
+            self.TENANT,
+            self.DATABASE,
+        )
         return list(result.ids), list(result.documents), [dict(m or {}) for m in result.metadatas]
 
 
@@ -499,10 +562,16 @@ class ClientReader:
     def __init__(self, store: VectorStore) -> None:
         self.store = store
 
-    def query(self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None) -> tuple[list[str], list[float]]:
-        result = self.store._collection(name).query(query_embeddings=[list(vector)], n_results=k, where=where, include=["distances"])
+    def query(
+        self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None
+    ) -> tuple[list[str], list[float]]:
+        result = self.store._collection(name).query(
+            query_embeddings=[list(vector)], n_results=k, where=where, include=["distances"]
+        )
         return result["ids"][0], result["distances"][0]
 
-    def get(self, name: str, ids: Sequence[str]) -> tuple[list[str], list[str | None], list[dict[str, Any]]]:
+    def get(
+        self, name: str, ids: Sequence[str]
+    ) -> tuple[list[str], list[str | None], list[dict[str, Any]]]:
         result = self.store._collection(name).get(ids=list(ids), include=["documents", "metadatas"])
         return result["ids"], result["documents"], result["metadatas"]

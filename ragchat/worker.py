@@ -32,7 +32,9 @@ def _limit_memory(memory_mb: int) -> None:
 class SafeLoader:
     """``load(path)`` in a separate process; overruns and crashes become LoadError."""
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB) -> None:
+    def __init__(
+        self, timeout: float = DEFAULT_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB
+    ) -> None:
         self.timeout = timeout
         self.memory_mb = memory_mb
         self._pool: ProcessPoolExecutor | None = None
@@ -63,7 +65,9 @@ class SafeLoader:
             raise LoadError(f"needed more than {self.memory_mb} MB of memory to read") from None
         except BrokenProcessPool:
             self._kill()
-            raise LoadError(f"crashed the reader (over {self.memory_mb} MB of memory, or a crash in a native library)") from None
+            raise LoadError(
+                f"crashed the reader (over {self.memory_mb} MB of memory, or a crash in a native library)"
+            ) from None
 
     def _kill(self) -> None:
         pool, self._pool = self._pool, None

@@ -66,12 +66,24 @@ def eval_pdfs() -> Path:
     return folder
 
 
-def ragchat(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "RAGCHAT_EMBEDDING_MODEL": "bundled", "RAGCHAT_MODEL": "bundled",
-                   "RAGCHAT_N_CTX": "2048", "RAGCHAT_MAX_TOKENS": "96", **(env or {})}
+def ragchat(
+    *args: str, input: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    environment = {
+        **os.environ,
+        "RAGCHAT_EMBEDDING_MODEL": "bundled",
+        "RAGCHAT_MODEL": "bundled",
+        "RAGCHAT_N_CTX": "2048",
+        "RAGCHAT_MAX_TOKENS": "96",
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, "-m", "ragchat", *args],
-        input=input, capture_output=True, text=True, env=environment, timeout=600,
+        input=input,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
     )
 
 
@@ -96,19 +108,26 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(command: list[str], probe: str, headers: dict[str, str] | None = None, timeout: float = 120):
+def serving(
+    command: list[str], probe: str, headers: dict[str, str] | None = None, timeout: float = 120
+):
     """Run a real server on 127.0.0.1 until ``probe`` answers; stop it afterwards."""
     import time
     import urllib.request
 
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
     )
     deadline = time.time() + timeout
     try:
         while True:
             try:
-                urllib.request.urlopen(urllib.request.Request(probe, headers=headers or {}), timeout=2).read()
+                urllib.request.urlopen(
+                    urllib.request.Request(probe, headers=headers or {}), timeout=2
+                ).read()
                 break
             except OSError:
                 if time.time() > deadline or process.poll() is not None:

@@ -16,7 +16,9 @@ _WORDS = re.compile(r"\w+")
 class FakeEmbedder(Embedder):
     """Bag of hashed words: texts sharing words are close. One token per word, plus 2."""
 
-    def __init__(self, model_id: str = "fake/bag-of-words", dimension: int = 64, limit: int = 64) -> None:
+    def __init__(
+        self, model_id: str = "fake/bag-of-words", dimension: int = 64, limit: int = 64
+    ) -> None:
         self.id = model_id
         self.profile = ModelProfile()
         self._dimension = dimension
@@ -58,7 +60,9 @@ class FakeLLM(LLM):
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def stream(self, messages: Sequence[Message], max_tokens: int, temperature: float) -> Generation:
+    def stream(
+        self, messages: Sequence[Message], max_tokens: int, temperature: float
+    ) -> Generation:
         self.prompts.append(list(messages))
         reply = self.replies.pop(0) if self.replies else "The answer is in the excerpt [1]."
         words = reply.split(" ")

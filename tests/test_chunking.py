@@ -93,7 +93,13 @@ def test_python_file_is_one_chunk_per_function_with_its_lines():
     page = python_page(PYTHON, "store.py")
     chunks = chunk_pages([page], words, target=200, limit=256)
     found = [(c.symbol, c.line, c.end_line) for c in chunks]
-    assert found == [("", 1, 5), ("retry", 8, 11), ("Store", 14, 17), ("Store.put", 19, 20), ("Store.get", 22, 23)]
+    assert found == [
+        ("", 1, 5),
+        ("retry", 8, 11),
+        ("Store", 14, 17),
+        ("Store.put", 19, 20),
+        ("Store.get", 22, 23),
+    ]
     lines = PYTHON.split("\n")
     for chunk in chunks:  # the line numbers point at the chunk's own text
         assert chunk.text.split("\n")[0].strip() == lines[chunk.line - 1].strip()

@@ -8,13 +8,17 @@ def test_markers_in_order_of_first_use():
 
 
 def test_marker_without_source_is_flagged():
-    assert check("Yes [1], and also [3].", ["one", "two"]) == ["[3] points to no source (there are 2)"]
+    assert check("Yes [1], and also [3].", ["one", "two"]) == [
+        "[3] points to no source (there are 2)"
+    ]
 
 
 def test_quotation_must_occur_in_the_cited_excerpt():
     sources = ["The fee is seventy-five crowns per household.", "Meetings are held in March."]
     assert check('It says "seventy-five crowns per household" [1].', sources) == []
-    assert check("It says “Meetings are  held in march” [2].", sources) == []  # spacing, case, quotes
+    assert (
+        check("It says “Meetings are  held in march” [2].", sources) == []
+    )  # spacing, case, quotes
     assert check('It says "seventy-five crowns per household" [2].', sources) == [
         'quotation "seventy-five crowns per household" is not in [2]'
     ]

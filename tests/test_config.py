@@ -9,7 +9,9 @@ from ragchat.errors import ConfigError
 
 
 def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path, monkeypatch):
-    (tmp_path / "config.toml").write_text('top_k = 7\nmodel = "file.gguf"\nembedding_model = "bundled"\n')
+    (tmp_path / "config.toml").write_text(
+        'top_k = 7\nmodel = "file.gguf"\nembedding_model = "bundled"\n'
+    )
     monkeypatch.setenv("RAGCHAT_MODEL", "env.gguf")
     settings, explicit = load_settings_explained(tmp_path, model=None, top_k=3)
     assert settings.top_k == 3

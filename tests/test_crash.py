@@ -23,7 +23,9 @@ def corpus(folder: Path, notes: int = 80) -> None:
     for n in range(notes):
         topic = topics[n % len(topics)]
         paragraphs = [f"Note {n} about {topic}, paragraph {p}. " * 12 for p in range(6)]
-        (folder / f"note-{n:02d}.md").write_text(f"# {topic.title()} {n}\n\n" + "\n\n".join(paragraphs))
+        (folder / f"note-{n:02d}.md").write_text(
+            f"# {topic.title()} {n}\n\n" + "\n\n".join(paragraphs)
+        )
 
 
 def snapshot(home: Path) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, int]]]:
@@ -36,7 +38,9 @@ def snapshot(home: Path) -> tuple[list[str], list[tuple[str, str]], list[tuple[s
     app = App(home, Settings())
     ids = sorted(app.store._collection("default").get(include=[])["ids"])
     db = sqlite3.connect(home / "manifest.sqlite3")
-    lexical = sorted((chunk_id, text) for chunk_id, _, text in LexicalIndex(app.manifest, "default").entries())
+    lexical = sorted(
+        (chunk_id, text) for chunk_id, _, text in LexicalIndex(app.manifest, "default").entries()
+    )
     files = sorted(db.execute("SELECT path, chunks FROM files").fetchall())
     return ids, lexical, files
 
@@ -57,7 +61,9 @@ def test_killed_ingests_resume_to_the_clean_result(tmp_path: Path):
     corpus(docs)
     env = {"RAGCHAT_EMBEDDING_MODEL": "bundled", "RAGCHAT_CHUNK_TOKENS": "64"}
     clean_home, crash_home = tmp_path / "clean", tmp_path / "crash"
-    assert ragchat("ingest", str(docs), env={**env, "RAGCHAT_HOME": str(clean_home)}).returncode == 0
+    assert (
+        ragchat("ingest", str(docs), env={**env, "RAGCHAT_HOME": str(clean_home)}).returncode == 0
+    )
     clean = snapshot(clean_home)
     assert len(clean[0]) == len(set(clean[0])) > 100
 
@@ -66,8 +72,12 @@ def test_killed_ingests_resume_to_the_clean_result(tmp_path: Path):
     total = len(clean[2])
     partial_states = 0
     for _ in range(10):
-        process = subprocess.Popen(command, env={**os.environ, **env, "RAGCHAT_HOME": str(crash_home)},
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, **env, "RAGCHAT_HOME": str(crash_home)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         done = files_done(crash_home)
         # kill once the ingest has got a random way further (and a random moment after that,
         # which may fall between writing vectors and committing the manifest)
@@ -90,13 +100,22 @@ def test_search_while_another_process_ingests(tmp_path: Path):
     docs.mkdir()
     corpus(docs, notes=400)
     home = tmp_path / "home"
-    env = {"RAGCHAT_EMBEDDING_MODEL": "bundled", "RAGCHAT_CHUNK_TOKENS": "64", "RAGCHAT_HOME": str(home)}
+    env = {
+        "RAGCHAT_EMBEDDING_MODEL": "bundled",
+        "RAGCHAT_CHUNK_TOKENS": "64",
+        "RAGCHAT_HOME": str(home),
+    }
     first = tmp_path / "first"
     first.mkdir()
     (first / "seed.md").write_text("Lighthouses guide ships at night.")
     assert ragchat("ingest", str(first), env=env).returncode == 0
-    writer = subprocess.Popen([sys.executable, "-m", "ragchat", "ingest", "-q", str(docs)],
-                              env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "ragchat", "ingest", "-q", str(docs)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 120
         while writer.poll() is None and files_done(home) < 3 and time.time() < deadline:

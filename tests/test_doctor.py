@@ -27,7 +27,11 @@ def test_healthy_store(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F8
     assert checks["collection 'default'"]["status"] == "ok"
 
 
-def test_lexical_index_out_of_step_is_a_failure_with_the_fix(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811
+def test_lexical_index_out_of_step_is_a_failure_with_the_fix(
+    ragchat_home: Path,
+    docs: Path,  # noqa: F811
+    monkeypatch,
+):
     app = make_app(ragchat_home)
     app.ingest(docs)
     index = LexicalIndex(app.manifest, "default")

@@ -59,17 +59,25 @@ def test_onnx_token_counts_equal_the_reference(onnx_embedder, bundled_embedder):
 
 def test_onnx_ranks_like_the_reference(onnx_embedder, bundled_embedder):
     passages = [p.read_text() for p in sorted(CORPUS.glob("*.md"))] + TEXTS
-    queries = ["How much energy did the solar array produce?", "how do cells make energy", "retry a failed request"]
+    queries = [
+        "How much energy did the solar array produce?",
+        "how do cells make energy",
+        "retry a failed request",
+    ]
     for query in queries:
         rankings = []
         for embedder in (onnx_embedder, bundled_embedder):
-            scores = np.array(embedder.embed_passages(passages)) @ np.array(embedder.embed_query(query))
+            scores = np.array(embedder.embed_passages(passages)) @ np.array(
+                embedder.embed_query(query)
+            )
             rankings.append(list(np.argsort(-scores)[:3]))
         assert rankings[0][0] == rankings[1][0], query
         assert len(set(rankings[0]) & set(rankings[1])) >= 2, query
 
 
-def test_search_process_queries_with_the_ingest_vectors_and_never_imports_torch(tmp_path, corpus, ragchat_home):
+def test_search_process_queries_with_the_ingest_vectors_and_never_imports_torch(
+    tmp_path, corpus, ragchat_home
+):
     result = ragchat("ingest", str(corpus))
     assert result.returncode == 0, result.stderr
     import chromadb
@@ -95,7 +103,9 @@ def test_search_process_queries_with_the_ingest_vectors_and_never_imports_torch(
         "    print(json.dumps({'heavy': heavy, 'vector': vectors[0]}), file=sys.stderr)\n"
     )
     env = {**os.environ, "RAGCHAT_EMBEDDING_MODEL": "bundled"}
-    run = subprocess.run([sys.executable, str(probe), text], capture_output=True, text=True, env=env, timeout=300)
+    run = subprocess.run(
+        [sys.executable, str(probe), text], capture_output=True, text=True, env=env, timeout=300
+    )
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stderr.strip().splitlines()[-1])
     assert report["heavy"] == []
@@ -120,7 +130,12 @@ def test_a_collection_keeps_the_backend_that_built_it(corpus):
     assert found.returncode == 0, found.stderr
     # --reindex rebuilds on the configured backend (onnx by default)
     assert ragchat("ingest", str(corpus), "--reindex").returncode == 0
-    assert App(resolve_home(), load_settings_explained(resolve_home())[0]).manifest.collection("default").backend == "onnx"
+    assert (
+        App(resolve_home(), load_settings_explained(resolve_home())[0])
+        .manifest.collection("default")
+        .backend
+        == "onnx"
+    )
 
 
 def test_export_is_redone_when_the_model_folder_changes(tmp_path):

@@ -12,23 +12,35 @@ pytestmark = pytest.mark.slow
 
 def test_ask_json_cites_the_pdf_page(ingested):
     home, docs = ingested
-    result = ragchat("ask", "--json", "How much energy did the array produce in 2024?",
-                     env={"RAGCHAT_HOME": str(home)})
+    result = ragchat(
+        "ask",
+        "--json",
+        "How much energy did the array produce in 2024?",
+        env={"RAGCHAT_HOME": str(home)},
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(data, json.loads((ROOT / "docs" / "ask.schema.json").read_text()))
-    assert (str(docs / "annual-report-2024.pdf"), 2) in {(s["path"], s["page"]) for s in data["sources"]}
+    assert (str(docs / "annual-report-2024.pdf"), 2) in {
+        (s["path"], s["page"]) for s in data["sources"]
+    }
     assert data["answer"].strip()
-    assert data["models"] == {"embedder": "sentence-transformers/all-MiniLM-L6-v2",
-                              "llm": "SmolLM2-135M-Instruct (bundled)"}
+    assert data["models"] == {
+        "embedder": "sentence-transformers/all-MiniLM-L6-v2",
+        "llm": "SmolLM2-135M-Instruct (bundled)",
+    }
     assert [s["n"] for s in data["sources"]] == list(range(1, len(data["sources"]) + 1))
 
 
 def test_ask_from_stdin_streams_answer_then_sources(ingested):
     home, _ = ingested
-    result = ragchat("ask", "-", input="What is the phone number of the outage hotline?\n",
-                     env={"RAGCHAT_HOME": str(home)})
+    result = ragchat(
+        "ask",
+        "-",
+        input="What is the phone number of the outage hotline?\n",
+        env={"RAGCHAT_HOME": str(home)},
+    )
     assert result.returncode == 0, result.stderr
     answer, _, sources = result.stdout.partition("\nSources\n")
     assert answer.strip()
@@ -49,14 +61,22 @@ def test_status_json_counts_the_collection(ingested):
     result = ragchat("status", "--json", env={"RAGCHAT_HOME": str(home)})
     data = json.loads(result.stdout)
     (collection,) = data["collections"]
-    assert collection["name"] == "default" and collection["documents"] == 5 and collection["chunks"] > 5
-    assert collection["embedder"] == "sentence-transformers/all-MiniLM-L6-v2" and collection["dimension"] == 384
+    assert (
+        collection["name"] == "default"
+        and collection["documents"] == 5
+        and collection["chunks"] > 5
+    )
+    assert (
+        collection["embedder"] == "sentence-transformers/all-MiniLM-L6-v2"
+        and collection["dimension"] == 384
+    )
 
 
 def test_chat_reads_questions_from_a_pipe(ingested):
     home, _ = ingested
-    result = ragchat("chat", input="What is the joining fee?\n/sources\n/exit\n",
-                     env={"RAGCHAT_HOME": str(home)})
+    result = ragchat(
+        "chat", input="What is the joining fee?\n/sources\n/exit\n", env={"RAGCHAT_HOME": str(home)}
+    )
     assert result.returncode == 0, result.stderr
     assert "Sources" in result.stdout and "handbook.md" in result.stdout
 
@@ -65,18 +85,29 @@ def test_other_embedder_refused_in_one_line(ingested, tmp_path):
     home, _ = ingested
     fake_model = tmp_path / "e5-small-v2"
     fake_model.mkdir()
-    result = ragchat("ask", "hello", env={"RAGCHAT_HOME": str(home), "RAGCHAT_EMBEDDING_MODEL": str(fake_model)})
+    result = ragchat(
+        "ask", "hello", env={"RAGCHAT_HOME": str(home), "RAGCHAT_EMBEDDING_MODEL": str(fake_model)}
+    )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("Error: Collection 'default' was built with embedding model 'sentence-transformers/all-MiniLM-L6-v2'")
+    assert result.stderr.startswith(
+        "Error: Collection 'default' was built with embedding model 'sentence-transformers/all-MiniLM-L6-v2'"
+    )
 
 
 def test_missing_default_embedder_offline_names_the_bundled_one(tmp_path):
     docs = tmp_path / "d"
     docs.mkdir()
     (docs / "a.md").write_text("hello")
-    result = ragchat("ingest", str(docs), env={"RAGCHAT_HOME": str(tmp_path / "h"),
-                                               "RAGCHAT_EMBEDDING_MODEL": "", "HF_HUB_OFFLINE": "1"})
+    result = ragchat(
+        "ingest",
+        str(docs),
+        env={
+            "RAGCHAT_HOME": str(tmp_path / "h"),
+            "RAGCHAT_EMBEDDING_MODEL": "",
+            "HF_HUB_OFFLINE": "1",
+        },
+    )
     assert result.returncode == 1
     assert "intfloat/e5-large-v2" in result.stderr and "--embedding-model bundled" in result.stderr
     assert "Traceback" not in result.stderr
@@ -96,7 +127,9 @@ def test_ask_with_bundled_llm_in_process(ingested, bundled_llm, bundled_embedder
 
 def test_default_llm_offline_names_the_bundled_one(ingested):
     home, _ = ingested
-    result = ragchat("ask", "hello", env={"RAGCHAT_HOME": str(home), "RAGCHAT_MODEL": "", "HF_HUB_OFFLINE": "1"})
+    result = ragchat(
+        "ask", "hello", env={"RAGCHAT_HOME": str(home), "RAGCHAT_MODEL": "", "HF_HUB_OFFLINE": "1"}
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "Qwen/Qwen2.5-1.5B-Instruct-GGUF" in result.stderr and "--model bundled" in result.stderr
 
@@ -107,6 +140,11 @@ def test_llm_from_a_local_gguf_path(ingested):
 
     home, _ = ingested
     gguf = bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)
-    result = ragchat("ask", "--json", "What is the joining fee?", env={"RAGCHAT_HOME": str(home), "RAGCHAT_MODEL": str(gguf)})
+    result = ragchat(
+        "ask",
+        "--json",
+        "What is the joining fee?",
+        env={"RAGCHAT_HOME": str(home), "RAGCHAT_MODEL": str(gguf)},
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["models"]["llm"] == str(gguf)

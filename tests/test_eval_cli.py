@@ -22,10 +22,14 @@ DOCS = {
 def beir(tmp_path: Path) -> Path:
     folder = tmp_path / "tiny"
     folder.mkdir()
-    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "title": t, "text": x}) + "\n" for k, (t, x) in DOCS.items()))
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": k, "title": t, "text": x}) + "\n" for k, (t, x) in DOCS.items())
+    )
     (folder / "queries.jsonl").write_text(
-        json.dumps({"_id": "q1", "text": "why do zebras have stripes"}) + "\n"
-        + json.dumps({"_id": "q2", "text": "when do emperor penguins breed"}) + "\n"
+        json.dumps({"_id": "q1", "text": "why do zebras have stripes"})
+        + "\n"
+        + json.dumps({"_id": "q2", "text": "when do emperor penguins breed"})
+        + "\n"
     )
     (folder / "qrels").mkdir()
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
@@ -48,7 +52,15 @@ def test_eval_beir_json_and_temporary_collection(beir: Path, tmp_path: Path):
 
 
 def test_eval_beir_table_on_screen(beir: Path, tmp_path: Path):
-    result = ragchat("eval", str(beir), "--collection", "tiny", "--mode", "lexical", env={"RAGCHAT_HOME": str(tmp_path / "h")})
+    result = ragchat(
+        "eval",
+        str(beir),
+        "--collection",
+        "tiny",
+        "--mode",
+        "lexical",
+        env={"RAGCHAT_HOME": str(tmp_path / "h")},
+    )
     assert result.returncode == 0, result.stderr
     assert "tiny (test: 2 queries, 4 documents)" in result.stdout
     assert "lexical" in result.stdout and "dense" not in result.stdout.split("\n", 2)[2]
@@ -58,8 +70,17 @@ def test_eval_gold_sources(ingested, tmp_path: Path):
     home, docs = ingested
     gold = tmp_path / "gold.jsonl"
     gold.write_text(
-        json.dumps({"question": "How much is the joining fee?", "sources": [str(docs / "handbook.md")]}) + "\n"
-        + json.dumps({"question": "Which number do I call for an outage?", "sources": [str(docs / "faq.html")]}) + "\n"
+        json.dumps(
+            {"question": "How much is the joining fee?", "sources": [str(docs / "handbook.md")]}
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "question": "Which number do I call for an outage?",
+                "sources": [str(docs / "faq.html")],
+            }
+        )
+        + "\n"
     )
     result = ragchat("eval", str(gold), "--json", env={"RAGCHAT_HOME": str(home)})
     assert result.returncode == 0, result.stderr

@@ -60,8 +60,12 @@ def test_span_recall_and_precision_in_characters():
 
 
 def test_load_beir_picks_the_split_and_keeps_judged_queries(tmp_path: Path):
-    (tmp_path / "corpus.jsonl").write_text('{"_id": "1", "title": "T", "text": "x"}\n{"_id": "2", "text": "y"}\n')
-    (tmp_path / "queries-train.jsonl").write_text('{"_id": "q1", "text": "a?"}\n{"_id": "q2", "text": "b?"}\n')
+    (tmp_path / "corpus.jsonl").write_text(
+        '{"_id": "1", "title": "T", "text": "x"}\n{"_id": "2", "text": "y"}\n'
+    )
+    (tmp_path / "queries-train.jsonl").write_text(
+        '{"_id": "q1", "text": "a?"}\n{"_id": "q2", "text": "b?"}\n'
+    )
     (tmp_path / "qrels-train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\t1\t1\nq9\t2\t1\n")
     data = load_beir(tmp_path)
     assert data.split == "train" and data.qrels == {"q1": {"1": 1}}

@@ -35,7 +35,9 @@ ASTRONOMY = [
     "The Andromeda galaxy is the nearest large spiral galaxy to the Milky Way, about two and a half million light years away from Earth.",
     "Telescopes collect starlight with mirrors or lenses; astronomers observe distant nebulae and measure the redshift of faraway galaxies.",
 ]
-DUPLICATE = COOKING[0].replace("overnight", "through the night").replace("hot oven", "very hot oven")
+DUPLICATE = (
+    COOKING[0].replace("overnight", "through the night").replace("hot oven", "very hot oven")
+)
 
 CLIENT = '''"""A small HTTP client."""
 
@@ -106,7 +108,10 @@ def test_ingest_keeps_one_document_vector_per_file(ragchat_home: Path, tmp_path:
     chunks = [r.vector for r in app.store.scan("default", where={"path": path})]
     stored = app.documents().get([chunk_prefix(path)])[chunk_prefix(path)]
     assert stored.title == "Recipe 1" and stored.path == path
-    assert all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(stored.vector, mean_vector(chunks), strict=True))
+    assert all(
+        math.isclose(a, b, abs_tol=1e-6)
+        for a, b in zip(stored.vector, mean_vector(chunks), strict=True)
+    )
 
     (docs / "astronomy" / "sky-3.md").unlink()
     (docs / "cooking" / "recipe-2.md").write_text("")  # now empty: no text, no vector
@@ -118,7 +123,9 @@ def test_ingest_keeps_one_document_vector_per_file(ragchat_home: Path, tmp_path:
     assert not app.store.exists(docs_collection("default"))
 
 
-def test_killed_ingest_leaves_no_document_vector_without_its_file(ragchat_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_killed_ingest_leaves_no_document_vector_without_its_file(
+    ragchat_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     docs = build_corpus(tmp_path / "docs")
     app = fake_app(ragchat_home)
 
@@ -128,16 +135,22 @@ def test_killed_ingest_leaves_no_document_vector_without_its_file(ragchat_home: 
     monkeypatch.setattr(app.manifest, "put_file", crash)  # dies after the vectors, before the rows
     with pytest.raises(KeyboardInterrupt):
         app.ingest(docs)
-    assert chunk_prefix(str(docs / "astronomy" / "sky-1.md")) in doc_ids(app)  # written first, like the chunks
+    assert chunk_prefix(str(docs / "astronomy" / "sky-1.md")) in doc_ids(
+        app
+    )  # written first, like the chunks
     monkeypatch.undo()
-    (docs / "astronomy" / "sky-1.md").unlink()  # gone before the next ingest: no row will ever own it
+    (
+        docs / "astronomy" / "sky-1.md"
+    ).unlink()  # gone before the next ingest: no row will ever own it
     resumed = fake_app(ragchat_home)
     resumed.ingest(docs)
     assert doc_ids(resumed) == {chunk_prefix(p) for p in resumed.manifest.files("default")}
     assert len(doc_ids(resumed)) == 8
 
 
-def test_collection_from_before_document_vectors_gets_them_on_first_use(ragchat_home: Path, tmp_path: Path):
+def test_collection_from_before_document_vectors_gets_them_on_first_use(
+    ragchat_home: Path, tmp_path: Path
+):
     docs = build_corpus(tmp_path / "docs")
     app = fake_app(ragchat_home)
     app.ingest(docs)
@@ -148,7 +161,11 @@ def test_collection_from_before_document_vectors_gets_them_on_first_use(ragchat_
     assert related[0].path.endswith("recipe-0-copy.md")
     after = {d.id: d.vector for d in app.documents().all()}
     assert set(after) == set(before)
-    assert all(math.isclose(a, b, abs_tol=1e-6) for i in before for a, b in zip(before[i], after[i], strict=True))
+    assert all(
+        math.isclose(a, b, abs_tol=1e-6)
+        for i in before
+        for a, b in zip(before[i], after[i], strict=True)
+    )
 
 
 def test_similar_and_cluster_refuse_what_they_cannot_do(ragchat_home: Path, tmp_path: Path):
@@ -157,7 +174,9 @@ def test_similar_and_cluster_refuse_what_they_cannot_do(ragchat_home: Path, tmp_
     app.ingest(docs)
     with pytest.raises(ExploreError, match=r"not in collection 'default'; ingest it first"):
         app.similar(tmp_path / "elsewhere.md")
-    with pytest.raises(ExploreError, match="Cannot make 20 clusters from 9 documents; ask for at most 9"):
+    with pytest.raises(
+        ExploreError, match="Cannot make 20 clusters from 9 documents; ask for at most 9"
+    ):
         app.clusters(20)
     results = app.similar(docs / "astronomy" / "sky-0.md", n=3)
     assert len(results) == 3 and all(not r.path.endswith("sky-0.md") for r in results)
@@ -188,19 +207,28 @@ def test_cluster_lists_members_nearest_the_centre_first():
 
 
 def test_cluster_names_from_the_llm_are_short_plain_text():
-    documents = [Document(str(i), f"/d/{i}.md", f"title {i}", "lead", unit(1, i / 10)) for i in range(4)]
+    documents = [
+        Document(str(i), f"/d/{i}.md", f"title {i}", "lead", unit(1, i / 10)) for i in range(4)
+    ]
     clusters = cluster(documents, 2)
     llm = FakeLLM(["Name: \x1b[31mBread\x1b[0m baking.", "word " * 80])
     name_clusters(clusters, llm, "{documents}\n{keywords}")
     assert clusters[0].name == "Bread baking"
-    assert clusters[1].name == "" and clusters[1].label == (", ".join(clusters[1].keywords) or "cluster 2")
+    assert clusters[1].name == "" and clusters[1].label == (
+        ", ".join(clusters[1].keywords) or "cluster 2"
+    )
     assert "- title" in llm.prompts[0][0]["content"]
 
 
 @pytest.mark.parametrize(
     ("reply", "name"),
-    [('The topic is "Home gardening tips"', "Home gardening tips"), ("**Cooking recipes**\nBecause...", "Cooking recipes"),
-     ("Topic: Star formation", "Star formation"), ("", ""), ("x" * 200, "")],
+    [
+        ('The topic is "Home gardening tips"', "Home gardening tips"),
+        ("**Cooking recipes**\nBecause...", "Cooking recipes"),
+        ("Topic: Star formation", "Star formation"),
+        ("", ""),
+        ("x" * 200, ""),
+    ],
 )
 def test_clean_name(reply: str, name: str):
     assert clean_name(reply) == name
@@ -217,7 +245,9 @@ def test_axis_puts_a_at_zero_and_b_at_one():
             return [table[t] for t in texts]
 
     axis = Axis.from_examples(Fixed(), ["a1", "a2"], ["b1", "b2"])
-    assert axis.scores([[1.0, 1.0], [3.0, 1.0], [2.0, 5.0], [5.0, 0.0]]) == pytest.approx([0.0, 1.0, 0.5, 2.0])
+    assert axis.scores([[1.0, 1.0], [3.0, 1.0], [2.0, 5.0], [5.0, 0.0]]) == pytest.approx(
+        [0.0, 1.0, 0.5, 2.0]
+    )
     with pytest.raises(ExploreError, match="the same place"):
         Axis.from_examples(Fixed(), ["a1"], ["a1"])
 
@@ -226,14 +256,25 @@ def test_axis_puts_a_at_zero_and_b_at_one():
 
 
 def small_map(count: int = 7) -> DocumentMap:
-    points = [Point(math.cos(i), math.sin(i) * (i % 3), f"Doc {i} $5 </script>", f"/d/{i}.md", i % 2) for i in range(count)]
-    return DocumentMap("Collection 'x': 7 documents", "subtitle", ("PC 1", "PC 2"), ["first", "second"], points)
+    points = [
+        Point(math.cos(i), math.sin(i) * (i % 3), f"Doc {i} $5 </script>", f"/d/{i}.md", i % 2)
+        for i in range(count)
+    ]
+    return DocumentMap(
+        "Collection 'x': 7 documents", "subtitle", ("PC 1", "PC 2"), ["first", "second"], points
+    )
 
 
 def test_html_map_carries_one_point_per_document_and_no_markup_from_titles():
     page = html_page(small_map())
-    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page  # nothing fetched
-    data = json.loads(re.search(r'<script type="application/json" id="map-data">(.*?)</script>', page, re.S).group(1))
+    assert (
+        "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
+    )  # nothing fetched
+    data = json.loads(
+        re.search(
+            r'<script type="application/json" id="map-data">(.*?)</script>', page, re.S
+        ).group(1)
+    )
     assert len(data["points"]) == 7 and data["points"][0]["title"] == "Doc 0 $5 </script>"
     assert page.count("</script>") == 2  # a title cannot close the data element
 
@@ -264,12 +305,20 @@ def test_similar_finds_the_near_duplicate_first(explored):
     result = ragchat("similar", str(docs / "cooking" / "recipe-0.md"), "--json", "-n", "4", env=env)
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)["results"]
-    assert len(found) == 4 and found[0]["path"].endswith("recipe-0-copy.md") and found[0]["score"] > 0.9
+    assert (
+        len(found) == 4
+        and found[0]["path"].endswith("recipe-0-copy.md")
+        and found[0]["score"] > 0.9
+    )
     assert all("/cooking/" in r["path"] for r in found[:4])  # the other recipes before any star
     text = ragchat("similar", str(docs / "astronomy" / "sky-1.md"), "-n", "3", env=env)
     assert text.returncode == 0 and "sky-" in text.stdout.splitlines()[1]
     missing = ragchat("similar", str(docs / "nowhere.md"), env=env)
-    assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "ingest it first" in missing.stderr
+    assert (
+        missing.returncode == 1
+        and missing.stderr.count("\n") == 1
+        and "ingest it first" in missing.stderr
+    )
 
 
 @pytest.mark.slow
@@ -294,7 +343,9 @@ def test_cluster_summary_names_come_from_the_bundled_llm(explored):
     assert result.returncode == 0, result.stderr
     for found in json.loads(result.stdout)["clusters"]:
         # SmolLM2-135M may not give a usable name; when it does it is short plain text
-        assert found["name"] is None or (0 < len(found["name"]) <= 48 and "\x1b" not in found["name"])
+        assert found["name"] is None or (
+            0 < len(found["name"]) <= 48 and "\x1b" not in found["name"]
+        )
         assert found["keywords"]
 
 
@@ -324,28 +375,51 @@ def test_map_writes_html_and_png_with_one_point_per_document(explored, tmp_path:
 def test_spectrum_ranks_obvious_examples_in_order(explored, tmp_path: Path):
     env, _ = explored
     concrete, abstract = tmp_path / "concrete.txt", tmp_path / "abstract.txt"
-    concrete.write_text("The red brick wall is two metres high.\nShe poured hot coffee into a blue mug.\n"
-                        "The dog chewed the wooden chair leg.\nA cold rain fell on the tin roof all night.\n")
-    abstract.write_text("Justice requires a balance between freedom and responsibility.\n"
-                        "Knowledge is shaped by the assumptions we bring to it.\n"
-                        "Love is a commitment that transcends momentary feelings.\nTruth matters more than comfort.\n")
-    texts = ["Freedom is the essence of human dignity.", "The kettle boiled on the stove.", "The cat slept on a warm windowsill."]
-    result = ragchat("spectrum", "--a", str(concrete), "--b", str(abstract), *texts, "--json", env=env)
+    concrete.write_text(
+        "The red brick wall is two metres high.\nShe poured hot coffee into a blue mug.\n"
+        "The dog chewed the wooden chair leg.\nA cold rain fell on the tin roof all night.\n"
+    )
+    abstract.write_text(
+        "Justice requires a balance between freedom and responsibility.\n"
+        "Knowledge is shaped by the assumptions we bring to it.\n"
+        "Love is a commitment that transcends momentary feelings.\nTruth matters more than comfort.\n"
+    )
+    texts = [
+        "Freedom is the essence of human dignity.",
+        "The kettle boiled on the stove.",
+        "The cat slept on a warm windowsill.",
+    ]
+    result = ragchat(
+        "spectrum", "--a", str(concrete), "--b", str(abstract), *texts, "--json", env=env
+    )
     assert result.returncode == 0, result.stderr
     ranked = [r["text"] for r in json.loads(result.stdout)["results"]]
     assert ranked[-1] == "Freedom is the essence of human dignity."
 
-    piped = ragchat("spectrum", "--a", str(concrete), "--b", str(abstract), "-", input="\n".join(texts) + "\n", env=env)
+    piped = ragchat(
+        "spectrum",
+        "--a",
+        str(concrete),
+        "--b",
+        str(abstract),
+        "-",
+        input="\n".join(texts) + "\n",
+        env=env,
+    )
     assert piped.returncode == 0 and piped.stdout.index("kettle") < piped.stdout.index("Freedom")
 
     cooking, stars = tmp_path / "cooking.txt", tmp_path / "stars.txt"
     cooking.write_text("Stir the soup and add salt.\nBake the cake for forty minutes.\n")
     stars.write_text("The comet passed close to the sun.\nA red giant star swells as it ages.\n")
-    chunks = ragchat("spectrum", "--a", str(cooking), "--b", str(stars), "--chunks", "-n", "3", "--json", env=env)
+    chunks = ragchat(
+        "spectrum", "--a", str(cooking), "--b", str(stars), "--chunks", "-n", "3", "--json", env=env
+    )
     assert chunks.returncode == 0, chunks.stderr
     found = json.loads(chunks.stdout)
     assert found["chunks"] == 9
-    assert all("/cooking/" in r["path"] for r in found["lowest"]) and all("/astronomy/" in r["path"] for r in found["highest"])
+    assert all("/cooking/" in r["path"] for r in found["lowest"]) and all(
+        "/astronomy/" in r["path"] for r in found["highest"]
+    )
 
 
 @pytest.mark.slow

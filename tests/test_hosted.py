@@ -25,15 +25,36 @@ def server():
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)),
-               "--model_alias", "smol", "--host", "127.0.0.1", "--port", str(port), "--api_key", KEY,
-               "--n_ctx", "2048", "--n_threads", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)),
+        "--model_alias",
+        "smol",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--api_key",
+        KEY,
+        "--n_ctx",
+        "2048",
+        "--n_threads",
+        "2",
+    ]
     with serving(command, url + "/models", {"Authorization": f"Bearer {KEY}"}):
         yield url
 
 
 def hosted_env(home: Path, url: str, key: str = KEY, model: str = "openai:smol") -> dict[str, str]:
-    return {"RAGCHAT_HOME": str(home), "RAGCHAT_MODEL": model, "RAGCHAT_BASE_URL": url, "RAGCHAT_API_KEY": key}
+    return {
+        "RAGCHAT_HOME": str(home),
+        "RAGCHAT_MODEL": model,
+        "RAGCHAT_BASE_URL": url,
+        "RAGCHAT_API_KEY": key,
+    }
 
 
 def test_ask_through_the_openai_backend(ingested, server):
@@ -49,7 +70,9 @@ def test_ask_through_the_openai_backend(ingested, server):
 
 def test_chat_streams_through_the_openai_backend(ingested, server):
     home, _ = ingested
-    result = ragchat("chat", input="Where are the solar panels?\n/exit\n", env=hosted_env(home, server))
+    result = ragchat(
+        "chat", input="Where are the solar panels?\n/exit\n", env=hosted_env(home, server)
+    )
     assert result.returncode == 0, result.stderr
     assert "Sources" in result.stdout and "faq.html" in result.stdout
 
@@ -71,7 +94,13 @@ class _ApiStub(BaseHTTPRequestHandler):
     requests = 0
 
     def do_GET(self):  # /v1/models
-        self._send(200, {"object": "list", "data": [{"id": "alpha", "object": "model"}, {"id": "beta", "object": "model"}]})
+        self._send(
+            200,
+            {
+                "object": "list",
+                "data": [{"id": "alpha", "object": "model"}, {"id": "beta", "object": "model"}],
+            },
+        )
 
     def do_POST(self):  # /v1/chat/completions
         type(self).requests += 1
@@ -124,7 +153,11 @@ def test_dead_server_is_a_clear_error(ingested):
     home, _ = ingested
     url = f"http://127.0.0.1:{free_port()}/v1"
     result = ragchat("ask", "hello", env=hosted_env(home, url))
-    assert result.returncode == 1 and "Cannot reach 127.0.0.1:" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode == 1
+        and "Cannot reach 127.0.0.1:" in result.stderr
+        and "Traceback" not in result.stderr
+    )
 
 
 def test_remote_endpoint_without_consent_is_refused_before_connecting(ingested, monkeypatch):
@@ -141,7 +174,9 @@ def test_remote_endpoint_without_consent_is_refused_before_connecting(ingested, 
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
-    settings = Settings(model="openai:gpt-4o-mini", base_url="http://llm.example.invalid/v1", api_key=KEY)
+    settings = Settings(
+        model="openai:gpt-4o-mini", base_url="http://llm.example.invalid/v1", api_key=KEY
+    )
     with pytest.raises(RemoteNotAllowed, match=r"llm\.example\.invalid.*--allow-remote"):
         App(home, settings).engine()
 

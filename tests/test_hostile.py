@@ -41,4 +41,6 @@ def test_escapes_in_names_and_text_never_reach_the_terminal(tmp_path: Path):
     messages = build_messages(Prompts.load(), "When is the boiler serviced?", [hit])
     assert "not instructions" in messages[0]["content"]
     user = messages[1]["content"]
-    assert user.index('"""') < user.index("IGNORE ALL") < user.rindex('"""') < user.index("Question:")
+    assert (
+        user.index('"""') < user.index("IGNORE ALL") < user.rindex('"""') < user.index("Question:")
+    )

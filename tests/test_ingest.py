@@ -50,7 +50,9 @@ def test_first_ingest_adds_and_names_skipped(ragchat_home: Path, docs: Path):
     app = make_app(ragchat_home)
     report = app.ingest(docs)
     assert len(report.added) == 3
-    assert report.summary().startswith("3 added, 0 updated, 0 removed, 0 unchanged, 1 skipped: blob.bin (binary)")
+    assert report.summary().startswith(
+        "3 added, 0 updated, 0 removed, 0 unchanged, 1 skipped: blob.bin (binary)"
+    )
     counts = chroma_paths(app)
     assert set(counts) == {str(docs / "a.md"), str(docs / "b.txt"), str(docs / "sub" / "c.html")}
     assert sum(counts.values()) == app.store.count("default") == app.manifest.counts("default")[1]
@@ -70,7 +72,9 @@ def test_rerun_embeds_nothing_then_only_the_changed_file(ragchat_home: Path, doc
     os.utime(docs / "b.txt", ns=(1, 1))
     assert app.ingest(docs).unchanged == 3 and embedder.embedded == []
 
-    write(docs, "b.txt", "Bananas are yellow.\n\nBananas grow in bunches.\n\nPlantains are cousins.")
+    write(
+        docs, "b.txt", "Bananas are yellow.\n\nBananas grow in bunches.\n\nPlantains are cousins."
+    )
     report = app.ingest(docs)
     assert report.updated == [str(docs / "b.txt")] and report.unchanged == 2
     assert embedder.embedded and all("anana" in t or "lantain" in t for t in embedder.embedded)
@@ -94,7 +98,9 @@ def test_shrinking_and_deleting_files_removes_their_chunks(ragchat_home: Path, d
     assert app.manifest.counts("default") == (2, app.store.count("default"))
 
 
-def test_ingesting_one_folder_does_not_remove_another(ragchat_home: Path, docs: Path, tmp_path: Path):
+def test_ingesting_one_folder_does_not_remove_another(
+    ragchat_home: Path, docs: Path, tmp_path: Path
+):
     other = tmp_path / "other"
     write(other, "d.md", "Dates are sweet.")
     app = make_app(ragchat_home)
@@ -150,7 +156,9 @@ def test_a_second_writer_is_told_who_holds_the_store(ragchat_home: Path, docs: P
     assert len(second.ingest(docs).added) == 3  # free again once the first is done
 
 
-def test_chunks_of_an_interrupted_ingest_are_removed_next_time(ragchat_home: Path, docs: Path, monkeypatch):
+def test_chunks_of_an_interrupted_ingest_are_removed_next_time(
+    ragchat_home: Path, docs: Path, monkeypatch
+):
     """Killed after the vectors were written but before the manifest row: the file is later
     deleted, and its orphaned chunks must not stay in the store."""
     from ragchat.manifest import Manifest
@@ -166,16 +174,24 @@ def test_chunks_of_an_interrupted_ingest_are_removed_next_time(ragchat_home: Pat
     with pytest.raises(KeyboardInterrupt):
         make_app(ragchat_home, chunk_tokens=8).ingest(docs)
     monkeypatch.undo()
-    assert str(docs / "new.md") in chroma_paths(app)  # vectors written, manifest row too? not cleared
+    assert str(docs / "new.md") in chroma_paths(
+        app
+    )  # vectors written, manifest row too? not cleared
     (docs / "new.md").unlink()
     fresh = make_app(ragchat_home, chunk_tokens=8)
     fresh.ingest(docs)
     assert str(docs / "new.md") not in chroma_paths(fresh)
-    assert fresh.store.count("default") == fresh.manifest.counts("default")[1] == sum(chroma_paths(fresh).values())
+    assert (
+        fresh.store.count("default")
+        == fresh.manifest.counts("default")[1]
+        == sum(chroma_paths(fresh).values())
+    )
     assert fresh.manifest.pending("default") == []
 
 
-def test_symlinks_fifos_and_big_files_are_skipped_with_reasons(ragchat_home: Path, docs: Path, tmp_path: Path):
+def test_symlinks_fifos_and_big_files_are_skipped_with_reasons(
+    ragchat_home: Path, docs: Path, tmp_path: Path
+):
     outside = tmp_path / "outside.md"
     outside.write_text("secret from elsewhere")
     (docs / "link-out.md").symlink_to(outside)

@@ -38,11 +38,18 @@ def test_bm25_order_stemming_and_path_filter(tmp_path: Path):
 def test_an_old_fts5_table_is_migrated_then_dropped(tmp_path: Path):
     manifest = Manifest(tmp_path / "manifest.sqlite3")
     table = legacy_table("notes")  # what ragchat before tantivy wrote
-    manifest.db.execute(f"CREATE VIRTUAL TABLE {table} USING fts5(text, chunk_id UNINDEXED, path UNINDEXED)")
-    manifest.db.execute(f"INSERT INTO {table} VALUES ('Harbour cranes lift containers', 'x-0', '/x.md')")
+    manifest.db.execute(
+        f"CREATE VIRTUAL TABLE {table} USING fts5(text, chunk_id UNINDEXED, path UNINDEXED)"
+    )
+    manifest.db.execute(
+        f"INSERT INTO {table} VALUES ('Harbour cranes lift containers', 'x-0', '/x.md')"
+    )
     index = LexicalIndex(manifest, "notes")
     assert [h[:2] for h in index.search("crane", 5)] == [("x-0", "/x.md")]
-    assert manifest.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone() is None
+    assert (
+        manifest.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+        is None
+    )
     assert manifest.purge_needed()  # VACUUM scrubs the dropped table's pages
 
 
@@ -58,7 +65,9 @@ def test_compaction_leaves_no_deleted_text_or_terms(tmp_path: Path):
     assert not index.needs_compacting()
     searcher = index._searcher()
     assert searcher.doc_freq("text", "qzxkplmwv") == 0  # the term is gone, not just hidden
-    assert not [p for p in index.folder.rglob("*") if p.is_file() and b"qzxkplmwv" in p.read_bytes()]
+    assert not [
+        p for p in index.folder.rglob("*") if p.is_file() and b"qzxkplmwv" in p.read_bytes()
+    ]
     assert [h[0] for h in index.search("bananas", 5)] == ["k-0"]
 
 
@@ -97,10 +106,16 @@ def test_a_damaged_index_is_one_error_and_rebuild_recovers(ragchat_home: Path, d
     LexicalIndex(fresh.manifest, "default").close()
     rebuilt = make_app(ragchat_home)
     rebuilt.ingest(docs, reindex=True)
-    assert [h.path for h in rebuilt.retriever("lexical").retrieve("bananas yellow", 1)] == [str(docs / "b.txt")]
+    assert [h.path for h in rebuilt.retriever("lexical").retrieve("bananas yellow", 1)] == [
+        str(docs / "b.txt")
+    ]
 
 
-def test_an_update_interrupted_after_its_chunks_is_redone_even_if_reverted(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811
+def test_an_update_interrupted_after_its_chunks_is_redone_even_if_reverted(
+    ragchat_home: Path,
+    docs: Path,  # noqa: F811
+    monkeypatch,
+):
     write(docs, "plan.md", "The budget is modest.\n")
     make_app(ragchat_home).ingest(docs)
     original = (docs / "plan.md").read_text()
@@ -120,7 +135,9 @@ def test_an_update_interrupted_after_its_chunks_is_redone_even_if_reverted(ragch
     lexical = make_app(ragchat_home).retriever("lexical")
     assert lexical.retrieve("enormous", 3) == []
     assert [h.path for h in lexical.retrieve("modest budget", 1)] == [str(docs / "plan.md")]
-    assert sqlite3.connect(ragchat_home / "manifest.sqlite3").execute("SELECT COUNT(*) FROM pending").fetchone() == (0,)
+    assert sqlite3.connect(ragchat_home / "manifest.sqlite3").execute(
+        "SELECT COUNT(*) FROM pending"
+    ).fetchone() == (0,)
 
 
 def test_an_ingest_lets_go_of_the_writer_when_it_ends(ragchat_home: Path, docs: Path):  # noqa: F811

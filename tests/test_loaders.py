@@ -15,7 +15,11 @@ def texts(page):
 def test_paragraph_blocks_keep_spans():
     text = "First para\nstill first.\n\n  Second para.\n\n\n\nThird."
     blocks = paragraph_blocks(text)
-    assert [text[b.start : b.end] for b in blocks] == ["First para\nstill first.", "Second para.", "Third."]
+    assert [text[b.start : b.end] for b in blocks] == [
+        "First para\nstill first.",
+        "Second para.",
+        "Third.",
+    ]
 
 
 def test_markdown_blocks_carry_heading_path_and_keep_code_fences_whole():
@@ -48,7 +52,14 @@ def test_html_drops_scripts_and_styles_and_keeps_headings():
   spacing</pre></body></html>"""
     page = html_page(markup)
     assert "zzstyle" not in page.text and "zzscript" not in page.text
-    assert texts(page) == ["Hello bold world.", "Loose text", "Inner para", "Item one", "Item two", "code  keeps\n  spacing"]
+    assert texts(page) == [
+        "Hello bold world.",
+        "Loose text",
+        "Inner para",
+        "Item one",
+        "Item two",
+        "code  keeps\n  spacing",
+    ]
     assert page.blocks[0].headings == ("Top",)
     assert page.blocks[3].headings == ("Top", "Sub")
 
@@ -135,4 +146,6 @@ def test_sample_pdf_has_no_running_header_or_footer():
     from conftest import CORPUS
 
     pages = load(CORPUS / "annual-report-2024.pdf")
-    assert all("Page 1 of 3" not in p.text and "Annual Report 2024\n" not in p.text[:80] for p in pages[1:])
+    assert all(
+        "Page 1 of 3" not in p.text and "Annual Report 2024\n" not in p.text[:80] for p in pages[1:]
+    )

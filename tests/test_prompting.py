@@ -11,7 +11,9 @@ from ragchat.store import Hit
 
 
 def hit(n: int, words: int = 10, page: int | None = None) -> Hit:
-    return Hit(f"id{n}", " ".join([f"w{n}"] * words), f"/docs/f{n}.md", page, "", 0, 0, 1.0 - n / 100)
+    return Hit(
+        f"id{n}", " ".join([f"w{n}"] * words), f"/docs/f{n}.md", page, "", 0, 0, 1.0 - n / 100
+    )
 
 
 def test_shipped_prompts_load_and_say_the_rules():

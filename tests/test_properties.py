@@ -29,7 +29,11 @@ WORDS = ["tide", "gull", "ferry", "harbour", "storm", "net", "lamp", "quay"]
 
 operations = st.lists(
     st.one_of(
-        st.tuples(st.just("write"), st.sampled_from(NAMES), st.lists(st.sampled_from(WORDS), min_size=1, max_size=40)),
+        st.tuples(
+            st.just("write"),
+            st.sampled_from(NAMES),
+            st.lists(st.sampled_from(WORDS), min_size=1, max_size=40),
+        ),
         st.tuples(st.just("delete"), st.sampled_from(NAMES), st.just([])),
         st.tuples(st.just("ingest"), st.just(""), st.just([])),
         st.tuples(st.just("crash"), st.integers(0, 3), st.just([])),
@@ -44,20 +48,35 @@ class Crash(Exception):
 
 
 def state(app: App) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, int]], list[str]]:
-    ids = sorted(app.store._collection("default").get(include=[])["ids"]) if app.manifest.collection("default") else []
+    ids = (
+        sorted(app.store._collection("default").get(include=[])["ids"])
+        if app.manifest.collection("default")
+        else []
+    )
     documents = sorted(app.store.ids("default__docs")) if app.store.exists("default__docs") else []
     db = sqlite3.connect(app.manifest.path)
     index = LexicalIndex(app.manifest, "default")
-    lexical = sorted((chunk_id, path) for chunk_id, path, _ in index.entries()) if index.folder.exists() else []
+    lexical = (
+        sorted((chunk_id, path) for chunk_id, path, _ in index.entries())
+        if index.folder.exists()
+        else []
+    )
     files = sorted(db.execute("SELECT path, chunks FROM files"))
     return ids, lexical, files, documents
 
 
 def app_at(home: Path) -> App:
-    return App(home, Settings(chunk_tokens=12), explicit=frozenset({"embedding_model"}), embedder=FakeEmbedder())
+    return App(
+        home,
+        Settings(chunk_tokens=12),
+        explicit=frozenset({"embedding_model"}),
+        embedder=FakeEmbedder(),
+    )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(steps=operations)
 def test_any_history_ends_as_a_clean_build(steps, monkeypatch: pytest.MonkeyPatch):
     work = Path(tempfile.mkdtemp(prefix="ragchat-prop-"))

@@ -16,10 +16,18 @@ def files_holding(home: Path, marker: str) -> list[str]:
     """Every file under ``home`` (databases, -wal/-journal files, index segments) whose
     bytes contain ``marker`` in any letter case."""
     needle = marker.lower().encode()
-    return [str(p.relative_to(home)) for p in home.rglob("*") if p.is_file() and needle in p.read_bytes().lower()]
+    return [
+        str(p.relative_to(home))
+        for p in home.rglob("*")
+        if p.is_file() and needle in p.read_bytes().lower()
+    ]
 
 
-def test_removed_and_changed_documents_leave_no_text_on_disk(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811
+def test_removed_and_changed_documents_leave_no_text_on_disk(
+    ragchat_home: Path,
+    docs: Path,  # noqa: F811
+    monkeypatch,
+):
     write(docs, "secret.md", f"# Plans\n\nThe {MARKER} project starts in May.\n")
     write(docs, "changing.md", f"Draft: {MARKER}2 budget is high.\n\nMore text here.\n")
     app = make_app(ragchat_home)
@@ -29,7 +37,9 @@ def test_removed_and_changed_documents_leave_no_text_on_disk(ragchat_home: Path,
     (docs / "secret.md").unlink()
     write(docs, "changing.md", "Final: the budget is modest.\n")
     report = app.ingest(docs)
-    assert report.removed == [str(docs / "secret.md")] and report.updated == [str(docs / "changing.md")]
+    assert report.removed == [str(docs / "secret.md")] and report.updated == [
+        str(docs / "changing.md")
+    ]
     assert files_holding(ragchat_home, MARKER) == []
 
     # the rest is still there and searchable, in this process and a fresh one
@@ -72,7 +82,9 @@ def test_reindex_and_interrupted_removals_are_purged(ragchat_home: Path, docs: P
 
 
 @pytest.mark.slow
-def test_truncated_index_files_are_found_and_rebuild_recovers(ragchat_home: Path, tmp_path: Path, bundled_embedder):
+def test_truncated_index_files_are_found_and_rebuild_recovers(
+    ragchat_home: Path, tmp_path: Path, bundled_embedder
+):
     import json
     import shutil
     import struct
@@ -81,7 +93,11 @@ def test_truncated_index_files_are_found_and_rebuild_recovers(ragchat_home: Path
 
     notes = tmp_path / "many"
     for n in range(60):
-        write(notes, f"note-{n:02d}.md", "\n\n".join(f"Gull {n} nests on rock {p} by the pier." for p in range(20)))
+        write(
+            notes,
+            f"note-{n:02d}.md",
+            "\n\n".join(f"Gull {n} nests on rock {p} by the pier." for p in range(20)),
+        )
     app = make_app(ragchat_home, bundled_embedder, chunk_tokens=8)
     app.ingest(notes)
     app.store._restart()  # let go of Chroma, as a finished process would
@@ -119,7 +135,12 @@ def test_truncated_index_files_are_found_and_rebuild_recovers(ragchat_home: Path
 
 
 @pytest.mark.parametrize("changes", [1, 5])
-def test_a_file_written_while_being_read_ends_with_its_final_text(ragchat_home: Path, docs: Path, monkeypatch, changes):  # noqa: F811
+def test_a_file_written_while_being_read_ends_with_its_final_text(
+    ragchat_home: Path,
+    docs: Path,  # noqa: F811
+    monkeypatch,
+    changes,
+):
     import ragchat.ingest
 
     real_load = ragchat.ingest.load
@@ -131,7 +152,10 @@ def test_a_file_written_while_being_read_ends_with_its_final_text(ragchat_home: 
         if path == target and (n := next(edits, None)) is not None:
             # another program saves the file while ragchat still holds the old text
             target.write_text(f"Bananas are version {n + 1}.\n\nKiwis are brown.")
-            os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 1_000_000 * (n + 1)))
+            os.utime(
+                target,
+                ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 1_000_000 * (n + 1)),
+            )
         return pages
 
     monkeypatch.setattr(ragchat.ingest, "load", load_then_edit)
@@ -145,10 +169,18 @@ def test_a_file_written_while_being_read_ends_with_its_final_text(ragchat_home: 
     assert make_app(ragchat_home).ingest(docs).unchanged == 3
     stored = [text for _, text, meta in app.store.records("default") if meta["path"] == str(target)]
     assert "\n\n".join(stored) == final.strip() or " ".join(stored).split() == final.split()
-    assert app.store.count("default") == app.manifest.counts("default")[1] == len(app.store.records("default"))
+    assert (
+        app.store.count("default")
+        == app.manifest.counts("default")[1]
+        == len(app.store.records("default"))
+    )
 
 
-def test_a_file_that_vanishes_mid_ingest_is_skipped_with_the_reason(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811
+def test_a_file_that_vanishes_mid_ingest_is_skipped_with_the_reason(
+    ragchat_home: Path,
+    docs: Path,  # noqa: F811
+    monkeypatch,
+):
     import ragchat.ingest
 
     real_load = ragchat.ingest.load
@@ -181,14 +213,20 @@ def test_a_segfault_in_llama_cpp_is_one_line_naming_a_private_crash_log(tmp_path
     env = _tiny_store(tmp_path)
     # no test hook in the product: the real llama.cpp binding is made to crash at load time
     hooks = tmp_path / "hooks"
-    write(hooks, "sitecustomize.py", "import ctypes\nimport llama_cpp\n\n"
-          "def crash(self, *args, **kwargs):\n    ctypes.string_at(0)\n\n"
-          "llama_cpp.Llama.__init__ = crash\n")
+    write(
+        hooks,
+        "sitecustomize.py",
+        "import ctypes\nimport llama_cpp\n\n"
+        "def crash(self, *args, **kwargs):\n    ctypes.string_at(0)\n\n"
+        "llama_cpp.Llama.__init__ = crash\n",
+    )
     env["PYTHONPATH"] = os.pathsep.join([str(hooks), os.environ.get("PYTHONPATH", "")])
     result = ragchat("ask", "When does the ferry leave?", env=env)
     assert result.returncode == 128 + 11, result.stderr
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ragchat crashed inside a native library (SIGSEGV)")
+    assert len(lines) == 1 and lines[0].startswith(
+        "Error: ragchat crashed inside a native library (SIGSEGV)"
+    )
     assert "nothing already ingested is lost" in lines[0] and "Traceback" not in result.stderr
     log = Path(lines[0].split("details in ")[1].split(";")[0])
     assert log.stat().st_mode & 0o777 == 0o600
@@ -212,9 +250,18 @@ def test_ctrl_c_stops_an_ingest_soon_and_the_next_run_finishes_the_rest(tmp_path
 
     notes = tmp_path / "notes"
     for n in range(80):
-        write(notes, f"note-{n:02d}.md", "\n\n".join(f"Note {n} about tides, paragraph {p}. " * 12 for p in range(6)))
+        write(
+            notes,
+            f"note-{n:02d}.md",
+            "\n\n".join(f"Note {n} about tides, paragraph {p}. " * 12 for p in range(6)),
+        )
     home = tmp_path / "home"
-    env = {**os.environ, "RAGCHAT_HOME": str(home), "RAGCHAT_EMBEDDING_MODEL": "bundled", "RAGCHAT_CHUNK_TOKENS": "64"}
+    env = {
+        **os.environ,
+        "RAGCHAT_HOME": str(home),
+        "RAGCHAT_EMBEDDING_MODEL": "bundled",
+        "RAGCHAT_CHUNK_TOKENS": "64",
+    }
 
     def done() -> int:
         try:
@@ -223,8 +270,13 @@ def test_ctrl_c_stops_an_ingest_soon_and_the_next_run_finishes_the_rest(tmp_path
         except sqlite3.Error:
             return 0
 
-    process = subprocess.Popen([sys.executable, "-m", "ragchat", "ingest", str(notes)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ragchat", "ingest", str(notes)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while done() < 10 and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -238,7 +290,12 @@ def test_ctrl_c_stops_an_ingest_soon_and_the_next_run_finishes_the_rest(tmp_path
     finished = done()
     assert 10 <= finished < 80
 
-    rest = ragchat("ingest", "--json", str(notes), env={"RAGCHAT_HOME": str(home), "RAGCHAT_CHUNK_TOKENS": "64"})
+    rest = ragchat(
+        "ingest",
+        "--json",
+        str(notes),
+        env={"RAGCHAT_HOME": str(home), "RAGCHAT_CHUNK_TOKENS": "64"},
+    )
     assert rest.returncode == 0, rest.stderr
     report = json.loads(rest.stdout)
     assert report["unchanged"] == finished and len(report["added"]) == 80 - finished
@@ -286,7 +343,9 @@ def test_unusable_model_files_are_one_line_errors(tmp_path: Path):
         assert result.returncode == 1, result.stderr
         assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), result.stderr
         assert expected in result.stderr and "--model" in result.stderr
-    too_big = subprocess.run([sys.executable, "-c", MEMORY_LIMITED_LOAD], capture_output=True, text=True, timeout=120)
+    too_big = subprocess.run(
+        [sys.executable, "-c", MEMORY_LIMITED_LOAD], capture_output=True, text=True, timeout=120
+    )
     assert too_big.returncode == 0, too_big.stderr
     assert "too large for memory" in too_big.stdout
 

@@ -28,9 +28,7 @@ def test_sources_render_as_plain_text_not_markup():
         Hit("2", "t", "/x/report.pdf", 3, "", 0, 1, 0.5),
     ]
     assert render(sources_view(hits)) == (
-        "Sources\n"
-        "[1] /x/[bold]evil[/bold].md — Intro  (0.81)\n"
-        "[2] /x/report.pdf, page 3  (0.50)\n"
+        "Sources\n[1] /x/[bold]evil[/bold].md — Intro  (0.81)\n[2] /x/report.pdf, page 3  (0.50)\n"
     )
 
 

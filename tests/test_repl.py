@@ -16,12 +16,28 @@ PROMPT = "›"  # prompt-toolkit moves the cursor instead of printing the space 
 
 
 def spawn(home: Path, tmp_path: Path):
-    env = {**os.environ, "RAGCHAT_HOME": str(home), "RAGCHAT_MODEL": "bundled", "RAGCHAT_N_CTX": "2048",
-           "RAGCHAT_MAX_TOKENS": "64", "RAGCHAT_TEMPERATURE": "0", "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40",
-           "PROMPT_TOOLKIT_NO_CPR": "1"}  # pexpect does not answer cursor position requests
-    child = pexpect.spawn(sys.executable, ["-m", "ragchat", "chat"], env=env, cwd=str(tmp_path),
-                          encoding="utf-8", timeout=180, dimensions=(40, 120),
-                          use_poll=True)  # select() fails once the test process holds fds > 1024
+    env = {
+        **os.environ,
+        "RAGCHAT_HOME": str(home),
+        "RAGCHAT_MODEL": "bundled",
+        "RAGCHAT_N_CTX": "2048",
+        "RAGCHAT_MAX_TOKENS": "64",
+        "RAGCHAT_TEMPERATURE": "0",
+        "TERM": "xterm-256color",
+        "COLUMNS": "120",
+        "LINES": "40",
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+    }  # pexpect does not answer cursor position requests
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "ragchat", "chat"],
+        env=env,
+        cwd=str(tmp_path),
+        encoding="utf-8",
+        timeout=180,
+        dimensions=(40, 120),
+        use_poll=True,
+    )  # select() fails once the test process holds fds > 1024
     child.expect_exact(PROMPT)
     return child
 
@@ -54,7 +70,9 @@ def test_a_conversation_in_a_terminal(ingested, tmp_path: Path):
         child.expect_exact("[answer stopped]")
         child.expect_exact(PROMPT)
 
-        ask(child, "/clear", until="forgotten")  # a fresh question: no follow-up rewriting by the tiny model
+        ask(
+            child, "/clear", until="forgotten"
+        )  # a fresh question: no follow-up rewriting by the tiny model
         after = ask(child, "Where are the solar panels?")
         assert "Sources" in after and "faq.html" in after
 
@@ -62,7 +80,10 @@ def test_a_conversation_in_a_terminal(ingested, tmp_path: Path):
         saved = tmp_path / "talk.md"
         assert "Saved 3 answers" in ask(child, f"/save {saved}", until="talk.md.")
         text = saved.read_text()
-        assert text.startswith("# ragchat conversation") and "## What is the joining fee for members?" in text
+        assert (
+            text.startswith("# ragchat conversation")
+            and "## What is the joining fee for members?" in text
+        )
 
         child.sendline("/exit")
         child.expect(pexpect.EOF)

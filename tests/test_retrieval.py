@@ -51,7 +51,11 @@ class SynonymEmbedder(FakeEmbedder):
 
     def embed_batch(self, texts):
         def understood(text: str) -> str:
-            words = [w for w in text.lower().replace("automobile", "car").split() if not any(c.isdigit() for c in w)]
+            words = [
+                w
+                for w in text.lower().replace("automobile", "car").split()
+                if not any(c.isdigit() for c in w)
+            ]
             return " ".join(words)
 
         return super().embed_batch([understood(t) for t in texts])
@@ -75,13 +79,19 @@ def test_hybrid_finds_what_each_ranking_alone_misses(ragchat_home: Path, tmp_pat
     assert set(part.scores) == {"dense", "lexical", "fused"}
 
 
-def test_the_direct_reader_returns_what_the_chroma_client_returns(ragchat_home: Path, tmp_path: Path):
+def test_the_direct_reader_returns_what_the_chroma_client_returns(
+    ragchat_home: Path, tmp_path: Path
+):
     """The fast read path (Chroma's engine without the chromadb package) against the client."""
     from ragchat.store import DirectReader, VectorStore
 
     docs = tmp_path / "docs"
     for n in range(12):
-        write(docs, f"d{n}.md", f"# Note {n}\n\nParagraph about topic {n % 3} and item {n}.\n\nMore on {n * 7}.")
+        write(
+            docs,
+            f"d{n}.md",
+            f"# Note {n}\n\nParagraph about topic {n % 3} and item {n}.\n\nMore on {n * 7}.",
+        )
     app = make_app(ragchat_home)
     app.ingest(docs)
     client_store = app.store
@@ -93,7 +103,9 @@ def test_the_direct_reader_returns_what_the_chroma_client_returns(ragchat_home: 
     for where in (None, {"path": {"$in": only}}):
         direct = fresh.query("default", vector, 10, where)
         reference = client_store.query("default", vector, 10, where)
-        assert [(h.id, round(h.score, 6)) for h in direct] == [(h.id, round(h.score, 6)) for h in reference]
+        assert [(h.id, round(h.score, 6)) for h in direct] == [
+            (h.id, round(h.score, 6)) for h in reference
+        ]
         assert fresh.hydrate("default", direct) == client_store.hydrate("default", reference)
     assert fresh.reader is not None  # it never had to fall back
     # a collection it cannot find falls back to the client, which explains the problem

@@ -23,14 +23,19 @@ def chroma_server(tmp_path_factory):
     chroma = str(Path(sys.executable).parent / "chroma")
     port = free_port()
     path = tmp_path_factory.mktemp("chroma-server")
-    with serving([chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-                 f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=60):
+    with serving(
+        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        f"http://127.0.0.1:{port}/api/v2/heartbeat",
+        timeout=60,
+    ):
         yield f"http://127.0.0.1:{port}"
 
 
 def machine(home: Path, url: str, collection: str, embedder=None) -> App:
     settings = Settings(chroma_url=url, collection=collection)
-    return App(home, settings, explicit=frozenset({"embedding_model"}), embedder=embedder or FakeEmbedder())
+    return App(
+        home, settings, explicit=frozenset({"embedding_model"}), embedder=embedder or FakeEmbedder()
+    )
 
 
 def test_two_machines_stay_consistent(chroma_server, tmp_path: Path):
@@ -43,7 +48,9 @@ def test_two_machines_stay_consistent(chroma_server, tmp_path: Path):
     assert len(one.ingest(docs_a).added) == 2
 
     two = machine(tmp_path / "home2", chroma_server, "shared-one")
-    assert [h.path for h in two.retriever("lexical").retrieve("zeppelins", 3)] == [str(docs_a / "zeppelin.md")]
+    assert [h.path for h in two.retriever("lexical").retrieve("zeppelins", 3)] == [
+        str(docs_a / "zeppelin.md")
+    ]
     assert two.status()["collections"][0]["documents"] == 2
     assert len(two.ingest(docs_b).added) == 1
 
@@ -51,7 +58,9 @@ def test_two_machines_stay_consistent(chroma_server, tmp_path: Path):
     again = machine(tmp_path / "home1", chroma_server, "shared-one", embedder)
     report = again.ingest(docs_a)
     assert report.unchanged == 2 and report.removed == [] and embedder.embedded == []
-    assert [h.path for h in again.retriever("hybrid").retrieve("basalt lava", 1)] == [str(docs_b / "volcano.md")]
+    assert [h.path for h in again.retriever("hybrid").retrieve("basalt lava", 1)] == [
+        str(docs_b / "volcano.md")
+    ]
 
     (docs_a / "zeppelin.md").unlink()
     assert again.ingest(docs_a).removed == [str(docs_a / "zeppelin.md")]
@@ -65,7 +74,11 @@ def test_cli_ingest_search_ask_through_the_server(chroma_server, tmp_path: Path)
 
     docs = tmp_path / "docs"
     shutil.copytree(CORPUS, docs)
-    env = {"RAGCHAT_HOME": str(tmp_path / "h"), "RAGCHAT_CHROMA_URL": chroma_server, "RAGCHAT_COLLECTION": "harbor"}
+    env = {
+        "RAGCHAT_HOME": str(tmp_path / "h"),
+        "RAGCHAT_CHROMA_URL": chroma_server,
+        "RAGCHAT_COLLECTION": "harbor",
+    }
     first = ragchat("ingest", "--json", str(docs), env=env)
     assert first.returncode == 0, first.stderr
     assert len(json.loads(first.stdout)["added"]) == 5
@@ -79,7 +92,9 @@ def test_cli_ingest_search_ask_through_the_server(chroma_server, tmp_path: Path)
     assert all(r["path"] != str(docs / "faq.html") for r in found["results"])
     answer = ragchat("ask", "--json", "How much energy did the array produce?", env=env)
     assert answer.returncode == 0, answer.stderr
-    assert str(docs / "annual-report-2024.pdf") in [s["path"] for s in json.loads(answer.stdout)["sources"]]
+    assert str(docs / "annual-report-2024.pdf") in [
+        s["path"] for s in json.loads(answer.stdout)["sources"]
+    ]
     status = json.loads(ragchat("status", "--json", env=env).stdout)
     assert status["store"] == chroma_server
 
@@ -87,7 +102,10 @@ def test_cli_ingest_search_ask_through_the_server(chroma_server, tmp_path: Path)
 def test_unreachable_server_is_a_clear_error(tmp_path: Path):
     docs = tmp_path / "d"
     write(docs, "a.md", "hello")
-    env = {"RAGCHAT_HOME": str(tmp_path / "h"), "RAGCHAT_CHROMA_URL": f"http://127.0.0.1:{free_port()}"}
+    env = {
+        "RAGCHAT_HOME": str(tmp_path / "h"),
+        "RAGCHAT_CHROMA_URL": f"http://127.0.0.1:{free_port()}",
+    }
     result = ragchat("ingest", str(docs), env=env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "Chroma server" in result.stderr
