@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragchat.config import Settings, ensure_private_dir, model_cache
-from ragchat.documents import DocumentIndex
+from ragchat.document_vectors import DocumentIndex
 from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
 from ragchat.errors import ExploreError
@@ -25,10 +25,10 @@ from ragchat.ingest import (
     IngestReport,
     Progress,
     check_embedder,
-    chunk_prefix,
     is_under,
     require_collection,
 )
+from ragchat.ids import document_id, parse_chunk_id
 from ragchat.lexical import LexicalIndex
 from ragchat.llms import LLM, OpenAILLM, build_llm
 from ragchat.manifest import Manifest, write_lock
@@ -38,7 +38,7 @@ from ragchat.store import Hit, VectorStore, check_collection_name
 
 if TYPE_CHECKING:
     from ragchat.explore import Axis, Cluster, Placed, Related
-    from ragchat.mapping import DocumentMap
+    from ragchat.map_drawing import DocumentMap
 
 
 class App:
@@ -65,7 +65,7 @@ class App:
         os.umask(0o077)  # everything ragchat writes to its store is the user's alone
         ensure_private_dir(self.home)
         if self.settings.chroma_url:
-            from ragchat.shared import ServerManifest
+            from ragchat.server_manifest import ServerManifest
 
             digest = hashlib.sha1(self.settings.chroma_url.rstrip("/").encode()).hexdigest()[:12]
             folder = ensure_private_dir(self.home / "servers" / digest)
@@ -168,12 +168,12 @@ class App:
         first ``hydrate`` hits of each mode come with their text and spans."""
         dense = self.retriever("dense")
         lexical = self.retriever("lexical")
-        paths = {chunk_prefix(p): p for p in self.manifest.files(self.collection)}
+        paths = {document_id(p): p for p in self.manifest.files(self.collection)}
 
         def dense_with_paths(query: str, k: int) -> list[Hit]:
             hits = dense.candidates(query, k)
             for hit in hits:
-                hit.path = paths.get(hit.id.rsplit("-", 1)[0], "")
+                hit.path = paths.get(parse_chunk_id(hit.id)[0], "")
             return hits
 
         rank = all_modes(dense_with_paths, lexical.candidates, modes=modes or MODES)
@@ -223,7 +223,7 @@ class App:
             path for path, record in self.manifest.files(self.collection).items() if record.chunks
         ]
         if index.count() != len(files):
-            index.rebuild(files, chunk_prefix)
+            index.rebuild(files)
         return index
 
     def similar(self, path: Path, n: int = 10) -> list[Related]:
@@ -244,7 +244,7 @@ class App:
         if not record.chunks:
             raise ExploreError(f"{path} has no text to compare (it was ingested as empty).")
         index = self.documents()
-        own = chunk_prefix(key)
+        own = document_id(key)
         found = index.get([own])
         if own not in found:  # written by an older ragchat and not rebuilt: say how to mend it
             raise ExploreError(
@@ -285,7 +285,7 @@ class App:
     ) -> DocumentMap:
         """Every document as a point in 2-D, grouped by k-means cluster or by folder."""
         from ragchat.explore import folder_groups, project
-        from ragchat.mapping import DocumentMap, Point
+        from ragchat.map_drawing import DocumentMap, Point
 
         documents = self.documents().all()
         coordinates, axes = project(documents, method)

@@ -59,7 +59,7 @@ def handle_errors(command: F) -> F:
         except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
             if os.environ.get("RAGCHAT_DEBUG"):
                 raise
-            from ragchat.render import sanitize
+            from ragchat.text import sanitize
 
             click.echo(
                 f"Error: unexpected {type(exc).__name__}: {sanitize(str(exc))[:300]}"
@@ -538,7 +538,7 @@ def map_command(
         ragchat map --out map.png --color folder
         ragchat map --method umap --clusters 8 --summary -o topics.html
     """
-    from ragchat.mapping import write
+    from ragchat.map_drawing import write
 
     app = build_app(**flags)
     if summary:

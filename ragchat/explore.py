@@ -1,7 +1,7 @@
 """Exploring a collection with its embeddings: related documents, clusters, a 2-D map, and
 a spectrum between two sets of examples.
 
-Everything here works on document vectors (``ragchat.documents``) or chunk vectors already in
+Everything here works on document vectors (``ragchat.document_vectors``) or chunk vectors already in
 the store; only the spectrum's examples and texts are embedded. scikit-learn and numpy are
 imported inside the functions that need them, so ``import ragchat`` stays fast.
 """
@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragchat.documents import Document, one_line
+from ragchat.document_vectors import Document
 from ragchat.embedders import Embedder
 from ragchat.errors import ExploreError
 from ragchat.llms import LLM
+from ragchat.text import sanitize, shorten
 
 NAME_CHARS = 48  # longest cluster name kept from the LLM
 NAME_TOKENS = 24
@@ -143,11 +144,9 @@ def add_keywords(clusters: Sequence[Cluster], count: int = 3) -> None:
 def name_clusters(clusters: Sequence[Cluster], llm: LLM, template: str) -> None:
     """Ask the LLM for a short name per cluster from its members' titles and first lines;
     a reply that is empty or too long to be a name leaves the keywords in place."""
-    from ragchat.render import sanitize
-
     for c in clusters:
         listing = "\n".join(
-            f"- {d.title}: {one_line(d.lead, 120)}"
+            f"- {d.title}: {shorten(d.lead, 120)}"
             if d.lead and d.lead != d.title
             else f"- {d.title}"
             for d in c.members[:MEMBERS_IN_PROMPT]
@@ -174,7 +173,7 @@ def clean_name(text: str) -> str:
     line = _NAME_PREFIX.sub("", line.lstrip("#*-• ").strip()).strip(" \"'“”*`.").strip()
     if not line or len(line) > NAME_CHARS * 2:
         return ""
-    return one_line(line, NAME_CHARS)
+    return shorten(line, NAME_CHARS)
 
 
 def project(

@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Protocol
 
 from ragchat.chunking import CHUNKER_VERSION, Chunk, chunk_pages
-from ragchat.documents import DocumentIndex, describe, mean_vector
+from ragchat.document_vectors import DocumentIndex, describe, mean_vector
 from ragchat.embedders import Embedder, embedding_model_id
 from ragchat.errors import CollectionNotFound, EmbedderMismatch, LoadError
+from ragchat.ids import chunk_id, document_id
 from ragchat.lexical import LexicalIndex
 from ragchat.loaders import Page, load, loader_for, paragraph_blocks, unsupported_reason
 from ragchat.manifest import CollectionRecord, FileRecord, Manifest
 from ragchat.store import VectorStore, chunk_metadata
-from ragchat.worker import SafeLoader
+from ragchat.isolation import SafeLoader
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
@@ -81,16 +82,6 @@ def is_under(path: str, folder: str) -> bool:
     """Is ``path`` the folder itself or anything below it? (Paths as strings, no I/O.)"""
     folder = folder.rstrip(os.sep)
     return path == folder or path.startswith(folder + os.sep)
-
-
-def chunk_prefix(path: str) -> str:
-    """What every chunk id of ``path`` starts with."""
-    return hashlib.sha1(path.encode()).hexdigest()[:20]
-
-
-def chunk_id(path: str, index: int) -> str:
-    """Deterministic, so re-ingesting a file overwrites its own chunks."""
-    return f"{chunk_prefix(path)}-{index}"
 
 
 def discover(root: Path, max_bytes: int = 0) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -482,7 +473,7 @@ class Ingestor:
             self.progress.advance(files=1, chunks=len(pending.chunks))
 
     def _write_documents(self, batch: list[_Pending], vectors: Sequence[Sequence[float]]) -> None:
-        """One vector per document, from its chunks' vectors (see ragchat/documents.py);
+        """One vector per document, from its chunks' vectors (see ragchat/document_vectors.py);
         written, like the chunks, before the manifest row."""
         entries, empty = [], []
         position = 0
@@ -493,13 +484,13 @@ class Ingestor:
                 meta = describe(pending.path, first.headings, first.text)
                 entries.append(
                     (
-                        chunk_prefix(pending.path),
+                        document_id(pending.path),
                         mean_vector(vectors[position : position + count]),
                         meta,
                     )
                 )
             else:
-                empty.append(chunk_prefix(pending.path))
+                empty.append(document_id(pending.path))
             position += count
         self.documents.put(entries)
         self.documents.delete(empty)
@@ -520,7 +511,7 @@ class Ingestor:
         if orphans and self.manifest.collection(self.collection):
             self.store.delete(self.collection, orphans)
         unowned = [path for path, _ in pending if path not in owned]
-        self.documents.delete([chunk_prefix(path) for path in unowned])
+        self.documents.delete([document_id(path) for path in unowned])
         self.lexical.remove(*unowned)
         self.lexical.commit()
         with self.manifest.transaction():
@@ -539,7 +530,7 @@ class Ingestor:
         ids = [chunk_id(path, i) for path, record in records.items() for i in range(record.chunks)]
         if ids and self.manifest.collection(self.collection):
             self.store.delete(self.collection, ids)
-        self.documents.delete([chunk_prefix(path) for path in records])
+        self.documents.delete([document_id(path) for path in records])
         self.lexical.remove(*records)
         self.lexical.commit()
         with self.manifest.transaction():

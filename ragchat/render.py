@@ -29,35 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ragchat.store import Hit
-
-_ESCAPES = re.compile(
-    r"""
-      \x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?   # OSC (titles, OSC 8 links, OSC 52 clipboard)
-    | \x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?        # DCS, SOS, PM, APC strings
-    | \x1b\[[0-?]*[ -/]*[@-~]                       # CSI (colours, cursor moves, erase)
-    | \x1b[ -/]*[0-~]                               # other escapes
-    | \x9b[0-?]*[ -/]*[@-~]                         # 8-bit CSI
-    | [\x90\x98\x9d\x9e\x9f][^\x07\x9c]*(?:\x07|\x9c)?  # 8-bit string controls
-    """,
-    re.VERBOSE,
-)
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # keeps tab and newline
-
-
-def sanitize(text: str) -> str:
-    """``text`` without terminal control sequences: safe to print raw."""
-    text = text.replace("\r\n", "\n")
-    return _CONTROLS.sub("", _ESCAPES.sub("", text))
-
-
-def display_path(path: str) -> str:
-    """A path relative to the working directory when it is under it."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return path
-    return path if relative.startswith("..") else relative
-
+from ragchat.text import display_path, location_suffix, sanitize, shorten
 
 def source_line(n: int, hit: Hit) -> Text:
     line = Text(f"[{n}] ", style="bold cyan")
@@ -66,11 +38,8 @@ def source_line(n: int, hit: Hit) -> Text:
         line.append(path, style=Style(link=Path(hit.path).as_uri()))
     else:
         line.append(path)
-    if hit.line is not None:  # code: path:line, and the function or class instead of headings
-        line.append(f":{hit.line}")
-    if hit.page is not None:
-        line.append(f", page {hit.page}")
-    if hit.symbol:
+    line.append(location_suffix(hit.line, hit.page))
+    if hit.symbol:  # code: the function or class instead of headings
         line.append(f" — {sanitize(hit.symbol)}", style="dim")
     elif hit.headings and hit.line is None:
         line.append(f" — {sanitize(hit.headings)}", style="dim")
@@ -92,8 +61,7 @@ def search_view(hits: Sequence[Hit]) -> RenderableType:
         line = source_line(n, hit)
         components = "  ".join(f"{k} {v:.3f}" for k, v in sorted(hit.scores.items()))
         parts.append(line.append(f"  [{components}]", style="dim") if components else line)
-        excerpt = " ".join(sanitize(hit.text).split())
-        parts.append(Text("    " + (excerpt[:240] + "…" if len(excerpt) > 240 else excerpt)))
+        parts.append(Text("    " + shorten(sanitize(hit.text), 240)))
     return Group(*parts)
 
 
@@ -340,7 +308,6 @@ def spectrum_view(
             line.append(ruler + " ", style="dim")
             if item.location:
                 line.append(sanitize(display_path(item.location)) + "  ", style="dim")
-            excerpt = " ".join(sanitize(item.text).split())
-            line.append(excerpt[:160] + "…" if len(excerpt) > 160 else excerpt)
+            line.append(shorten(sanitize(item.text), 160))
             parts.append(line)
     return Group(*parts)

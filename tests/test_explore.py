@@ -17,11 +17,11 @@ from fakes import FakeEmbedder, FakeLLM
 
 from ragchat.app import App
 from ragchat.config import Settings
-from ragchat.documents import Document, docs_collection, mean_vector
+from ragchat.document_vectors import Document, docs_collection, mean_vector
 from ragchat.errors import ExploreError
 from ragchat.explore import Axis, clean_name, cluster, name_clusters
-from ragchat.ingest import chunk_prefix
-from ragchat.mapping import DocumentMap, Point, build_figure, html_page
+from ragchat.ids import document_id
+from ragchat.map_drawing import DocumentMap, Point, build_figure, html_page
 
 COOKING = [
     "How to bake sourdough bread: mix flour, water, salt and a lively starter, knead the dough and let it rise overnight before baking it in a hot oven.",
@@ -101,12 +101,12 @@ def test_ingest_keeps_one_document_vector_per_file(ragchat_home: Path, tmp_path:
     app = fake_app(ragchat_home)
     app.ingest(docs)
     files = app.manifest.files("default")
-    assert doc_ids(app) == {chunk_prefix(p) for p in files} and len(files) == 9
+    assert doc_ids(app) == {document_id(p) for p in files} and len(files) == 9
 
     # the vector is the normalised mean of the file's chunk vectors
     path = str(docs / "cooking" / "recipe-1.md")
     chunks = [r.vector for r in app.store.scan("default", where={"path": path})]
-    stored = app.documents().get([chunk_prefix(path)])[chunk_prefix(path)]
+    stored = app.documents().get([document_id(path)])[document_id(path)]
     assert stored.title == "Recipe 1" and stored.path == path
     assert all(
         math.isclose(a, b, abs_tol=1e-6)
@@ -116,7 +116,7 @@ def test_ingest_keeps_one_document_vector_per_file(ragchat_home: Path, tmp_path:
     (docs / "astronomy" / "sky-3.md").unlink()
     (docs / "cooking" / "recipe-2.md").write_text("")  # now empty: no text, no vector
     app.ingest(docs)
-    left = {chunk_prefix(p) for p, r in app.manifest.files("default").items() if r.chunks}
+    left = {document_id(p) for p, r in app.manifest.files("default").items() if r.chunks}
     assert doc_ids(app) == left and len(left) == 7
 
     app.drop_collection()
@@ -135,7 +135,7 @@ def test_killed_ingest_leaves_no_document_vector_without_its_file(
     monkeypatch.setattr(app.manifest, "put_file", crash)  # dies after the vectors, before the rows
     with pytest.raises(KeyboardInterrupt):
         app.ingest(docs)
-    assert chunk_prefix(str(docs / "astronomy" / "sky-1.md")) in doc_ids(
+    assert document_id(str(docs / "astronomy" / "sky-1.md")) in doc_ids(
         app
     )  # written first, like the chunks
     monkeypatch.undo()
@@ -144,7 +144,7 @@ def test_killed_ingest_leaves_no_document_vector_without_its_file(
     ).unlink()  # gone before the next ingest: no row will ever own it
     resumed = fake_app(ragchat_home)
     resumed.ingest(docs)
-    assert doc_ids(resumed) == {chunk_prefix(p) for p in resumed.manifest.files("default")}
+    assert doc_ids(resumed) == {document_id(p) for p in resumed.manifest.files("default")}
     assert len(doc_ids(resumed)) == 8
 
 

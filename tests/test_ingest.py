@@ -11,7 +11,7 @@ from fakes import FakeEmbedder
 from ragchat.app import App
 from ragchat.config import Settings
 from ragchat.errors import EmbedderMismatch
-from ragchat.ingest import chunk_id
+from ragchat.ids import chunk_id
 
 
 def make_app(home: Path, embedder=None, **settings) -> App:
@@ -214,7 +214,7 @@ def test_symlinks_fifos_and_big_files_are_skipped_with_reasons(
 
 def test_a_reader_that_hangs_or_crashes_is_cut_off(tmp_path: Path):
     from ragchat.errors import LoadError
-    from ragchat.worker import SafeLoader
+    from ragchat.isolation import SafeLoader
 
     slow = SafeLoader(timeout=2)
     with pytest.raises(LoadError, match="took longer than 2s"):

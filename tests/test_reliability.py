@@ -324,11 +324,10 @@ def test_unusable_model_files_are_one_line_errors(tmp_path: Path):
 
     from conftest import ragchat
 
-    from ragchat.embedders import bundled_path
-    from ragchat.llms import BUNDLED_LLM_DIST, BUNDLED_LLM_FILE
+    from ragchat.bundled import bundled_llm
 
     env = _tiny_store(tmp_path)
-    gguf = bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)
+    gguf = bundled_llm()
     truncated = tmp_path / "truncated.gguf"
     truncated.write_bytes(gguf.read_bytes()[:3_000_000])
     not_gguf = tmp_path / "weights.gguf"

@@ -3,7 +3,7 @@
 Several machines may ingest into and query one server, so what must agree lives on the
 server: the chunks (with their text) in the collection itself, and the manifest of files as a
 companion collection ``NAME__files`` (one record per file: path, size, mtime, SHA-256, chunk
-count), and the document vectors in ``NAME__docs`` (see ragchat/documents.py). The lexical index cannot live in Chroma (it has no BM25), so each machine keeps it as
+count), and the document vectors in ``NAME__docs`` (see ragchat/document_vectors.py). The lexical index cannot live in Chroma (it has no BM25), so each machine keeps it as
 a cache in its own SQLite file, derived from the server: before a collection is used, files
 whose record changed on the server have their chunks re-read into the cache, and files gone
 from the server leave it. Every machine therefore ranks with the same chunks and the same
@@ -15,8 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ragchat.documents import DOCS_SUFFIX
-from ragchat.ingest import chunk_prefix
+from ragchat.document_vectors import DOCS_SUFFIX
+from ragchat.ids import document_id, parse_chunk_id
 from ragchat.lexical import LexicalIndex
 from ragchat.manifest import CollectionRecord, FileRecord, Manifest
 from ragchat.store import VectorStore
@@ -74,12 +74,12 @@ class ServerManifest(Manifest):
     def put_file(self, collection: str, record: FileRecord) -> None:
         super().put_file(collection, record)
         self._files(collection).upsert(
-            ids=[chunk_prefix(record.path)], embeddings=[[1.0]], metadatas=[_file_metadata(record)]
+            ids=[document_id(record.path)], embeddings=[[1.0]], metadatas=[_file_metadata(record)]
         )
 
     def delete_file(self, collection: str, path: str) -> None:
         super().delete_file(collection, path)
-        self._files(collection).delete(ids=[chunk_prefix(path)])
+        self._files(collection).delete(ids=[document_id(path)])
 
     def drop_collection(self, name: str) -> None:
         super().drop_collection(name)
@@ -128,7 +128,7 @@ class ServerManifest(Manifest):
                         (chunk_id, f"{headings}\n{text}" if headings else text)
                     )
                 for path in batch:
-                    pairs = sorted(chunks[path], key=lambda pair: int(pair[0].rsplit("-", 1)[1]))
+                    pairs = sorted(chunks[path], key=lambda pair: parse_chunk_id(pair[0])[1])
                     lexical.replace(path, [i for i, _ in pairs], [t for _, t in pairs])
             lexical.commit()  # before the rows: a sync stopped in between is redone next time
         finally:  # a long-lived reader must not keep the writer's lock
