@@ -20,6 +20,7 @@ from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
 from ragchat.errors import ExploreError
 from ragchat.evaluation import Rank, all_modes
+from ragchat.ids import document_id, parse_chunk_id
 from ragchat.ingest import (
     Ingestor,
     IngestReport,
@@ -28,7 +29,6 @@ from ragchat.ingest import (
     is_under,
     require_collection,
 )
-from ragchat.ids import document_id, parse_chunk_id
 from ragchat.lexical import LexicalIndex
 from ragchat.llms import LLM, OpenAILLM, build_llm
 from ragchat.manifest import Manifest, write_lock

@@ -23,11 +23,11 @@ from ragchat.document_vectors import DocumentIndex, describe, mean_vector
 from ragchat.embedders import Embedder, embedding_model_id
 from ragchat.errors import CollectionNotFound, EmbedderMismatch, LoadError
 from ragchat.ids import chunk_id, document_id
+from ragchat.isolation import SafeLoader
 from ragchat.lexical import LexicalIndex
 from ragchat.loaders import Page, load, loader_for, paragraph_blocks, unsupported_reason
 from ragchat.manifest import CollectionRecord, FileRecord, Manifest
 from ragchat.store import VectorStore, chunk_metadata
-from ragchat.isolation import SafeLoader
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}

@@ -31,6 +31,7 @@ from rich.text import Text
 from ragchat.store import Hit
 from ragchat.text import display_path, location_suffix, sanitize, shorten
 
+
 def source_line(n: int, hit: Hit) -> Text:
     line = Text(f"[{n}] ", style="bold cyan")
     path = sanitize(display_path(hit.path))

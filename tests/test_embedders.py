@@ -12,8 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-from ragchat.config import model_cache
 from ragchat.bundled import bundled_embedding_model
+from ragchat.config import model_cache
 from ragchat.embedders import OnnxEmbedder, make_embedder
 from tests.conftest import CORPUS, ragchat
 
