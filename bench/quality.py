@@ -97,7 +97,7 @@ def scifact_chunk_sizes(
     for size in sizes:
         app, data = scifact_app(eval_data, work, size, log)
         figures = evaluate_beir(data, app.evaluation_ranker())
-        chunks = app.manifest.counts(app.collection)[1]
+        chunks = app.collection.counts()[1]
         lines.append(
             f"| {size} | {chunks} | {figures['dense']['ndcg@10']:.3f} | {figures['lexical']['ndcg@10']:.3f}"
             f" | {figures['hybrid']['ndcg@10']:.3f} | {figures['hybrid']['recall@100']:.3f} |"
@@ -119,7 +119,7 @@ def scifact(eval_data: Path, work: Path, log: Callable[[str], None]) -> list[str
             rows.setdefault(name, []).append(beir_scores(document_ranking(hits, 100), relevant))
         if n % 200 == 0:
             log(f"scifact: {n}/{len(data.qrels)} queries")
-    documents, chunks = app.manifest.counts(app.collection)
+    documents, chunks = app.collection.counts()
     lines = [
         f"SciFact **train** ({len(data.qrels)} queries, {documents} abstracts in {chunks} chunks),"
         f" bundled all-MiniLM-L6-v2, default chunking ({app.settings.chunk_tokens} tokens);"
@@ -169,7 +169,7 @@ def chunking(eval_data: Path, work: Path, log: Callable[[str], None]) -> list[st
         report = app.ingest(folder / "corpora")
         log(f"chunking c{size}: {report.chunks_embedded} chunks embedded in {report.seconds:.0f}s")
         figures = evaluate_gold(questions, app.evaluation_ranker(hydrate=5), ks=(5,))
-        chunks = app.store._collection(app.collection).get(include=["metadatas"])["metadatas"]
+        chunks = app.store._collection(app.collection.name).get(include=["metadatas"])["metadatas"]
         mean_chars = sum(m["end"] - m["start"] for m in chunks) / len(chunks)
         for mode, scores in figures.items():
             lines.append(

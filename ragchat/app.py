@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragchat.collection import Collection
 from ragchat.config import Settings, ensure_private_dir, model_cache
 from ragchat.document_vectors import DocumentIndex
 from ragchat.embedders import Embedder, embedding_model_id, make_embedder
@@ -21,15 +22,7 @@ from ragchat.engine import Engine
 from ragchat.errors import ExploreError
 from ragchat.evaluation import Rank, all_modes
 from ragchat.ids import document_id, parse_chunk_id
-from ragchat.ingest import (
-    Ingestor,
-    IngestReport,
-    Progress,
-    check_embedder,
-    is_under,
-    require_collection,
-)
-from ragchat.lexical import LexicalIndex
+from ragchat.ingest import Ingestor, IngestReport, Progress
 from ragchat.llms import LLM, OpenAILLM, build_llm
 from ragchat.manifest import Manifest, write_lock
 from ragchat.prompting import Prompts, load_template, prompts_dirs
@@ -53,7 +46,7 @@ class App:
         self.home = home
         self.settings = settings
         self.explicit = explicit
-        self.collection = check_collection_name(settings.collection)
+        check_collection_name(settings.collection)  # a bad name is refused before anything opens
         self._embedder = embedder
         self._llm = llm
         self.notify: Callable[[str], None] = (
@@ -78,10 +71,19 @@ class App:
             return VectorStore(self.home / "chroma", self.settings.chroma_url)
         return VectorStore(ensure_private_dir(self.home / "chroma"))
 
+    @cached_property
+    def collection(self) -> Collection:
+        """The collection the settings name."""
+        return Collection(self.settings.collection, self.store, self.manifest)
+
+    def collections(self) -> list[Collection]:
+        """Every collection the manifest knows, by name."""
+        return [Collection(r.name, self.store, self.manifest) for r in self.manifest.collections()]
+
     @property
     def embedding_model(self) -> str:
         """The embedder to use: the one asked for, else the one the collection was built with."""
-        record = self.manifest.collection(self.collection)
+        record = self.collection.record
         if record is not None and "embedding_model" not in self.explicit:
             return record.embedder
         return self.settings.embedding_model
@@ -89,7 +91,7 @@ class App:
     @property
     def embedding_backend(self) -> str:
         """A collection is queried (and grown) with the backend that built it."""
-        record = self.manifest.collection(self.collection)
+        record = self.collection.record
         if record is not None and record.embedder == embedding_model_id(self.embedding_model):
             return record.backend
         return self.settings.embedding_backend
@@ -117,10 +119,8 @@ class App:
                 self._embedder = self._make_embedder(model, self.settings.embedding_backend)
         embedder = self.embedder
         return Ingestor(
-            self.store,
-            self.manifest,
-            embedder,
             self.collection,
+            embedder,
             self.settings.chunk_tokens,
             progress,
             self.settings.max_file_mb,
@@ -138,10 +138,9 @@ class App:
     def purge(self) -> None:
         """Scrub deleted text from the store's files (after removals, updates, a reindex)."""
         self.store.purge()
-        for record in self.manifest.collections():
-            index = LexicalIndex(self.manifest, record.name)
-            index.compact()
-            index.close()
+        for collection in self.collections():
+            collection.lexical.compact()
+            collection.lexical.close()
         self.manifest.purge()
         self.manifest.purged()
 
@@ -150,25 +149,21 @@ class App:
         return write_lock(self.manifest.path.parent)
 
     def drop_collection(self) -> None:
-        self.store.drop(self.collection)
-        DocumentIndex(self.store, self.collection).drop()
-        self.manifest.drop_collection(self.collection)
+        """Drop the collection and all that is kept for it (see ``Collection.drop``)."""
+        self.collection.drop()
 
     def retriever(self, mode: str | None = None) -> Retriever:
         """The ranking for ``mode`` (default: the setting) over an existing collection."""
-        require_collection(self.manifest, self.collection)
-        check_embedder(self.manifest, self.collection, self.embedder.id)
-        index = LexicalIndex(self.manifest, self.collection)
-        return build_retriever(
-            mode or self.settings.mode, self.embedder, self.store, index, self.collection
-        )
+        self.collection.require()
+        self.collection.check_embedder(self.embedder.id)
+        return build_retriever(mode or self.settings.mode, self.embedder, self.collection)
 
     def evaluation_ranker(self, modes: Sequence[str] = (), hydrate: int = 0) -> Rank:
         """query -> hits per mode, each component retrieved once (for ragchat eval); the
         first ``hydrate`` hits of each mode come with their text and spans."""
         dense = self.retriever("dense")
         lexical = self.retriever("lexical")
-        paths = {document_id(p): p for p in self.manifest.files(self.collection)}
+        paths = {document_id(p): p for p in self.collection.files()}
 
         def dense_with_paths(query: str, k: int) -> list[Hit]:
             hits = dense.candidates(query, k)
@@ -182,7 +177,7 @@ class App:
 
         def hydrated(query: str) -> dict[str, list[Hit]]:
             return {
-                mode: self.store.hydrate(self.collection, hits[:hydrate]) + hits[hydrate:]
+                mode: self.collection.hydrate(hits[:hydrate]) + hits[hydrate:]
                 for mode, hits in rank(query).items()
             }
 
@@ -196,7 +191,7 @@ class App:
             llm=self.llm,
             prompts=Prompts.load(self.home),
             embedder_id=self.embedder.id,
-            collection=self.collection,
+            collection=self.collection.name,
             top_k=self.settings.top_k,
             max_tokens=self.settings.max_tokens,
             temperature=self.settings.temperature,
@@ -209,19 +204,16 @@ class App:
 
     def ingested_under(self, path: Path) -> list[str]:
         """Ingested files at or under ``path`` (for @path in a question)."""
-        target = str(path.resolve())
-        return [p for p in self.manifest.files(self.collection) if is_under(p, target)]
+        return self.collection.files_under(path)
 
     # exploring (ragchat/explore.py)
 
     def documents(self) -> DocumentIndex:
         """The collection's document vectors; any that ingest did not write (a collection
         built before they existed) are first made from the chunk vectors in the store."""
-        require_collection(self.manifest, self.collection)
-        index = DocumentIndex(self.store, self.collection)
-        files = [
-            path for path, record in self.manifest.files(self.collection).items() if record.chunks
-        ]
+        self.collection.require()
+        index = self.collection.documents
+        files = [path for path, record in self.collection.files().items() if record.chunks]
         if index.count() != len(files):
             index.rebuild(files)
         return index
@@ -231,15 +223,11 @@ class App:
         from ragchat.explore import Related
 
         key = str(path.expanduser().resolve())
-        record = (
-            self.manifest.files(self.collection).get(key)
-            if self.manifest.collection(self.collection)
-            else None
-        )
+        record = self.collection.files().get(key) if self.collection.exists else None
         if record is None:
             raise ExploreError(
-                f"{path} is not in collection {self.collection!r}; ingest it first:"
-                f" ragchat ingest {path} --collection {self.collection}"
+                f"{path} is not in collection {self.collection.name!r}; ingest it first:"
+                f" ragchat ingest {path} --collection {self.collection.name}"
             )
         if not record.chunks:
             raise ExploreError(f"{path} has no text to compare (it was ingested as empty).")
@@ -268,7 +256,7 @@ class App:
         documents = self.documents().all()
         if not documents:
             raise ExploreError(
-                f"Collection {self.collection!r} has no documents with text; ingest some first."
+                f"Collection {self.collection.name!r} has no documents with text; ingest some first."
             )
         clusters = cluster(documents, n if n is not None else default_cluster_count(len(documents)))
         if named:
@@ -306,7 +294,7 @@ class App:
             for d, (x, y) in zip(documents, coordinates, strict=True)
         ]
         return DocumentMap(
-            title=f"Collection {self.collection!r}: {len(documents)} documents",
+            title=f"Collection {self.collection.name!r}: {len(documents)} documents",
             subtitle=f"Each point is a document (the mean of its chunks' embeddings, {embedding_model_id(self.embedding_model)}), placed by {method.upper()}; colour: {kind}.",
             axes=axes,
             groups=groups,
@@ -318,8 +306,8 @@ class App:
     ) -> Axis:
         from ragchat.explore import Axis
 
-        if self.manifest.collection(self.collection):
-            check_embedder(self.manifest, self.collection, self.embedder.id)
+        if self.collection.exists:
+            self.collection.check_embedder(self.embedder.id)
         return Axis.from_examples(self.embedder, a, b, *labels)
 
     def place_texts(self, axis: Axis, texts: Sequence[str]) -> list[Placed]:
@@ -339,8 +327,8 @@ class App:
 
         from ragchat.explore import Placed
 
-        require_collection(self.manifest, self.collection)
-        records = self.store.scan(self.collection, text=True)
+        self.collection.require()
+        records = self.store.scan(self.collection.name, text=True)
         low: list[tuple[float, str, Placed]] = []  # heaps of (key, id, chunk), kept to n
         high: list[tuple[float, str, Placed]] = []
         scored = 0
@@ -371,8 +359,9 @@ class App:
     def status(self) -> dict[str, Any]:
         """Where things live and what is in them; loads no model."""
         collections = []
-        for record in self.manifest.collections():
-            documents, chunks = self.manifest.counts(record.name)
+        for collection in self.collections():
+            record = collection.require()
+            documents, chunks = collection.counts()
             collections.append(
                 {
                     "name": record.name,
@@ -388,7 +377,7 @@ class App:
             "store": self.store.location,
             "manifest": str(self.home / "manifest.sqlite3"),
             "config_file": str(self.home / "config.toml"),
-            "collection": self.collection,
+            "collection": self.collection.name,
             "embedding_model": embedding_model_id(self.embedding_model),
             "llm": self.settings.model,
             "llm_endpoint": self.llm.base_url if isinstance(self.llm, OpenAILLM) else None,

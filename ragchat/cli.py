@@ -404,7 +404,7 @@ def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
             json.dumps(
                 {
                     "path": str(path.expanduser().resolve()),
-                    "collection": app.collection,
+                    "collection": app.collection.name,
                     "results": [r.to_dict(n) for n, r in enumerate(related, 1)],
                 },
                 ensure_ascii=False,
@@ -469,7 +469,7 @@ def cluster(count: int | None, summary: bool, members: int, as_json: bool, **fla
     if as_json:
         click.echo(
             json.dumps(
-                {"collection": app.collection, "clusters": [c.to_dict() for c in clusters]},
+                {"collection": app.collection.name, "clusters": [c.to_dict() for c in clusters]},
                 ensure_ascii=False,
                 indent=2,
             )
@@ -626,7 +626,7 @@ def spectrum(
     if all_chunks:
         low, high, scored = app.place_chunks(axis, count)
         result.update(
-            collection=app.collection,
+            collection=app.collection.name,
             chunks=scored,
             lowest=[p.to_dict() for p in low],
             highest=[p.to_dict() for p in high],
@@ -742,9 +742,7 @@ def run_beir_eval(
         "split": beir.split,
         "queries": len(beir.qrels),
         "documents": len(beir.corpus),
-        "chunks": app.manifest.counts(app.collection)[1]
-        if not temporary
-        else report.chunks_embedded,
+        "chunks": app.collection.counts()[1] if not temporary else report.chunks_embedded,
         "embedder": app.embedder.id,
         "backend": app.embedder.backend,
         "modes": figures,
@@ -768,10 +766,10 @@ def run_gold_eval(
             questions, app.evaluation_ranker(modes, hydrate=GOLD_KS[-1]), GOLD_KS, progress=advance
         )
     return {
-        "title": f"{data.name} ({len(questions)} questions, collection {app.collection!r})",
+        "title": f"{data.name} ({len(questions)} questions, collection {app.collection.name!r})",
         "data": str(data),
         "questions": len(questions),
-        "collection": app.collection,
+        "collection": app.collection.name,
         "embedder": app.embedder.id,
         "modes": figures,
     }

@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from ragchat.lexical import LexicalIndex
+from ragchat.collection import Collection
 
 
 @dataclass(frozen=True)
@@ -63,20 +63,21 @@ def run(app: Any) -> list[Check]:
         checks.append(
             Check("manifest", "fail", f"damaged ({integrity}); move it away and re-ingest")
         )
-    records = app.manifest.collections()
-    if not records:
+    collections = app.collections()
+    if not collections:
         checks.append(Check("collections", "warn", "none yet: run 'ragchat ingest PATH'"))
-    for record in records:
-        checks.extend(_collection_checks(app, record))
+    for collection in collections:
+        checks.extend(_collection_checks(app, collection))
     checks.append(_llm_check(app))
     return checks
 
 
-def _collection_checks(app: Any, record: Any) -> list[Check]:
-    name = record.name
+def _collection_checks(app: Any, collection: Collection) -> list[Check]:
+    name = collection.name
+    record = collection.require()
     label = f"collection {name!r}"
     fix = f"run 'ragchat ingest --rebuild PATH --collection {name}' to rebuild it from your files"
-    documents, chunks = app.manifest.counts(name)
+    documents, chunks = collection.counts()
     checks = []
     damage = app.store.damage(name, thorough=True)
     if damage:  # before asking Chroma anything: it may crash loading a damaged index
@@ -105,7 +106,7 @@ def _collection_checks(app: Any, record: Any) -> list[Check]:
             )
         )
     try:
-        lexical = LexicalIndex(app.manifest, name).count()
+        lexical = collection.lexical.count()
     except Exception as exc:  # a damaged index: tantivy's own message says what is wrong
         checks.append(Check(f"{label} lexical index", "fail", f"cannot be read ({exc}); {fix}"))
     else:

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ragchat.errors import ConfigError
-from ragchat.ingest import TextSource, is_under
+from ragchat.ingest import TextSource
 from ragchat.retrieval import MODES, default_fusion, fuse
 from ragchat.store import Hit
+from ragchat.text import is_under
 
 BEIR_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 CHUNK_DEPTH = 300  # chunks retrieved per query, enough for 100 distinct documents

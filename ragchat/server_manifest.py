@@ -1,13 +1,14 @@
-"""A store shared through a Chroma server (``--chroma-url``).
+"""The manifest of a store shared through a Chroma server (``--chroma-url``).
 
 Several machines may ingest into and query one server, so what must agree lives on the
-server: the chunks (with their text) in the collection itself, and the manifest of files as a
+server: the chunks (with their text) in the collection itself, the manifest of files as a
 companion collection ``NAME__files`` (one record per file: path, size, mtime, SHA-256, chunk
-count), and the document vectors in ``NAME__docs`` (see ragchat/document_vectors.py). The lexical index cannot live in Chroma (it has no BM25), so each machine keeps it as
-a cache in its own SQLite file, derived from the server: before a collection is used, files
-whose record changed on the server have their chunks re-read into the cache, and files gone
-from the server leave it. Every machine therefore ranks with the same chunks and the same
-file list, whoever ingested them.
+count), and the document vectors in ``NAME__docs`` (see document_vectors.py). The lexical
+index cannot live in Chroma (it has no BM25), so each machine keeps it as a local cache (a
+tantivy index beside a local copy of the manifest, under ``<home>/servers/``), derived from
+the server: before a collection is used, files whose record changed on the server have their
+chunks re-read into the cache, and files gone from the server leave it. Every machine
+therefore ranks with the same chunks and the same file list, whoever ingested them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from ragchat.document_vectors import DOCS_SUFFIX
 from ragchat.ids import document_id, parse_chunk_id
 from ragchat.lexical import LexicalIndex
-from ragchat.manifest import CollectionRecord, FileRecord, Manifest
+from ragchat.manifest import CollectionRecord, FileRecord, Manifest, record_from_metadata
 from ragchat.store import VectorStore
 
 FILES_SUFFIX = "__files"
@@ -43,8 +44,8 @@ def _file_record(meta: dict[str, Any]) -> FileRecord:
 
 
 class ServerManifest(Manifest):
-    """The manifest on a Chroma server, with a local SQLite copy that also holds the lexical
-    index; ``sync`` brings the copy in step with the server."""
+    """The manifest on a Chroma server, with a local SQLite copy (beside which the lexical
+    index is kept); ``sync`` brings the copy and the index in step with the server."""
 
     def __init__(self, path: Path, store: VectorStore) -> None:
         super().__init__(path)
@@ -91,24 +92,14 @@ class ServerManifest(Manifest):
         if name in self.synced:
             return
         self.synced.add(name)
-        if not self.store.exists(name):
+        if not self.store.exists(name):  # dropped on the server: forget the local copy too
+            LexicalIndex(self, name).drop()
             Manifest.drop_collection(self, name)
             return
-        meta = self.store.metadata(name)
-        if "ragchat:embedder" not in meta:
+        record = record_from_metadata(name, self.store.metadata(name))
+        if record is None:
             return  # not a ragchat collection
-        Manifest.add_collection(
-            self,
-            CollectionRecord(
-                name,
-                str(meta["ragchat:embedder"]),
-                int(meta["ragchat:dimension"]),
-                str(meta.get("ragchat:query_prefix", "")),
-                str(meta.get("ragchat:passage_prefix", "")),
-                str(meta.get("ragchat:chunker", "")),
-                str(meta.get("ragchat:backend", "torch")),
-            ),
-        )
+        Manifest.add_collection(self, record)
         page = self._files(name).get(include=["metadatas"])
         remote = {r.path: r for r in (_file_record(m) for m in page["metadatas"])}
         local = Manifest.files(self, name)

@@ -40,6 +40,12 @@ def display_path(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
+def is_under(path: str, folder: str) -> bool:
+    """Is ``path`` the folder itself or anything below it? (Paths as strings, no I/O.)"""
+    folder = folder.rstrip(os.sep)
+    return path == folder or path.startswith(folder + os.sep)
+
+
 def shorten(text: str, limit: int) -> str:
     """``text`` on one line (runs of white space become one space), cut to at most ``limit``
     characters with "…" when it is longer."""

@@ -89,7 +89,7 @@ def fake_app(home: Path) -> App:
 
 
 def doc_ids(app: App) -> set[str]:
-    name = docs_collection(app.collection)
+    name = docs_collection(app.collection.name)
     return set(app.store.ids(name)) if app.store.exists(name) else set()
 
 

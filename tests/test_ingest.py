@@ -21,7 +21,7 @@ def make_app(home: Path, embedder=None, **settings) -> App:
 
 def chroma_paths(app: App) -> dict[str, int]:
     """Chunks per file, read from the Chroma collection itself."""
-    got = app.store._collection(app.collection).get(include=["metadatas"])
+    got = app.store._collection(app.collection.name).get(include=["metadatas"])
     counts: dict[str, int] = {}
     for meta in got["metadatas"]:
         counts[meta["path"]] = counts.get(meta["path"], 0) + 1
