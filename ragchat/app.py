@@ -1,6 +1,8 @@
 """Wiring: one ``App`` builds the components a command needs from the settings, lazily.
 
-The library is the API: the CLI and the REPL only call ``App`` and render what it returns.
+It holds no domain logic of its own: ingesting is ingest.py, ranking retrieval.py, answering
+engine.py, exploring explore.py, measuring evaluation.py; ``App`` hands each the store, the
+collection and the models the settings name.
 """
 
 from __future__ import annotations
@@ -8,30 +10,22 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ragchat.collection import Collection
 from ragchat.config import Settings, ensure_private_dir, model_cache
-from ragchat.document_vectors import DocumentIndex
 from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
-from ragchat.errors import ExploreError
-from ragchat.evaluation import Rank, all_modes
-from ragchat.ids import document_id, parse_chunk_id
 from ragchat.ingest import Ingestor, IngestReport, Progress
 from ragchat.llms import LLM, OpenAILLM, build_llm
 from ragchat.manifest import Manifest, write_lock
-from ragchat.prompting import Prompts, load_template, prompts_dirs
-from ragchat.retrieval import MODES, Retriever, build_retriever
-from ragchat.store import Hit, VectorStore, check_collection_name
-
-if TYPE_CHECKING:
-    from ragchat.explore import Axis, Cluster, Placed, Related
-    from ragchat.map_drawing import DocumentMap
+from ragchat.prompting import Prompts
+from ragchat.retrieval import Retriever, build_retriever
+from ragchat.store import VectorStore, check_collection_name
 
 
 class App:
@@ -92,9 +86,14 @@ class App:
     def embedding_backend(self) -> str:
         """A collection is queried (and grown) with the backend that built it."""
         record = self.collection.record
-        if record is not None and record.embedder == embedding_model_id(self.embedding_model):
+        if record is not None and record.embedder == self.embedder_id:
             return record.backend
         return self.settings.embedding_backend
+
+    @property
+    def embedder_id(self) -> str:
+        """The id of the embedder in use, known without loading it."""
+        return embedding_model_id(self.embedding_model)
 
     @property
     def embedder(self) -> Embedder:
@@ -158,31 +157,6 @@ class App:
         self.collection.check_embedder(self.embedder.id)
         return build_retriever(mode or self.settings.mode, self.embedder, self.collection)
 
-    def evaluation_ranker(self, modes: Sequence[str] = (), hydrate: int = 0) -> Rank:
-        """query -> hits per mode, each component retrieved once (for ragchat eval); the
-        first ``hydrate`` hits of each mode come with their text and spans."""
-        dense = self.retriever("dense")
-        lexical = self.retriever("lexical")
-        paths = {document_id(p): p for p in self.collection.files()}
-
-        def dense_with_paths(query: str, k: int) -> list[Hit]:
-            hits = dense.candidates(query, k)
-            for hit in hits:
-                hit.path = paths.get(parse_chunk_id(hit.id)[0], "")
-            return hits
-
-        rank = all_modes(dense_with_paths, lexical.candidates, modes=modes or MODES)
-        if not hydrate:
-            return rank
-
-        def hydrated(query: str) -> dict[str, list[Hit]]:
-            return {
-                mode: self.collection.hydrate(hits[:hydrate]) + hits[hydrate:]
-                for mode, hits in rank(query).items()
-            }
-
-        return hydrated
-
     def engine(self) -> Engine:
         retriever = self.retriever()
         self.llm.check()
@@ -198,163 +172,19 @@ class App:
         )
 
     def switch(self, **changes: Any) -> App:
-        """The same App with other settings, keeping the loaded LLM."""
+        """The same App with other settings, keeping the loaded LLM, and the loaded embedder
+        when the new settings use the same one (no model is loaded twice)."""
         explicit = self.explicit - {"embedding_model"} if "collection" in changes else self.explicit
-        return App(self.home, self.settings.replace(**changes), explicit, llm=self._llm)
-
-    def ingested_under(self, path: Path) -> list[str]:
-        """Ingested files at or under ``path`` (for @path in a question)."""
-        return self.collection.files_under(path)
-
-    # exploring (ragchat/explore.py)
-
-    def documents(self) -> DocumentIndex:
-        """The collection's document vectors; any that ingest did not write (a collection
-        built before they existed) are first made from the chunk vectors in the store."""
-        self.collection.require()
-        index = self.collection.documents
-        files = [path for path, record in self.collection.files().items() if record.chunks]
-        if index.count() != len(files):
-            index.rebuild(files)
-        return index
-
-    def similar(self, path: Path, n: int = 10) -> list[Related]:
-        """The ``n`` documents nearest to ``path`` by cosine similarity of document vectors."""
-        from ragchat.explore import Related
-
-        key = str(path.expanduser().resolve())
-        record = self.collection.files().get(key) if self.collection.exists else None
-        if record is None:
-            raise ExploreError(
-                f"{path} is not in collection {self.collection.name!r}; ingest it first:"
-                f" ragchat ingest {path} --collection {self.collection.name}"
-            )
-        if not record.chunks:
-            raise ExploreError(f"{path} has no text to compare (it was ingested as empty).")
-        index = self.documents()
-        own = document_id(key)
-        found = index.get([own])
-        if own not in found:  # written by an older ragchat and not rebuilt: say how to mend it
-            raise ExploreError(
-                f"{path} has no document vector; run 'ragchat ingest --reindex PATH' to rebuild the collection."
-            )
-        nearest = [(i, score) for i, score in index.nearest(found[own].vector, n + 1) if i != own][
-            :n
-        ]
-        documents = index.get([i for i, _ in nearest])
-        return [
-            Related(documents[i].path, documents[i].title, score)
-            for i, score in nearest
-            if i in documents
-        ]
-
-    def clusters(self, n: int | None = None, named: bool = False) -> list[Cluster]:
-        """k-means clusters of the documents (``n`` of them, or a default for the size);
-        ``named``: the LLM names each one."""
-        from ragchat.explore import cluster, default_cluster_count, name_clusters
-
-        documents = self.documents().all()
-        if not documents:
-            raise ExploreError(
-                f"Collection {self.collection.name!r} has no documents with text; ingest some first."
-            )
-        clusters = cluster(documents, n if n is not None else default_cluster_count(len(documents)))
-        if named:
-            self.llm.check()
-            name_clusters(clusters, self.llm, load_template("cluster", prompts_dirs(self.home)))
-        return clusters
-
-    def map(
-        self,
-        method: str = "pca",
-        colour: str = "cluster",
-        clusters: int | None = None,
-        named: bool = False,
-    ) -> DocumentMap:
-        """Every document as a point in 2-D, grouped by k-means cluster or by folder."""
-        from ragchat.explore import folder_groups, project
-        from ragchat.map_drawing import DocumentMap, Point
-
-        documents = self.documents().all()
-        coordinates, axes = project(documents, method)
-        if colour == "folder":
-            names = folder_groups(documents)
-            groups = sorted(set(names), key=lambda g: (g == "other folders", -names.count(g), g))
-            group_of = {d.id: groups.index(name) for d, name in zip(documents, names, strict=True)}
-            kind = f"{len(groups)} folders"
-        elif colour == "cluster":
-            found = self.clusters(clusters, named)
-            groups = [c.label for c in found]
-            group_of = {d.id: c.number - 1 for c in found for d in c.members}
-            kind = f"{len(groups)} clusters"
-        else:
-            raise ExploreError(f"Unknown colouring {colour!r}; use cluster or folder.")
-        points = [
-            Point(x, y, d.title, d.path, group_of[d.id])
-            for d, (x, y) in zip(documents, coordinates, strict=True)
-        ]
-        return DocumentMap(
-            title=f"Collection {self.collection.name!r}: {len(documents)} documents",
-            subtitle=f"Each point is a document (the mean of its chunks' embeddings, {embedding_model_id(self.embedding_model)}), placed by {method.upper()}; colour: {kind}.",
-            axes=axes,
-            groups=groups,
-            points=points,
-        )
-
-    def spectrum(
-        self, a: Sequence[str], b: Sequence[str], labels: tuple[str, str] = ("a", "b")
-    ) -> Axis:
-        from ragchat.explore import Axis
-
-        if self.collection.exists:
-            self.collection.check_embedder(self.embedder.id)
-        return Axis.from_examples(self.embedder, a, b, *labels)
-
-    def place_texts(self, axis: Axis, texts: Sequence[str]) -> list[Placed]:
-        """The texts on the axis, lowest score first."""
-        from ragchat.explore import Placed
-
-        scores = axis.scores(self.embedder.embed_passages(list(texts)))
-        return sorted(
-            (Placed(t, s) for t, s in zip(texts, scores, strict=True)), key=lambda p: p.score
-        )
-
-    def place_chunks(self, axis: Axis, n: int) -> tuple[list[Placed], list[Placed], int]:
-        """The ``n`` chunks of the collection lowest and highest on the axis, and how many
-        were scored; read from the store a page at a time, nothing re-embedded."""
-        import heapq
-        from itertools import islice
-
-        from ragchat.explore import Placed
-
-        self.collection.require()
-        records = self.store.scan(self.collection.name, text=True)
-        low: list[tuple[float, str, Placed]] = []  # heaps of (key, id, chunk), kept to n
-        high: list[tuple[float, str, Placed]] = []
-        scored = 0
-        while page := list(islice(records, 1000)):
-            for record, score in zip(page, axis.scores([r.vector for r in page]), strict=True):
-                scored += 1
-                meta = record.metadata
-                path = str(meta.get("path", ""))
-                location = (
-                    f"{path}:{meta['line']}"
-                    if meta.get("line") is not None
-                    else f"{path}, page {meta['page']}"
-                    if meta.get("page") is not None
-                    else path
-                )
-                placed = Placed(record.text, score, path, location)
-                for heap, key in ((low, -score), (high, score)):
-                    if len(heap) < n:
-                        heapq.heappush(heap, (key, record.id, placed))
-                    elif key > heap[0][0]:
-                        heapq.heapreplace(heap, (key, record.id, placed))
-        return (
-            sorted((p for _, _, p in low), key=lambda p: p.score),
-            sorted((p for _, _, p in high), key=lambda p: -p.score),
-            scored,
-        )
+        app = App(self.home, self.settings.replace(**changes), explicit, llm=self._llm)
+        embedder = self._embedder
+        if embedder is not None:
+            unchanged = not {"collection", "embedding_model", "embedding_backend"} & set(changes)
+            if unchanged or (app.embedder_id, app.embedding_backend) == (
+                embedder.id,
+                embedder.backend,
+            ):
+                app._embedder = embedder
+        return app
 
     def status(self) -> dict[str, Any]:
         """Where things live and what is in them; loads no model."""
@@ -378,7 +208,7 @@ class App:
             "manifest": str(self.home / "manifest.sqlite3"),
             "config_file": str(self.home / "config.toml"),
             "collection": self.collection.name,
-            "embedding_model": embedding_model_id(self.embedding_model),
+            "embedding_model": self.embedder_id,
             "llm": self.settings.model,
             "llm_endpoint": self.llm.base_url if isinstance(self.llm, OpenAILLM) else None,
             "collections": collections,

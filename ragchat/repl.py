@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ragchat import citations
+from ragchat.config import MODES
 from ragchat.engine import Answer
 from ragchat.errors import RagchatError
 from ragchat.prompting import Turn
@@ -30,14 +31,13 @@ from ragchat.render import (
     stream_markdown,
     why_view,
 )
-from ragchat.retrieval import MODES
 
 COMMANDS = {
     "/help": "this help",
     "/sources": "the sources of the last answer, with their text",
     "/why": "what was searched, every excerpt retrieved with its scores, which went into the prompt",
     "/k": "N: retrieve N excerpts per question",
-    "/mode": "dense|lexical|hybrid: how excerpts are ranked",
+    "/mode": f"{'|'.join(MODES)}: how excerpts are ranked",
     "/collection": "NAME: ask another collection",
     "/model": "the models in use",
     "/clear": "forget the conversation",
@@ -228,7 +228,7 @@ class Repl:
         words, paths, unknown = [], [], []
         for word in question.split():
             if word.startswith("@") and len(word) > 1:
-                found = self.app.ingested_under(Path(word[1:]).expanduser())
+                found = self.app.collection.files_under(Path(word[1:]).expanduser())
                 (paths.extend(found) if found else unknown.append(word[1:]))
             else:
                 words.append(word)

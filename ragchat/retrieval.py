@@ -14,12 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 from ragchat.collection import Collection
+from ragchat.config import MODES
 from ragchat.embedders import Embedder
 from ragchat.errors import ConfigError
 from ragchat.store import Hit
 
-MODES = ("dense", "lexical", "hybrid")
-DEFAULT_MODE = "hybrid"
 HYBRID_DEPTH = 300  # candidates taken from each ranking before fusion
 RRF_K = 60
 

@@ -19,6 +19,7 @@ from ragchat.app import App
 from ragchat.config import Settings
 from ragchat.document_vectors import Document, docs_collection, mean_vector
 from ragchat.errors import ExploreError
+from ragchat import explore
 from ragchat.explore import Axis, clean_name, cluster, name_clusters
 from ragchat.ids import document_id
 from ragchat.map_drawing import DocumentMap, Point, build_figure, html_page
@@ -106,7 +107,7 @@ def test_ingest_keeps_one_document_vector_per_file(ragchat_home: Path, tmp_path:
     # the vector is the normalised mean of the file's chunk vectors
     path = str(docs / "cooking" / "recipe-1.md")
     chunks = [r.vector for r in app.store.scan("default", where={"path": path})]
-    stored = app.documents().get([document_id(path)])[document_id(path)]
+    stored = explore.document_index(app.collection).get([document_id(path)])[document_id(path)]
     assert stored.title == "Recipe 1" and stored.path == path
     assert all(
         math.isclose(a, b, abs_tol=1e-6)
@@ -154,12 +155,12 @@ def test_collection_from_before_document_vectors_gets_them_on_first_use(
     docs = build_corpus(tmp_path / "docs")
     app = fake_app(ragchat_home)
     app.ingest(docs)
-    before = {d.id: d.vector for d in app.documents().all()}
+    before = {d.id: d.vector for d in explore.document_index(app.collection).all()}
     app.store.drop(docs_collection("default"))  # as a collection built by an older ragchat
 
-    related = fake_app(ragchat_home).similar(docs / "cooking" / "recipe-0.md")
+    related = explore.similar(fake_app(ragchat_home).collection, docs / "cooking" / "recipe-0.md")
     assert related[0].path.endswith("recipe-0-copy.md")
-    after = {d.id: d.vector for d in app.documents().all()}
+    after = {d.id: d.vector for d in explore.document_index(app.collection).all()}
     assert set(after) == set(before)
     assert all(
         math.isclose(a, b, abs_tol=1e-6)
@@ -173,12 +174,12 @@ def test_similar_and_cluster_refuse_what_they_cannot_do(ragchat_home: Path, tmp_
     app = fake_app(ragchat_home)
     app.ingest(docs)
     with pytest.raises(ExploreError, match=r"not in collection 'default'; ingest it first"):
-        app.similar(tmp_path / "elsewhere.md")
+        explore.similar(app.collection, tmp_path / "elsewhere.md")
     with pytest.raises(
         ExploreError, match="Cannot make 20 clusters from 9 documents; ask for at most 9"
     ):
-        app.clusters(20)
-    results = app.similar(docs / "astronomy" / "sky-0.md", n=3)
+        explore.clusters(app.collection, 20)
+    results = explore.similar(app.collection, docs / "astronomy" / "sky-0.md", n=3)
     assert len(results) == 3 and all(not r.path.endswith("sky-0.md") for r in results)
     assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
 
