@@ -24,8 +24,10 @@ from ragchat.cli_options import (
     build_app,
     collection_option,
     consoles,
+    echo_json,
     embedding_option,
     handle_errors,
+    json_option,
     llm_options,
     mode_option,
     read_question,
@@ -66,7 +68,7 @@ def main() -> None:
     help="Drop the collection and rebuild it from the files: after doctor finds damage, or to change embedder.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("the summary")
 @handle_errors
 def ingest(
     paths: tuple[Path, ...],
@@ -134,12 +136,7 @@ def ingest(
 @embedding_option
 @mode_option
 @llm_options
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print question, answer, sources, models and timings as JSON.",
-)
+@json_option("question, answer, sources, models and timings")
 @click.option("--quiet", "-q", is_flag=True, help="Only the answer and its sources.")
 @handle_errors
 def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
@@ -163,7 +160,7 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
     if as_json:
         for _ in answer.stream():
             pass
-        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        echo_json(answer.to_dict())
         return
     for piece in answer.stream():
         out.file.write(sanitize(piece))
@@ -213,7 +210,7 @@ def chat(**flags: Any) -> None:
 @click.option(
     "-k", "top_k", type=int, default=10, show_default=True, help="How many excerpts to show."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the ranked excerpts as JSON.")
+@json_option("the ranked excerpts")
 @handle_errors
 def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
     """Semantic search: the best-matching excerpts, with their scores. No LLM involved.
@@ -232,16 +229,12 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
     app = build_app(**flags)
     hits = app.retriever().retrieve(text, top_k)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "query": text,
-                    "mode": app.settings.mode,
-                    "results": [h.to_dict(n) for n, h in enumerate(hits, 1)],
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
+        echo_json(
+            {
+                "query": text,
+                "mode": app.settings.mode,
+                "results": [h.to_dict(n) for n, h in enumerate(hits, 1)],
+            }
         )
         return
     out, _ = consoles()
@@ -271,7 +264,7 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
     text="BEIR: chunk size used when ingesting the corpus",
     type=int,
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@json_option("the figures")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @handle_errors
 def eval_command(
@@ -325,7 +318,7 @@ def eval_command(
         app = build_app(collection=collection, embedding_model=embedding_model)
         result = run_gold(app, data, modes, querying)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     out.print(eval_table(result["title"], result["modes"]))
 
@@ -337,7 +330,7 @@ def eval_command(
     text="Check the store on this Chroma server",
     default_shown=False,
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@json_option("the checks")
 @handle_errors
 def doctor(chroma_url: str | None, as_json: bool) -> None:
     """Check the store (Chroma, manifest, lexical index agree), models, versions, permissions.
@@ -356,7 +349,7 @@ def doctor(chroma_url: str | None, as_json: bool) -> None:
     app = build_app(chroma_url=chroma_url)
     results = checks.run(app)
     if as_json:
-        click.echo(json.dumps([r.__dict__ for r in results], indent=2))
+        echo_json([r.__dict__ for r in results])
     else:
         out, _ = consoles()
         table = Table(show_header=False, box=None)
@@ -410,7 +403,7 @@ def config_unset(name: str) -> None:
 
 
 @config.command(name="show")
-@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
+@json_option("the settings")
 @handle_errors
 def config_show(as_json: bool) -> None:
     """Every setting in effect (flag > environment > config file > default); keys are masked."""
@@ -420,7 +413,7 @@ def config_show(as_json: bool) -> None:
     settings, explicit = load_settings_explained(resolve_home())
     rows = {name: shown(name, getattr(settings, name)) for name in FIELDS}
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     from ragchat.render import key_value_table
 
@@ -434,7 +427,7 @@ def config_show(as_json: bool) -> None:
 
 @main.command()
 @collection_option
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@json_option("the status")
 @handle_errors
 def status(collection: str | None, chroma_url: str | None, as_json: bool) -> None:
     """Where the store lives, its collections and counts, and the models in use.
@@ -448,7 +441,7 @@ def status(collection: str | None, chroma_url: str | None, as_json: bool) -> Non
     app = build_app(collection=collection, chroma_url=chroma_url)
     info = app.status()
     if as_json:
-        click.echo(json.dumps(info, indent=2))
+        echo_json(info)
         return
     out, _ = consoles()
     out.print(

@@ -5,7 +5,6 @@ adds them to the ``ragchat`` group.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,10 @@ from ragchat.cli_options import (
     build_app,
     collection_option,
     consoles,
+    echo_json,
     embedding_option,
     handle_errors,
+    json_option,
     model_option,
 )
 
@@ -36,7 +37,7 @@ from ragchat.cli_options import (
     show_default=True,
     help="How many related documents.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the related documents as JSON.")
+@json_option("the related documents")
 @handle_errors
 def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
     """The documents most related to the document at PATH, by cosine similarity.
@@ -56,16 +57,12 @@ def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
     app = build_app(**flags)
     related = similar_documents(app.collection, path, count)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "path": str(path.expanduser().resolve()),
-                    "collection": app.collection.name,
-                    "results": [r.to_dict(n) for n, r in enumerate(related, 1)],
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
+        echo_json(
+            {
+                "path": str(path.expanduser().resolve()),
+                "collection": app.collection.name,
+                "results": [r.to_dict(n) for n, r in enumerate(related, 1)],
+            }
         )
         return
     out, _ = consoles()
@@ -89,7 +86,7 @@ def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
 @model_option("LLM for --summary: .gguf path, hub 'REPO:FILE.gguf', 'bundled' or openai:NAME")
 @base_url_option
 @allow_remote_option("Allow sending titles and first lines to an endpoint off this machine")
-@click.option("--json", "as_json", is_flag=True, help="Print the clusters as JSON.")
+@json_option("the clusters")
 @handle_errors
 def cluster(count: int | None, summary: bool, members: int, as_json: bool, **flags: Any) -> None:
     """Group the documents into N clusters by topic (k-means over document vectors).
@@ -113,13 +110,7 @@ def cluster(count: int | None, summary: bool, members: int, as_json: bool, **fla
         announce_destination(app, as_json)
     clusters = document_clusters(app.collection, count, app.llm if summary else None, app.home)
     if as_json:
-        click.echo(
-            json.dumps(
-                {"collection": app.collection.name, "clusters": [c.to_dict() for c in clusters]},
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        echo_json({"collection": app.collection.name, "clusters": [c.to_dict() for c in clusters]})
         return
     out, _ = consoles()
     out.print(clusters_view(clusters, members))
@@ -239,7 +230,7 @@ def map_command(
 )
 @collection_option
 @embedding_option
-@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@json_option("the scores")
 @handle_errors
 def spectrum(
     texts: tuple[str, ...],
@@ -301,7 +292,7 @@ def spectrum(
         result["results"] = [p.to_dict() for p in placed]
         groups = [("", placed)]
     if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        echo_json(result)
         return
     out, _ = consoles()
     out.print(spectrum_view(axis, groups))

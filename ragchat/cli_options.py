@@ -194,6 +194,18 @@ def llm_options(command: F) -> F:
     return command
 
 
+def json_option(what: str) -> Callable[[F], F]:
+    """``--json``: print ``what`` as JSON instead of a table."""
+    return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON.")
+
+
+def echo_json(data: Any) -> None:
+    """``data`` as indented JSON on stdout, text as it is (not escaped to ASCII)."""
+    import json
+
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
 def announce_destination(app: App, quiet: bool) -> None:
     """Excerpts are about to leave the machine: say where, once."""
     if app.llm.destination and not quiet:

@@ -25,6 +25,8 @@ EMBEDDING_BACKENDS = ("onnx", "torch")  # int8 ONNX Runtime (default), sentence-
 # How chunks are ranked (retrieval.py): embeddings, BM25, or both fused.
 MODES = ("dense", "lexical", "hybrid")
 DEFAULT_MODE = "hybrid"
+TRUE_VALUES = ("1", "true", "yes", "on")  # how a yes/no setting (or HF_HUB_OFFLINE) says yes
+FALSE_VALUES = ("0", "false", "no", "off")
 
 
 def _setting(default: Any, description: str) -> Any:
@@ -123,9 +125,9 @@ def _convert(name: str, raw: Any, origin: str) -> Any:
         if kind in ("bool", bool):
             if isinstance(raw, bool):
                 return raw
-            if str(raw).lower() in ("1", "true", "yes", "on"):
+            if str(raw).lower() in TRUE_VALUES:
                 return True
-            if str(raw).lower() in ("0", "false", "no", "off"):
+            if str(raw).lower() in FALSE_VALUES:
                 return False
             raise ValueError
         if kind in ("int", int):

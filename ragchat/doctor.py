@@ -178,8 +178,9 @@ def _llm_check(app: Any) -> Check:
             os.environ.pop("HF_HUB_OFFLINE", None)
         else:
             os.environ["HF_HUB_OFFLINE"] = offline
+    from ragchat.llms import is_gguf
+
     path = llm.model_path
-    with open(path, "rb") as handle:
-        if handle.read(4) != b"GGUF":
-            return Check(name, "fail", f"{path} is not a GGUF file; give a .gguf with --model")
+    if not is_gguf(path):
+        return Check(name, "fail", f"{path} is not a GGUF file; give a .gguf with --model")
     return Check(name, "ok", str(path))

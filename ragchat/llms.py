@@ -16,6 +16,7 @@ from typing import Any
 
 from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing
 from ragchat.errors import LLMError, ModelNotAvailable
+from ragchat.text import http_url
 
 Message = dict[str, str]
 # Tokens allowed per message for the chat template when a backend cannot count them exactly.
@@ -79,6 +80,12 @@ class LLM(ABC):
         return sum(self.count_tokens(m["content"]) + TEMPLATE_OVERHEAD for m in messages)
 
 
+def is_gguf(path: Path) -> bool:
+    """Does the file start as a GGUF model does? (Its first four bytes; nothing is loaded.)"""
+    with path.open("rb") as handle:
+        return handle.read(4) == b"GGUF"
+
+
 def resolve_gguf(spec: str) -> tuple[str, Path]:
     """(id, local file) for a --model value; downloads a hub model on first use."""
     if spec == BUNDLED:
@@ -139,9 +146,8 @@ class LlamaCppLLM(LLM):
     @cached_property
     def llama(self) -> Any:
         _, path = self._resolved
-        with path.open("rb") as handle:
-            if handle.read(4) != b"GGUF":
-                raise LLMError(f"{path} is not a GGUF model file; give a .gguf path with --model.")
+        if not is_gguf(path):
+            raise LLMError(f"{path} is not a GGUF model file; give a .gguf path with --model.")
         from llama_cpp import Llama, LlamaRAMCache
 
         try:
@@ -247,8 +253,6 @@ class OpenAILLM(LLM):
         n_ctx: int = 4096,
         allow_remote: bool = False,
     ) -> None:
-        from urllib.parse import urlparse
-
         self.model = model
         self.id = OPENAI_PREFIX + model
         self.n_ctx = n_ctx
@@ -256,13 +260,14 @@ class OpenAILLM(LLM):
             "/"
         )
         self._key = api_key or os.environ.get("OPENAI_API_KEY", "")
-        parsed = urlparse(self.base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        url = http_url(self.base_url)
+        if url is None:
             raise LLMError(
-                f"Base URL {self.base_url!r} is not an http(s) URL; set --base-url like http://127.0.0.1:8000/v1."
+                f"Base URL {self.base_url!r} is not an http(s) URL;"
+                " set --base-url like http://127.0.0.1:8000/v1."
             )
-        self.host = parsed.hostname + (f":{parsed.port}" if parsed.port else "")
-        self.remote = not is_loopback(parsed.hostname)
+        self.host = url.host + (f":{url.port}" if url.port else "")
+        self.remote = not is_loopback(url.host)
         self.allow_remote = allow_remote
 
     @property

@@ -22,15 +22,8 @@ from ragchat.config import MODES
 from ragchat.engine import Answer
 from ragchat.errors import RagchatError
 from ragchat.prompting import Turn
-from ragchat.render import (
-    context_line,
-    display_path,
-    sanitize,
-    source_line,
-    sources_view,
-    stream_markdown,
-    why_view,
-)
+from ragchat.render import context_line, source_line, sources_view, stream_markdown, why_view
+from ragchat.text import display_path, location, sanitize
 
 COMMANDS = {
     "/help": "this help",
@@ -274,7 +267,6 @@ def transcript(answers: list[Answer]) -> str:
             lines.append("Sources:")
             lines.append("")
             for n, hit in enumerate(answer.sources, start=1):
-                page = f", page {hit.page}" if hit.page is not None else ""
-                lines.append(f"{n}. {display_path(hit.path)}{page}")
+                lines.append(f"{n}. {location(display_path(hit.path), hit.line, hit.page)}")
             lines.append("")
     return sanitize("\n".join(lines))

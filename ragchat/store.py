@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ragchat.errors import ConfigError, StoreError
+from ragchat.text import http_url, location
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 WRITE_BATCH = 2000  # well under Chroma's max batch size (~5,461)
@@ -52,8 +53,8 @@ class Hit:
 
     @property
     def location(self) -> str:
-        """``path:line`` for code, else the path."""
-        return f"{self.path}:{self.line}" if self.line is not None else self.path
+        """``path:line`` for code, ``path, page N`` in a paginated file, else the path."""
+        return location(self.path, self.line, self.page)
 
     def to_dict(self, n: int) -> dict[str, Any]:
         """The JSON form shared by ``ask --json`` and ``search --json``; n is its rank."""
@@ -220,19 +221,14 @@ class VectorStore:
 
         settings = Settings(anonymized_telemetry=False)
         if self.url:
-            from urllib.parse import urlparse
-
-            parsed = urlparse(self.url)
-            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            url = http_url(self.url)
+            if url is None:
                 raise ConfigError(
                     f"--chroma-url {self.url!r} is not an http(s) URL, e.g. http://127.0.0.1:8000."
                 )
             try:
                 return chromadb.HttpClient(
-                    host=parsed.hostname,
-                    port=parsed.port or (443 if parsed.scheme == "https" else 80),
-                    ssl=parsed.scheme == "https",
-                    settings=settings,
+                    host=url.host, port=url.port_or_default, ssl=url.https, settings=settings
                 )
             except Exception as exc:
                 raise StoreError(
