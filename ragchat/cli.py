@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +151,7 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
         ragchat ask "What is the warranty period?"
         echo "Who wrote the report?" | ragchat ask - --json
     """
-    from ragchat.render import context_line, sanitize, sources_view
+    from ragchat.render import answer_context, sanitize, sources_view
 
     text = read_question(question)
     app = build_app(**flags)
@@ -168,15 +170,7 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
     out.file.write("\n")
     out.print()
     out.print(sources_view(answer.sources))
-    err.print(
-        context_line(
-            len(answer.sources),
-            len(answer.packed.dropped),
-            answer.packed.prompt_tokens,
-            app.llm.n_ctx,
-            answer.truncated,
-        )
-    )
+    err.print(answer_context(answer, app.llm.n_ctx))
 
 
 @main.command()
@@ -246,7 +240,8 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
 @click.option(
     "--collection",
     "-c",
-    help="BEIR: keep the corpus in this collection (re-runs reuse it); default: a temporary one. Gold set: the collection to ask.",
+    help="BEIR: keep the corpus in this collection (re-runs reuse it); default: a temporary"
+    " one. Gold set: the collection to ask.",
 )
 @click.option("--split", help="BEIR: which qrels split [default: test, or the only one].")
 @embedding_option
@@ -295,7 +290,7 @@ def eval_command(
 
     out, err = consoles(quiet or as_json)
 
-    def querying(total: int) -> Any:
+    def querying(total: int) -> AbstractContextManager[Callable[[], None]]:
         return counting_progress(err, "Querying", total)
 
     if data.is_dir():

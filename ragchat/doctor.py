@@ -10,9 +10,12 @@ import sqlite3
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ragchat.collection import Collection
+
+if TYPE_CHECKING:
+    from ragchat.app import App
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ def _private(path: Path) -> Check:
     return Check(f"permissions of {path.name}", "ok", f"mode {mode:o}")
 
 
-def run(app: Any) -> list[Check]:
+def run(app: App) -> list[Check]:
     checks = [Check("versions", "ok", versions())]
     home: Path = app.home
     checks.append(_private(home))
@@ -72,7 +75,7 @@ def run(app: Any) -> list[Check]:
     return checks
 
 
-def _collection_checks(app: Any, collection: Collection) -> list[Check]:
+def _collection_checks(app: App, collection: Collection) -> list[Check]:
     name = collection.name
     record = collection.require()
     label = f"collection {name!r}"
@@ -151,7 +154,7 @@ def _embedder_check(model_id: str) -> Check:
     return Check(name, "ok", "in the hub cache")
 
 
-def _llm_check(app: Any) -> Check:
+def _llm_check(app: App) -> Check:
     from ragchat.errors import RagchatError
 
     llm = app.llm
@@ -163,7 +166,9 @@ def _llm_check(app: Any) -> Check:
             "ok" if app.settings.allow_remote else "warn",
             f"hosted at {llm.destination}, {allowed}",
         )
-    if app.settings.model.startswith("openai:"):
+    from ragchat.llms import LlamaCppLLM, is_gguf
+
+    if not isinstance(llm, LlamaCppLLM):  # an OpenAI-compatible server on this machine
         return Check(name, "ok", "served on this machine")
     import os
 
@@ -178,8 +183,6 @@ def _llm_check(app: Any) -> Check:
             os.environ.pop("HF_HUB_OFFLINE", None)
         else:
             os.environ["HF_HUB_OFFLINE"] = offline
-    from ragchat.llms import is_gguf
-
     path = llm.model_path
     if not is_gguf(path):
         return Check(name, "fail", f"{path} is not a GGUF file; give a .gguf with --model")

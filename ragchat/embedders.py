@@ -19,15 +19,18 @@ import fnmatch
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragchat.bundled import BUNDLED, BUNDLED_EMBEDDING_ID, bundled_embedding_model, bundled_missing
 from ragchat.config import EMBEDDING_BACKENDS
 from ragchat.errors import ConfigError, ModelNotAvailable
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,13 @@ class OnnxEmbedder(Embedder):
 
     backend = "onnx"
 
-    def __init__(self, spec: str, cache: Path, threads: int = 0, notify: Any = None) -> None:
+    def __init__(
+        self,
+        spec: str,
+        cache: Path,
+        threads: int = 0,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
         self.spec = spec
         self.id = embedding_model_id(spec)
         self.profile = profile_for(self.id)
@@ -287,7 +296,7 @@ class OnnxEmbedder(Embedder):
         return [len(e.ids) for e in self.tokenizer.encode_batch([prefix + t for t in texts])]
 
     @cached_property
-    def workers(self) -> Any:
+    def workers(self) -> ThreadPoolExecutor:
         from concurrent.futures import ThreadPoolExecutor
 
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -365,7 +374,9 @@ def _fingerprint(location: str) -> str:
     return digest.hexdigest()
 
 
-def make_embedder(spec: str, backend: str, cache: Path, notify: Any = None) -> Embedder:
+def make_embedder(
+    spec: str, backend: str, cache: Path, notify: Callable[[str], None] | None = None
+) -> Embedder:
     """The embedder for ``spec`` on ``backend`` ('onnx' or 'torch')."""
     if backend == "onnx":
         return OnnxEmbedder(spec, cache, notify=notify)

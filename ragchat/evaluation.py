@@ -334,7 +334,9 @@ def ingest_beir(app: App, data: BeirData, progress: Progress | None = None) -> I
         return app.ingestor(progress).sync(data.sources(), lambda key: True)
 
 
-def _querying(querying: Querying | None, total: int) -> AbstractContextManager[Any]:
+def _querying(
+    querying: Querying | None, total: int
+) -> AbstractContextManager[Callable[[], None] | None]:
     return querying(total) if querying else nullcontext(None)
 
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragchat.collection import Collection
 from ragchat.document_vectors import Document, DocumentIndex
@@ -25,6 +25,10 @@ from ragchat.ids import document_id
 from ragchat.llms import LLM
 from ragchat.map_drawing import DocumentMap, Point
 from ragchat.text import location, sanitize, shorten
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 NAME_CHARS = 48  # longest cluster name kept from the LLM
 NAME_TOKENS = 24
@@ -229,7 +233,8 @@ def name_clusters(clusters: Sequence[Cluster], llm: LLM, template: str) -> None:
 
 
 _NAME_PREFIX = re.compile(
-    r"^(?:(?:group |cluster |topic )?name|title|topic|(?:the )?(?:group|topic|name) is(?: called)?)\s*[:\-–]?\s*",
+    r"^(?:(?:group |cluster |topic )?name|title|topic|(?:the )?(?:group|topic|name) is(?: called)?)"
+    r"\s*[:\-–]?\s*",
     re.IGNORECASE,
 )
 _QUOTED = re.compile(r"[\"“]([^\"“”]{3,60})[\"”]")
@@ -346,8 +351,8 @@ def folder_groups(documents: Sequence[Document], most: int = MAX_DEFAULT_CLUSTER
 class Axis:
     """A direction between two sets of examples: A's centre scores 0, B's scores 1."""
 
-    a_centre: Any
-    direction: Any  # B's centre minus A's
+    a_centre: NDArray[np.float64]
+    direction: NDArray[np.float64]  # B's centre minus A's
     a_label: str = "a"
     b_label: str = "b"
 

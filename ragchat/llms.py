@@ -12,11 +12,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing
 from ragchat.errors import LLMError, ModelNotAvailable
 from ragchat.text import http_url
+
+if TYPE_CHECKING:
+    from ragchat.config import Settings
 
 Message = dict[str, str]
 # Tokens allowed per message for the chat template when a backend cannot count them exactly.
@@ -328,7 +331,8 @@ class OpenAILLM(LLM):
         host = self.host
         if isinstance(exc, openai.AuthenticationError):
             return LLMError(
-                f"API key rejected by {host}; set the right one in RAGCHAT_API_KEY, OPENAI_API_KEY or api_key in config.toml."
+                f"API key rejected by {host}; set the right one in RAGCHAT_API_KEY,"
+                " OPENAI_API_KEY or api_key in config.toml."
             )
         if isinstance(exc, openai.PermissionDeniedError):
             return LLMError(
@@ -338,7 +342,8 @@ class OpenAILLM(LLM):
             return LLMError(f"{host} has no model {self.model!r}; {self._offered()}")
         if isinstance(exc, openai.RateLimitError):
             return LLMError(
-                f"{host} is limiting requests (HTTP 429) and still was after {RETRIES} retries; wait a minute and try again."
+                f"{host} is limiting requests (HTTP 429) and still was after {RETRIES} retries;"
+                " wait a minute and try again."
             )
         if isinstance(exc, openai.APITimeoutError):
             return LLMError(
@@ -360,7 +365,7 @@ class OpenAILLM(LLM):
         return f"it offers: {', '.join(names) or 'none'} (use --model openai:NAME)."
 
 
-def build_llm(settings: Any) -> LLM:
+def build_llm(settings: Settings) -> LLM:
     """The backend a --model value names: 'openai:NAME', else a GGUF for llama.cpp."""
     if settings.model.startswith(OPENAI_PREFIX):
         name = settings.model[len(OPENAI_PREFIX) :]

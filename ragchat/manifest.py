@@ -233,7 +233,7 @@ class Manifest:
         return int(row[0]), int(row[1])
 
 
-def _values(record: Any) -> tuple[Any, ...]:
+def _values(record: CollectionRecord | FileRecord) -> tuple[Any, ...]:
     return tuple(record.__dict__.values())
 
 

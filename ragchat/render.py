@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.progress import (
@@ -21,6 +21,7 @@ from rich.progress import (
     ProgressColumn,
     SpinnerColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -30,6 +31,12 @@ from rich.text import Text
 
 from ragchat.store import Hit
 from ragchat.text import display_path, location_suffix, sanitize, shorten
+
+if TYPE_CHECKING:
+    from rich.markdown import Markdown
+
+    from ragchat.engine import Answer
+    from ragchat.explore import Axis, Cluster, Placed, Related
 
 
 def source_line(n: int, hit: Hit) -> Text:
@@ -69,7 +76,7 @@ def search_view(hits: Sequence[Hit]) -> RenderableType:
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]*)>?[^)]*\)")
 
 
-def safe_markdown(text: str) -> Any:
+def safe_markdown(text: str) -> Markdown:
     """Markdown of model output that fetches nothing and links nothing: images become their
     alt text and plain URL, links show their URL, no OSC 8 hyperlinks are emitted."""
     from rich.markdown import Markdown
@@ -97,7 +104,7 @@ def stream_markdown(console: Console, pieces: Iterator[str]) -> str:
     return text
 
 
-def why_view(answer: Any) -> RenderableType:
+def why_view(answer: Answer) -> RenderableType:
     """What was searched, every excerpt retrieved with its scores, and which went in."""
     used = {hit.id for hit in answer.sources}
     dropped = {hit.id for hit in answer.packed.dropped}
@@ -137,6 +144,17 @@ def context_line(used: int, dropped: int, prompt_tokens: int, n_ctx: int, trunca
     if truncated:
         line = Text("[answer cut off at --max-tokens] ", style="yellow") + line
     return line
+
+
+def answer_context(answer: Answer, n_ctx: int) -> Text:
+    """The quiet line after an answer: excerpts used, tokens of the context, any cut-off."""
+    return context_line(
+        len(answer.sources),
+        len(answer.packed.dropped),
+        answer.packed.prompt_tokens,
+        n_ctx,
+        answer.truncated,
+    )
 
 
 def key_value_table(rows: Sequence[tuple[str, Any]]) -> Table:
@@ -225,7 +243,7 @@ class IngestProgress:
             console=console,
             transient=True,
         )
-        self.task: Any = None
+        self.task: TaskID | None = None
         self.live = False
 
     def __enter__(self) -> IngestProgress:
@@ -251,7 +269,7 @@ class IngestProgress:
 # exploring: similar, cluster, spectrum
 
 
-def related_view(title: str, related: Sequence[Any]) -> RenderableType:
+def related_view(title: str, related: Sequence[Related]) -> RenderableType:
     if not related:
         return Text("No other documents in the collection.", style="yellow")
     parts: list[RenderableType] = [Text(f"Documents most like {sanitize(title)}", style="bold")]
@@ -264,7 +282,7 @@ def related_view(title: str, related: Sequence[Any]) -> RenderableType:
     return Group(*parts)
 
 
-def clusters_view(clusters: Sequence[Any], members: int = 0) -> RenderableType:
+def clusters_view(clusters: Sequence[Cluster], members: int = 0) -> RenderableType:
     """Each cluster: its name (or keywords) and size, then its members nearest the centre
     first (all of them, or the first ``members``)."""
     parts: list[RenderableType] = []
@@ -288,7 +306,7 @@ def clusters_view(clusters: Sequence[Any], members: int = 0) -> RenderableType:
 
 
 def spectrum_view(
-    axis: Any, groups: Sequence[tuple[str, Sequence[Any]]], width: int = 21
+    axis: Axis, groups: Sequence[tuple[str, Sequence[Placed]]], width: int = 21
 ) -> RenderableType:
     """Texts with their score and a marker on a small ruler from A (0) to B (1)."""
     parts: list[RenderableType] = [

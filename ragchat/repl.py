@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
@@ -22,8 +22,13 @@ from ragchat.config import MODES
 from ragchat.engine import Answer
 from ragchat.errors import RagchatError
 from ragchat.prompting import Turn
-from ragchat.render import context_line, source_line, sources_view, stream_markdown, why_view
+from ragchat.render import answer_context, source_line, sources_view, stream_markdown, why_view
 from ragchat.text import display_path, location, sanitize
+
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
+
+    from ragchat.app import App
 
 COMMANDS = {
     "/help": "this help",
@@ -44,7 +49,7 @@ HELP = "\n".join(f"  {name:<12} {text}" for name, text in COMMANDS.items()) + (
 
 
 class Repl:
-    def __init__(self, app: Any, console: Console) -> None:
+    def __init__(self, app: App, console: Console) -> None:
         self.app = app
         self.console = console
         self.engine = app.engine()
@@ -68,7 +73,7 @@ class Repl:
             except EOFError:
                 return
 
-    def _session(self) -> Any:
+    def _session(self) -> PromptSession[str]:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
         from prompt_toolkit.completion import WordCompleter
@@ -247,15 +252,7 @@ class Repl:
         self.console.print(sources_view(answer.sources))
         for problem in citations.check(answer.text, [h.text for h in answer.sources]):
             self.console.print(Text("⚠ " + sanitize(problem), style="yellow"))
-        self.console.print(
-            context_line(
-                len(answer.sources),
-                len(answer.packed.dropped),
-                answer.packed.prompt_tokens,
-                self.app.llm.n_ctx,
-                answer.truncated,
-            )
-        )
+        self.console.print(answer_context(answer, self.app.llm.n_ctx))
 
 
 def transcript(answers: list[Answer]) -> str:

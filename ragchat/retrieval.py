@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import cached_property
 
 from ragchat.collection import Collection
@@ -64,7 +65,7 @@ class LexicalRetriever(Retriever):
 
     def candidates(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
         return [
-            Hit(chunk_id, "", path, None, "", 0, 0, score, {"lexical": score})
+            Hit.candidate(chunk_id, "lexical", score, path)
             for chunk_id, path, score in self.index.search(query, k, paths)
         ]
 
@@ -117,7 +118,7 @@ def fuse(dense: list[Hit], lexical: list[Hit], fusion: Fusion) -> list[Hit]:
         if hit.id in merged:
             merged[hit.id].scores.update(hit.scores)
         else:
-            merged[hit.id] = Hit(**{**hit.__dict__, "scores": dict(hit.scores)})
+            merged[hit.id] = replace(hit, scores=dict(hit.scores))
     for chunk_id, score in fusion(dense, lexical).items():
         merged[chunk_id].score = score
         merged[chunk_id].scores["fused"] = score

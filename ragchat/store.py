@@ -1,6 +1,7 @@
 """The vector store: Chroma, with telemetry off, one Chroma collection per ragchat collection.
 
-Only this module talks to chromadb; the rest of ragchat sees ``VectorStore`` and ``Hit``.
+Only this module imports chromadb; the rest of ragchat sees ``VectorStore`` and ``Hit`` (and
+server_manifest.py uses its client for the ``NAME__files`` collections).
 """
 
 from __future__ import annotations
@@ -34,22 +35,45 @@ def check_collection_name(name: str) -> str:
     return name
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Hit:
-    """One retrieved chunk."""
+    """One retrieved chunk, built by name. A ranking finds ``candidate``s (id and score, no
+    text); ``with_metadata`` adds the chunk's text and stored metadata to one."""
 
     id: str
-    text: str
-    path: str
-    page: int | None
-    headings: str
-    start: int
-    end: int
+    text: str = ""
+    path: str = ""
+    page: int | None = None
+    headings: str = ""
+    start: int = 0  # character span in the page text
+    end: int = 0
     score: float
-    scores: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)  # by component: dense, lexical, fused
     line: int | None = None  # code chunks: first and last line of the symbol's lines
     end_line: int | None = None
     symbol: str = ""  # code chunks: the qualified name, e.g. HttpClient.fetch
+
+    @classmethod
+    def candidate(cls, chunk_id: str, component: str, score: float, path: str = "") -> Hit:
+        """A chunk as the ``component`` ranking (dense, lexical) found it, with its score."""
+        return cls(id=chunk_id, path=path, score=score, scores={component: score})
+
+    def with_metadata(self, text: str, meta: dict[str, Any]) -> Hit:
+        """This hit with its chunk's text and the metadata ``chunk_metadata`` stored."""
+        return Hit(
+            id=self.id,
+            text=text,
+            path=str(meta.get("path", "")),
+            page=meta.get("page"),
+            headings=str(meta.get("headings", "")),
+            start=int(meta.get("start", 0)),
+            end=int(meta.get("end", 0)),
+            score=self.score,
+            scores=dict(self.scores),
+            line=meta.get("line"),
+            end_line=meta.get("end_line"),
+            symbol=str(meta.get("symbol", "")),
+        )
 
     @property
     def location(self) -> str:
@@ -446,9 +470,8 @@ class VectorStore:
         (reading those for hundreds of candidates costs 10x the search; see ``hydrate``)."""
         ids, distances = self._read("query", name, vector, k, where)
         return [
-            Hit(chunk_id, "", "", None, "", 0, 0, score, {"dense": score})
+            Hit.candidate(chunk_id, "dense", 1.0 - float(distance))
             for chunk_id, distance in zip(ids, distances, strict=True)
-            for score in [1.0 - float(distance)]
         ]
 
     def hydrate(self, name: str, hits: Sequence[Hit]) -> list[Hit]:
@@ -458,28 +481,11 @@ class VectorStore:
             return []
         ids, documents, metadatas = self._read("get", name, [h.id for h in hits])
         found = dict(zip(ids, zip(documents, metadatas, strict=True), strict=True))
-        full = []
-        for hit in hits:
-            if hit.id not in found:
-                continue
-            text, meta = found[hit.id]
-            full.append(
-                Hit(
-                    id=hit.id,
-                    text=text or "",
-                    path=str(meta.get("path", "")),
-                    page=meta.get("page"),
-                    headings=str(meta.get("headings", "")),
-                    start=int(meta.get("start", 0)),
-                    end=int(meta.get("end", 0)),
-                    score=hit.score,
-                    scores=dict(hit.scores),
-                    line=meta.get("line"),
-                    end_line=meta.get("end_line"),
-                    symbol=str(meta.get("symbol", "")),
-                )
-            )
-        return full
+        return [
+            hit.with_metadata(found[hit.id][0] or "", dict(found[hit.id][1] or {}))
+            for hit in hits
+            if hit.id in found
+        ]
 
 
 class DirectReader:

@@ -15,11 +15,11 @@ import pytest
 from conftest import ragchat
 from fakes import FakeEmbedder, FakeLLM
 
+from ragchat import explore
 from ragchat.app import App
 from ragchat.config import Settings
 from ragchat.document_vectors import Document, docs_collection, mean_vector
 from ragchat.errors import ExploreError
-from ragchat import explore
 from ragchat.explore import Axis, clean_name, cluster, name_clusters
 from ragchat.ids import document_id
 from ragchat.map_drawing import DocumentMap, Point, build_figure, html_page

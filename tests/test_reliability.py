@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_ingest import docs, make_app, write  # noqa: F401 - the docs fixture
 
-MARKER = "qzxkplmwv"  # one token, its own Porter stem: also findable in the FTS index
+MARKER = "qzxkplmwv"  # one token, its own stem: findable as a term of the lexical index too
 
 
 def files_holding(home: Path, marker: str) -> list[str]:
