@@ -11,11 +11,11 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import CORPUS, ragchat
 
 from ragchat.bundled import bundled_embedding_model
 from ragchat.config import model_cache
 from ragchat.embedders import OnnxEmbedder, make_embedder
-from tests.conftest import CORPUS, ragchat
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT, ragchat
+from helpers import ROOT, ragchat
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ragchat
 from fakes import FakeEmbedder, FakeLLM
+from helpers import ragchat
 
 from ragchat import explore
 from ragchat.app import App

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import free_port, ragchat, serving
+from helpers import free_port, ragchat, serving
 
 pytestmark = pytest.mark.slow
 

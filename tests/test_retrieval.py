@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fakes import FakeEmbedder
-from test_ingest import make_app, write
+from helpers import make_app, write
 
 from ragchat.lexical import query_words
 from ragchat.retrieval import convex_fusion, fuse, reciprocal_rank_fusion

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import free_port, ragchat, serving
 from fakes import FakeEmbedder
-from test_ingest import write
+from helpers import free_port, ragchat, serving, write
 
 from ragchat.app import App
 from ragchat.config import Settings
@@ -70,7 +69,7 @@ def test_two_machines_stay_consistent(chroma_server, tmp_path: Path):
 
 
 def test_cli_ingest_search_ask_through_the_server(chroma_server, tmp_path: Path):
-    from conftest import CORPUS
+    from helpers import CORPUS
 
     docs = tmp_path / "docs"
     shutil.copytree(CORPUS, docs)
