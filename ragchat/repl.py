@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,9 +49,13 @@ HELP = "\n".join(f"  {name:<12} {text}" for name, text in COMMANDS.items()) + (
 
 
 class Repl:
-    def __init__(self, app: App, console: Console) -> None:
+    """The chat loop over ``app``, printing to ``console``. Its input is ``lines`` when given
+    (tests, scripts), else the terminal, else stdin line by line."""
+
+    def __init__(self, app: App, console: Console, lines: Iterable[str] | None = None) -> None:
         self.app = app
         self.console = console
+        self.input = lines
         self.engine = app.engine()
         self.turns: list[Turn] = []
         self.answers: list[Answer] = []
@@ -61,6 +65,9 @@ class Repl:
         return self.answers[-1] if self.answers else None
 
     def lines(self) -> Iterator[str]:
+        if self.input is not None:
+            yield from self.input
+            return
         if not sys.stdin.isatty():
             yield from (line.rstrip("\n") for line in sys.stdin)
             return
