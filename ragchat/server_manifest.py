@@ -53,17 +53,17 @@ class ServerManifest(Manifest):
         self.synced: set[str] = set()
 
     def _files(self, name: str) -> Any:
-        return self.store.client.get_or_create_collection(
-            name + FILES_SUFFIX, embedding_function=None
-        )
+        with self.store.asking():
+            return self.store.client.get_or_create_collection(
+                name + FILES_SUFFIX, embedding_function=None
+            )
 
     def collection(self, name: str) -> CollectionRecord | None:
         self.sync(name)
         return super().collection(name)
 
     def collections(self) -> list[CollectionRecord]:
-        for collection in self.store.client.list_collections():
-            name = getattr(collection, "name", collection)
+        for name in self.store.collection_names():
             if not name.endswith((FILES_SUFFIX, DOCS_SUFFIX)):
                 self.sync(name)
         return super().collections()
@@ -74,13 +74,19 @@ class ServerManifest(Manifest):
 
     def put_file(self, collection: str, record: FileRecord) -> None:
         super().put_file(collection, record)
-        self._files(collection).upsert(
-            ids=[document_id(record.path)], embeddings=[[1.0]], metadatas=[_file_metadata(record)]
-        )
+        files = self._files(collection)
+        with self.store.asking():
+            files.upsert(
+                ids=[document_id(record.path)],
+                embeddings=[[1.0]],
+                metadatas=[_file_metadata(record)],
+            )
 
     def delete_file(self, collection: str, path: str) -> None:
         super().delete_file(collection, path)
-        self._files(collection).delete(ids=[document_id(path)])
+        files = self._files(collection)
+        with self.store.asking():
+            files.delete(ids=[document_id(path)])
 
     def drop_collection(self, name: str) -> None:
         super().drop_collection(name)
@@ -88,10 +94,16 @@ class ServerManifest(Manifest):
         self.synced.discard(name)
 
     def sync(self, name: str) -> None:
-        """Make the local copy (file list and lexical index) match the server, once per run."""
-        if name in self.synced:
-            return
-        self.synced.add(name)
+        """Make the local copy (file list and lexical index) match the server, once per run.
+
+        Only the server saying the collection does not exist makes the copy go; a server that
+        cannot be reached is a StoreError, and the copy is left as it is (tried again next
+        time)."""
+        if name not in self.synced:
+            self._sync(name)
+            self.synced.add(name)
+
+    def _sync(self, name: str) -> None:
         if not self.store.exists(name):  # dropped on the server: forget the local copy too
             LexicalIndex(self, name).drop()
             Manifest.drop_collection(self, name)
@@ -99,8 +111,11 @@ class ServerManifest(Manifest):
         record = record_from_metadata(name, self.store.metadata(name))
         if record is None:
             return  # not a ragchat collection
-        Manifest.add_collection(self, record)
-        page = self._files(name).get(include=["metadatas"])
+        if Manifest.collection(self, name) != record:  # a row rewritten only when it changed
+            Manifest.add_collection(self, record)
+        files = self._files(name)
+        with self.store.asking():
+            page = files.get(include=["metadatas"])
         remote = {r.path: r for r in (_file_record(m) for m in page["metadatas"])}
         local = Manifest.files(self, name)
         changed = [path for path, record in remote.items() if local.get(path) != record]
