@@ -6,12 +6,14 @@ adds them to the ``ragchat`` group.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ragchat.cli_options import (
+    F,
     allow_remote_option,
     announce_destination,
     base_url_option,
@@ -198,22 +200,21 @@ def map_command(
         )
 
 
+def examples_option(flag: str, which: str) -> Callable[[F], F]:
+    """A file of examples for one end of the spectrum, one per line."""
+    return click.option(
+        flag,
+        flag.lstrip("-") + "_file",
+        required=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help=f"Examples of {which}, one per line.",
+    )
+
+
 @click.command()
 @click.argument("texts", nargs=-1)
-@click.option(
-    "--a",
-    "a_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Examples of one end (score 0), one per line.",
-)
-@click.option(
-    "--b",
-    "b_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Examples of the other end (score 1), one per line.",
-)
+@examples_option("--a", "one end (score 0)")
+@examples_option("--b", "the other end (score 1)")
 @click.option(
     "--chunks",
     "all_chunks",
