@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ragchat.chunking import Chunk, chunk_pages
 from ragchat.collection import Collection
@@ -27,11 +27,12 @@ from ragchat.isolation import SafeLoader
 from ragchat.loaders import Page, load, loader_for, paragraph_blocks, unsupported_reason
 from ragchat.manifest import FileRecord
 from ragchat.store import chunk_metadata
-from ragchat.text import is_under
+from ragchat.text import escaped, is_under, undecodable
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
 EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses at most two batches
+NOT_UTF8 = "its name is not valid UTF-8; rename it to ingest it (e.g. convmv -f latin1 -t utf8)"
 
 
 class Progress(Protocol):
@@ -78,24 +79,57 @@ class IngestReport:
         }
 
 
-def discover(root: Path, max_bytes: int = 0) -> tuple[list[Path], list[tuple[str, str]]]:
+class Discovered(NamedTuple):
+    files: list[Path]  # to ingest
+    skipped: list[tuple[str, str]]  # (path as shown, reason)
+    unreadable: list[tuple[str, str]]  # (path, reason): cannot be read, so what it held is kept
+
+
+def discover(root: Path, max_bytes: int = 0) -> Discovered:
     """Regular files under ``root`` that a loader can read, and the others with a reason.
 
     Symlinks are followed only within ``root``; FIFOs, devices and sockets are never opened;
-    files over ``max_bytes`` (when set) are skipped."""
+    files over ``max_bytes`` (when set) are skipped. A folder or file that cannot be read (no
+    permission) is ``unreadable``: not a deletion, so its documents stay in the collection.
+    A name that is not valid UTF-8 cannot be stored (Chroma, SQLite and tantivy keep text):
+    skipped, shown with the odd bytes escaped."""
     skipped: list[tuple[str, str]] = []
+    unreadable: list[tuple[str, str]] = []
+
+    def cannot_read(path: str | Path, exc: OSError, what: str) -> None:
+        location = Path(path).absolute().resolve()  # resolving needs no access to it
+        unreadable.append((str(location), f"{what} cannot be read ({exc.strerror or exc})"))
+
+    if undecodable(str(root)):
+        return Discovered([], [(escaped(str(root.absolute())), NOT_UTF8)], [])
     if root.is_file():
         files = [root]
     else:
         files = []
-        for folder, dirs, names in os.walk(root):
-            for name in dirs:
-                if Path(folder, name).is_symlink() and not name.startswith("."):
-                    skipped.append(
-                        (str(Path(folder, name).absolute()), "symlinked folder, not followed")
-                    )
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
-            files.extend(Path(folder, n) for n in sorted(names) if not n.startswith("."))
+        walk = os.walk(root, onerror=lambda exc: cannot_read(exc.filename, exc, "folder"))
+        for folder, dirs, names in walk:
+            entered = []
+            for name in sorted(dirs):
+                path = Path(folder, name)
+                if name.startswith(".") or name in SKIP_DIRS:
+                    continue
+                if undecodable(name):
+                    skipped.append((escaped(str(path.absolute())), NOT_UTF8))
+                    continue
+                try:
+                    linked = path.is_symlink()
+                except PermissionError as exc:  # in a folder that can be listed, not entered
+                    cannot_read(path, exc, "folder")
+                    continue
+                if linked:
+                    skipped.append((str(path.absolute()), "symlinked folder, not followed"))
+                entered.append(name)  # os.walk does not follow it: it is only listed
+            dirs[:] = entered
+            for name in sorted(names):
+                if undecodable(name) and not name.startswith("."):
+                    skipped.append((escaped(str(Path(folder, name).absolute())), NOT_UTF8))
+                elif not name.startswith("."):
+                    files.append(Path(folder, name))
     inside = root.resolve()
     found: list[Path] = []
     seen: set[Path] = set()
@@ -103,10 +137,15 @@ def discover(root: Path, max_bytes: int = 0) -> tuple[list[Path], list[tuple[str
         shown = str(path.absolute())
         try:
             resolved = path.resolve(strict=True)
+        except PermissionError as exc:  # in a folder that can be listed but not entered
+            cannot_read(path, exc, "file")
+            continue
         except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python 3.11
             skipped.append((shown, "broken symlink or symlink loop"))
             continue
-        if path != root and path.is_symlink() and not resolved.is_relative_to(inside):
+        if undecodable(str(resolved)):  # a symlink to a file whose name is not UTF-8
+            skipped.append((shown, NOT_UTF8))
+        elif path != root and path.is_symlink() and not resolved.is_relative_to(inside):
             skipped.append((shown, "symlink to outside the folder, not followed"))
         elif not resolved.is_file():
             skipped.append((shown, "not a regular file"))
@@ -125,7 +164,7 @@ def discover(root: Path, max_bytes: int = 0) -> tuple[list[Path], list[tuple[str
         else:
             seen.add(resolved)
             found.append(resolved)
-    return found, skipped
+    return Discovered(found, skipped, unreadable)
 
 
 def file_hash(path: Path) -> str:
@@ -275,8 +314,12 @@ class Ingestor:
     def run(self, root: Path) -> IngestReport:
         """Bring the collection in step with the files under ``root`` (a folder or a file)."""
         root = root.absolute()
-        files, skipped = discover(root, self.max_file_mb * 1_000_000)
+        files, skipped, unreadable = discover(root, self.max_file_mb * 1_000_000)
         scope = str(root.resolve())
+
+        def in_scope(key: str) -> bool:  # what cannot be read now is not gone: it is kept
+            return is_under(key, scope) and not any(is_under(key, u) for u, _ in unreadable)
+
         safe = SafeLoader()
         try:
             report = self.sync(
@@ -284,10 +327,16 @@ class Ingestor:
                     FileSource(p, safe.load if p.suffix.lower() in ISOLATED_SUFFIXES else load)
                     for p in files
                 ],
-                lambda key: is_under(key, scope),
+                in_scope,
             )
         finally:
             safe.close()
+        known = list(self.manifest.files(self.name)) if unreadable else []
+        for path, why in unreadable:
+            kept = sum(is_under(key, path) for key in known)
+            if kept:
+                why += f"; {kept} document{'s' if kept > 1 else ''} ingested from it kept"
+            skipped.append((path, why))
         report.skipped[:0] = skipped
         return report
 
@@ -373,7 +422,8 @@ class Ingestor:
             )
             return None
         except OSError as exc:
-            report.skipped.append((key, f"cannot read ({exc.strerror or exc})"))
+            kept = "; kept the previous version" if previous else ""
+            report.skipped.append((key, f"cannot read ({exc.strerror or exc}){kept}"))
             return None
         chunks = chunk_pages(
             pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens

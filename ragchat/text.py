@@ -31,6 +31,20 @@ def sanitize(text: str) -> str:
     return _CONTROLS.sub("", _ESCAPES.sub("", text))
 
 
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # os.fsdecode's stand-ins for bytes that are not UTF-8
+
+
+def undecodable(name: str) -> bool:
+    """Does this name (from the file system) hold bytes that are not UTF-8?"""
+    return _UNDECODABLE.search(name) is not None
+
+
+def escaped(name: str) -> str:
+    """``name`` with each byte that is not UTF-8 spelled out as ``\\xff`` (as
+    ``os.fsencode(name).decode("utf-8", "backslashreplace")`` does): printable and storable."""
+    return _UNDECODABLE.sub(lambda match: f"\\x{ord(match.group()) - 0xDC00:02x}", name)
+
+
 def display_path(path: str) -> str:
     """A path relative to the working directory when it is under it."""
     try:

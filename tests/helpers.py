@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -105,3 +107,35 @@ def write(folder: Path, name: str, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def unprivileged() -> list[str]:
+    """A command prefix that runs a program without the capabilities that let root ignore
+    file permissions (dac_override, dac_read_search), so it meets a permission error as a
+    user would; nothing when not root. Skips the test when setpriv is not there."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is needed to drop root's file capabilities")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
+def ingest_in_child(home: Path, folder: Path, prefix: Sequence[str] = ()) -> dict:
+    """Ingest ``folder`` into ``home`` with the fake embedder in a new process run under
+    ``prefix`` (e.g. ``unprivileged()``); the report as a dict, its summary included."""
+    script = (
+        "import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[3]);"
+        "from helpers import make_app; report = make_app(Path(sys.argv[1])).ingest(Path(sys.argv[2]));"
+        "print(json.dumps({**report.to_dict(), 'summary': report.summary()}))"
+    )
+    result = subprocess.run(
+        [*prefix, sys.executable, "-c", script, str(home), str(folder), str(ROOT / "tests")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
