@@ -62,7 +62,9 @@ class App:
     @cached_property
     def store(self) -> VectorStore:
         if self.settings.chroma_url:
-            return VectorStore(self.home / "chroma", self.settings.chroma_url)
+            return VectorStore(
+                self.home / "chroma", self.settings.chroma_url, self.settings.chroma_timeout
+            )
         return VectorStore(ensure_private_dir(self.home / "chroma"))
 
     @cached_property

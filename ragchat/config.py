@@ -64,6 +64,9 @@ class Settings:
     chroma_url: str = _setting(
         "", "A Chroma server to store and query through (http://host:port); empty: the local store."
     )
+    chroma_timeout: float = _setting(
+        30.0, "Seconds a Chroma server has to answer a request before ragchat gives up on it."
+    )
     base_url: str = _setting(
         "",
         "OpenAI-compatible endpoint for --model openai:NAME (else OPENAI_BASE_URL, else OpenAI).",
@@ -186,7 +189,7 @@ def either(values: Sequence[str]) -> str:
 
 
 def _validate(settings: Settings) -> None:
-    positive = ("top_k", "n_ctx", "max_tokens", "chunk_tokens")  # fmt: skip
+    positive = ("top_k", "n_ctx", "max_tokens", "chunk_tokens", "chroma_timeout")  # fmt: skip
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(settings, name)}.")

@@ -201,9 +201,11 @@ def index_damage(folder: Path, thorough: bool = False) -> str | None:
 class VectorStore:
     """Chroma: a PersistentClient under ``path``, or a Chroma server at ``url``."""
 
-    def __init__(self, path: Path, url: str = "") -> None:
+    def __init__(self, path: Path, url: str = "", timeout: float = 30.0) -> None:
         self.path = path
         self.url = url.rstrip("/")
+        self.timeout = timeout  # seconds a Chroma server has to answer (chromadb waits forever)
+        self.answered = False  # has the server answered this process yet?
         self._sound: set[str] = set()  # collections whose index files were checked
 
     def segment_folders(self, name: str) -> list[Path]:
@@ -257,10 +259,13 @@ class VectorStore:
                 raise ConfigError(
                     f"--chroma-url {self.url!r} is not an http(s) URL, e.g. http://127.0.0.1:8000."
                 )
-            with self.asking():  # the client asks the server for its version at once
-                return chromadb.HttpClient(
+            _limit_http_waits(self.timeout)
+            with self.asking():  # the client asks the server who we are at once
+                client = chromadb.HttpClient(
                     host=url.host, port=url.port_or_default, ssl=url.https, settings=settings
                 )
+            self.answered = True
+            return client
         try:
             return chromadb.PersistentClient(path=str(self.path), settings=settings)
         except Exception as exc:
@@ -294,13 +299,38 @@ class VectorStore:
     def failure(self, exc: Exception) -> StoreError:
         """What a failed call to Chroma (other than "no such collection") tells the user."""
         if self.url:
-            return StoreError(
-                f"Cannot reach the Chroma server at {self.url} ({type(exc).__name__});"
-                " is 'chroma run' running there?"
-            )
+            return self._server_failure(exc)
         return StoreError(
             f"The Chroma store at {self.path} failed ({type(exc).__name__}: {exc});"
             " run 'ragchat doctor' to see what is wrong."
+        )
+
+    def _server_failure(self, exc: Exception) -> StoreError:
+        import httpx
+
+        # chromadb turns some transport errors into ValueErrors: the chain keeps the cause
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, httpx.TransportError):
+            cause = cause.__cause__ or cause.__context__
+        exc = cause if isinstance(cause, httpx.TransportError) else exc
+        kind = type(exc).__name__
+        if isinstance(exc, httpx.TimeoutException):
+            return StoreError(
+                f"The Chroma server at {self.url} did not answer within {self.timeout:g} s"
+                f" ({kind}); is it stopped or overloaded? (RAGCHAT_CHROMA_TIMEOUT sets how"
+                " long to wait)"
+            )
+        if not isinstance(exc, httpx.TransportError):  # it answered, with an error
+            return StoreError(
+                f"The Chroma server at {self.url} failed ({kind}: {exc}); see its log."
+            )
+        if self.answered:
+            return StoreError(
+                f"Lost the Chroma server at {self.url} ({kind}); nothing already stored is"
+                " lost: run the same command again once it is back."
+            )
+        return StoreError(
+            f"Cannot reach the Chroma server at {self.url} ({kind}); is 'chroma run' running there?"
         )
 
     def _collection(self, name: str, metadata: dict[str, Any] | None = None) -> Any:
@@ -539,6 +569,25 @@ class VectorStore:
             for hit in hits
             if hit.id in found
         ]
+
+
+def _limit_http_waits(timeout: float) -> None:
+    """Give chromadb's HTTP clients made from now on a time limit. Its own waits forever for
+    a server that accepts a connection and never answers (stalled, or stopped with SIGSTOP):
+    it makes its httpx session with ``timeout=None`` and no setting changes that, so its
+    constructor is wrapped to set ours."""
+    import httpx
+    from chromadb.api.fastapi import FastAPI
+
+    original = FastAPI.__dict__.get("_untimed_init") or FastAPI.__init__
+    limit = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+
+    def timed_init(self: Any, system: Any) -> None:
+        original(self, system)
+        self._session.timeout = limit
+
+    FastAPI._untimed_init = original
+    FastAPI.__init__ = timed_init
 
 
 class DirectReader:

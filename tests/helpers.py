@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,7 +25,7 @@ EVAL = Path(os.environ.get("RAGCHAT_EVAL_DATA", ROOT.parent / "shared" / "eval")
 
 
 def ragchat(
-    *args: str, input: str | None = None, env: dict | None = None
+    *args: str, input: str | None = None, env: dict | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess:
     environment = {
         **os.environ,
@@ -40,7 +41,7 @@ def ragchat(
         capture_output=True,
         text=True,
         env=environment,
-        timeout=600,
+        timeout=timeout,
     )
 
 
@@ -56,7 +57,8 @@ def free_port() -> int:
 def serving(
     command: list[str], probe: str, headers: dict[str, str] | None = None, timeout: float = 120
 ):
-    """Run a real server on 127.0.0.1 until ``probe`` answers; stop it afterwards."""
+    """Run a real server on 127.0.0.1 until ``probe`` answers, yielding its process; stop it
+    afterwards."""
     import time
     import urllib.request
 
@@ -78,13 +80,28 @@ def serving(
                 if time.time() > deadline or process.poll() is not None:
                     pytest.fail(f"{command[0]} {command[1]} did not start")
                 time.sleep(0.3)
-        yield
+        yield process
     finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)  # a test may have stopped it
         process.terminate()
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def chroma_run(path: Path, port: int) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real Chroma server on 127.0.0.1:``port`` keeping its data in ``path``: its URL and
+    its process."""
+    chroma = str(Path(sys.executable).parent / "chroma")
+    with serving(
+        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        f"http://127.0.0.1:{port}/api/v2/heartbeat",
+        timeout=60,
+    ) as process:
+        yield f"http://127.0.0.1:{port}", process
 
 
 def make_app(home: Path, embedder: Embedder | None = None, **settings) -> App:

@@ -4,14 +4,33 @@ real signals."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import chroma_paths, ingest_in_child, make_app, ragchat, unprivileged, write
+from helpers import (
+    chroma_paths,
+    chroma_run,
+    free_port,
+    ingest_in_child,
+    make_app,
+    ragchat,
+    unprivileged,
+    write,
+)
 
+from ragchat.errors import StoreError
 from ragchat.ingest import NOT_UTF8
+from ragchat.store import VectorStore
 
 
 def test_an_unreadable_folder_or_file_keeps_its_documents_and_is_named(
@@ -87,3 +106,111 @@ def test_the_cli_ingests_past_a_name_that_is_not_utf8(ragchat_home: Path, docs: 
     assert as_json.returncode == 0, as_json.stderr
     skipped = {item["path"]: item["reason"] for item in json.loads(as_json.stdout)["skipped"]}
     assert skipped[f"{docs}/r\\xe9sum\\xe9.txt"] == NOT_UTF8
+
+
+@contextmanager
+def silent_server() -> Iterator[str]:
+    """A server on 127.0.0.1 that accepts connections and never answers; its URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # closed at the end
+            while True:
+                held.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+
+
+def test_a_chroma_server_that_never_answers_is_named_within_the_time_limit(tmp_path: Path):
+    with silent_server() as url:
+        env = {"RAGCHAT_CHROMA_URL": url, "RAGCHAT_CHROMA_TIMEOUT": "2"}
+        started = time.monotonic()
+        result = ragchat("search", "anything", env=env, timeout=60)
+        took = time.monotonic() - started
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith(
+            f"Error: The Chroma server at {url} did not answer within 2 s (ReadTimeout)"
+        )
+        assert took < 30
+        store = VectorStore(tmp_path, url, timeout=1)  # and the library, in this process
+        with pytest.raises(StoreError, match="did not answer within 1 s"):
+            store.collection_names()
+
+
+def manifest_rows(home: Path) -> list[tuple]:
+    """The file rows (with their ingest times) of every manifest under ``home``."""
+    rows = []
+    for path in sorted(home.rglob("manifest.sqlite3")):
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            rows += db.execute("SELECT * FROM files ORDER BY collection, path").fetchall()
+    return rows
+
+
+@pytest.mark.slow
+def test_a_stopped_chroma_server_is_an_error_in_bounded_time_and_loses_nothing(
+    tmp_path: Path, bundled_embedder
+):
+    docs, home = tmp_path / "docs", tmp_path / "home"
+    write(docs, "zeppelin.md", "The zeppelin hangar is in Friedrichshafen.")
+    with chroma_run(tmp_path / "data", free_port()) as (url, server):
+        settings = {"chroma_url": url, "collection": "stalled"}
+        assert len(make_app(home, bundled_embedder, **settings).ingest(docs).added) == 1
+        env = {
+            "RAGCHAT_HOME": str(home),
+            "RAGCHAT_CHROMA_URL": url,
+            "RAGCHAT_COLLECTION": "stalled",
+        }
+        lexical = ["search", "--mode", "lexical", "--json", "zeppelin"]
+        assert ragchat(*lexical, env=env).returncode == 0
+        manifest = manifest_rows(home)
+        os.kill(server.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        result = ragchat(*lexical, env={**env, "RAGCHAT_CHROMA_TIMEOUT": "3"}, timeout=120)
+        assert time.monotonic() - started < 60
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+        assert f"The Chroma server at {url} did not answer within 3 s" in result.stderr
+        os.kill(server.pid, signal.SIGCONT)
+        again = ragchat(*lexical, env=env)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["results"][0]["path"] == str(docs / "zeppelin.md")
+        assert manifest_rows(home) == manifest and len(manifest) == 1
+
+
+@pytest.mark.slow
+def test_a_chroma_server_killed_mid_ingest_is_named_and_the_rerun_finishes(tmp_path: Path):
+    docs, home, data, port = tmp_path / "docs", tmp_path / "home", tmp_path / "data", free_port()
+    for n in range(200):
+        write(
+            docs, f"note-{n:03d}.md", "\n\n".join(f"Gull {n} nests on rock {p}." for p in range(4))
+        )
+    settings = {"chroma_url": f"http://127.0.0.1:{port}", "collection": "killed"}
+
+    class KillAfter100:
+        def start(self, total_files: int) -> None:
+            self.done = 0
+
+        def advance(self, files: int = 0, chunks: int = 0) -> None:
+            self.done += files
+            if self.done >= 100 and server.poll() is None:
+                server.kill()
+                server.wait()
+
+    with chroma_run(data, port) as (url, server), pytest.raises(StoreError) as failed:
+        make_app(home, **settings).ingest(docs, KillAfter100())
+    message = str(failed.value)
+    assert (
+        message.startswith(f"Lost the Chroma server at {url} (")
+        and "run the same command again" in message
+    )
+    with chroma_run(data, port):
+        app = make_app(home, **settings)
+        report = app.ingest(docs)
+        assert len(report.added) + report.unchanged == 200 and report.added
+        assert app.store.count("killed") == app.collection.counts()[1] == 200  # one chunk a note
