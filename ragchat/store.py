@@ -586,8 +586,8 @@ def _limit_http_waits(timeout: float) -> None:
         original(self, system)
         self._session.timeout = limit
 
-    FastAPI._untimed_init = original
-    FastAPI.__init__ = timed_init
+    setattr(FastAPI, "_untimed_init", original)  # noqa: B010 (not chromadb's attribute)
+    setattr(FastAPI, "__init__", timed_init)  # noqa: B010
 
 
 class DirectReader:
