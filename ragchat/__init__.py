@@ -30,6 +30,7 @@ keeps this list and the files in step):
     doctor.py            ragchat doctor: store, manifest and index agree? models there? private?
     config.py            settings: one typed model, flag > environment > config file > default
     errors.py            the errors ragchat raises on purpose, each naming its fix
+    disk.py              a full, read-only or damaged disk, recognised in any library's error
     text.py              neutral string helpers: sanitize, shorten, spans, locations, URLs
     app.py               wiring: the store, collection, models and engine the settings name
     render.py            what ragchat shows: rich renderables of answers, sources and tables

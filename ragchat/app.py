@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from ragchat import disk
 from ragchat.collection import Collection
 from ragchat.config import Settings, ensure_private_dir, model_cache
 from ragchat.embedders import Embedder, embedding_model_id, make_embedder
@@ -131,9 +132,11 @@ class App:
         self, root: Path, progress: Progress | None = None, reindex: bool = False
     ) -> IngestReport:
         with self.writing():
-            report = self.ingestor(progress, reindex).run(root)
-            if self.manifest.purge_needed():
-                self.purge()
+            ingestor = self.ingestor(progress, reindex)
+            with disk.guarded(self.home, ingestor.bytes_needed):
+                report = ingestor.run(root)
+                if self.manifest.purge_needed():
+                    self.purge()
             return report
 
     def purge(self) -> None:

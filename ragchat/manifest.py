@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragchat import disk
 from ragchat.errors import StoreError
 
 SCHEMA = """
@@ -119,9 +120,9 @@ class Manifest:
                     "ALTER TABLE collections ADD COLUMN backend TEXT NOT NULL DEFAULT 'torch'"
                 )
         except sqlite3.Error as exc:
-            raise StoreError(
-                f"Cannot open the manifest {path} ({exc}); check its permissions,"
-                " or move it away and re-ingest."
+            raise disk.failure(exc, path.parent) or StoreError(
+                f"Cannot open the manifest {path} ({exc}); check its permissions. If it is"
+                " damaged, move it away: the next ingest adopts what the store holds."
             ) from exc
 
     def close(self) -> None:

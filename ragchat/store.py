@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from ragchat import disk
 from ragchat.errors import ConfigError, RagchatError, StoreError
 from ragchat.text import http_url, location
 
@@ -269,10 +270,8 @@ class VectorStore:
         try:
             return chromadb.PersistentClient(path=str(self.path), settings=settings)
         except Exception as exc:
-            raise StoreError(
-                f"Cannot open the Chroma store at {self.path} ({exc});"
-                " move it away and run 'ragchat ingest --rebuild PATH' to rebuild it from your files."
-            ) from exc
+            _stop_engine(str(self.path))  # else the next open would get the half-made one
+            raise self.failure(exc, "Cannot open the Chroma store at") from exc
 
     def _check_index(self, name: str) -> None:
         """Refuse a damaged index once per process, before Chroma loads (and crashes on) it."""
@@ -294,15 +293,19 @@ class VectorStore:
         except RagchatError:
             raise
         except Exception as exc:
-            raise self.failure(exc) from exc
+            error = self.failure(exc)
+            if not self.url:  # an engine that failed a write can hang on the next: start afresh
+                self._restart()
+            raise error from exc
 
-    def failure(self, exc: Exception) -> StoreError:
-        """What a failed call to Chroma (other than "no such collection") tells the user."""
+    def failure(self, exc: Exception, what: str = "The Chroma store failed at") -> StoreError:
+        """What a failed call to Chroma (other than "no such collection") tells the user: for
+        a local store, a full, read-only or damaged disk is named as such (disk.py)."""
         if self.url:
             return self._server_failure(exc)
-        return StoreError(
-            f"The Chroma store at {self.path} failed ({type(exc).__name__}: {exc});"
-            " run 'ragchat doctor' to see what is wrong."
+        return disk.failure(exc, self.path, self.path / "chroma.sqlite3") or StoreError(
+            f"{what} {self.path} ({type(exc).__name__}: {exc}); run 'ragchat doctor' to see"
+            " what is wrong."
         )
 
     def _server_failure(self, exc: Exception) -> StoreError:
@@ -504,7 +507,10 @@ class VectorStore:
                 with contextlib.suppress(Exception):  # gone meanwhile; else retried next purge
                     self.client.get_collection(name).modify(configuration={"hnsw": hnsw})
             self._restart()  # later writes in this process use the restored thresholds
-        with contextlib.closing(sqlite3.connect(self.path / "chroma.sqlite3", timeout=30)) as db:
+        with (
+            self.asking(),
+            contextlib.closing(sqlite3.connect(self.path / "chroma.sqlite3", timeout=30)) as db,
+        ):
             db.execute("VACUUM")
             segments = {row[0] for row in db.execute("SELECT id FROM segments")}
         for folder in self.path.iterdir():
@@ -514,14 +520,9 @@ class VectorStore:
 
     def _restart(self) -> None:
         """Stop the Chroma engine of this path in this process; the next call reopens it."""
-        from chromadb.api.shared_system_client import SharedSystemClient
-
         client = self.__dict__.pop("_client", None)
-        if client is None:
-            return
-        system = SharedSystemClient._identifier_to_system.pop(client._identifier, None)
-        if system is not None:
-            system.stop()
+        if client is not None:
+            _stop_engine(client._identifier)
 
     @cached_property
     def reader(self) -> DirectReader | None:
@@ -569,6 +570,16 @@ class VectorStore:
             for hit in hits
             if hit.id in found
         ]
+
+
+def _stop_engine(identifier: str) -> None:
+    """Stop and forget the Chroma engine chromadb keeps for ``identifier`` (a store's path)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    system = SharedSystemClient._identifier_to_system.pop(identifier, None)
+    if system is not None:
+        with contextlib.suppress(Exception):  # one that failed to start may fail to stop
+            system.stop()
 
 
 def _limit_http_waits(timeout: float) -> None:

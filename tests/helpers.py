@@ -156,3 +156,26 @@ def ingest_in_child(home: Path, folder: Path, prefix: Sequence[str] = ()) -> dic
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+@contextmanager
+def tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """A real, small file system (tmpfs of ``size``, e.g. '2m') mounted at ``folder``; skips the
+    test when mounting is not permitted here."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def remount(folder: Path, size: str) -> None:
+    """Give the tmpfs at ``folder`` another size (the disk was freed, or filled)."""
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(folder)], check=True)

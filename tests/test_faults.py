@@ -5,8 +5,10 @@ real signals."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -24,6 +26,8 @@ from helpers import (
     ingest_in_child,
     make_app,
     ragchat,
+    remount,
+    tmpfs,
     unprivileged,
     write,
 )
@@ -214,3 +218,63 @@ def test_a_chroma_server_killed_mid_ingest_is_named_and_the_rerun_finishes(tmp_p
         report = app.ingest(docs)
         assert len(report.added) + report.unchanged == 200 and report.added
         assert app.store.count("killed") == app.collection.counts()[1] == 200  # one chunk a note
+
+
+def many_notes(folder: Path, count: int, paragraphs: int = 12) -> Path:
+    """``count`` notes of ``paragraphs`` paragraphs of made-up words (~5 KB each)."""
+    import random
+
+    rng = random.Random(count)
+    words = ["".join(rng.choice("abcdefghijklmnop") for _ in range(7)) for _ in range(3000)]
+    for n in range(count):
+        body = "\n\n".join(" ".join(rng.choices(words, k=60)) for _ in range(paragraphs))
+        write(folder, f"note-{n:03d}.md", body)
+    return folder
+
+
+def test_a_full_disk_is_named_and_the_next_ingest_repairs(tmp_path: Path):
+    notes = many_notes(tmp_path / "notes", 200)
+    with tmpfs(tmp_path / "disk", "3m") as mounted:
+        home = mounted / "home"
+        with pytest.raises(StoreError) as failed:
+            make_app(home).ingest(notes)
+        message = str(failed.value)
+        assert re.match(r"No space left on tmpfs \(mounted at .*/disk\): \d+\.\d MB free", message)
+        assert re.search(
+            r"the store needs about \d+ MB more\. Free some space and run the", message
+        )
+        assert "nothing already stored is lost" in message
+
+        remount(mounted, "60m")  # space was freed: the same command again finishes the work
+        app = make_app(home)
+        report = app.ingest(notes)
+        assert len(report.added) + report.unchanged == 200 and report.skipped == []
+        assert app.store.count("default") == app.collection.counts()[1] == 200 * 12
+        hits = app.retriever("lexical").retrieve(Path(notes / "note-007.md").read_text()[:80], 1)
+        assert hits[0].path == str(notes / "note-007.md")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        sqlite3.OperationalError("database or disk is full"),
+        ValueError("Failed to write segment: IoError(No space left on device (os error 28))"),
+        RuntimeError("Error in compaction: Failed to apply logs to the metadata segment"),
+    ],
+    ids=["oserror", "sqlite3", "tantivy", "chroma-says-nothing"],
+)
+def test_every_library_s_way_of_saying_disk_full_is_recognised(tmp_path: Path, error):
+    from ragchat import disk
+
+    with tmpfs(tmp_path / "disk", "1m") as mounted:
+        full = mounted / "home"
+        full.mkdir()
+        with contextlib.suppress(OSError):  # fill it
+            (mounted / "filler").write_bytes(b"\0" * 2_000_000)
+        found = disk.failure(error, full)
+        assert found is not None and str(found).startswith("No space left on tmpfs")
+        remount(mounted, "20m")
+        explicit = isinstance(error, OSError | sqlite3.Error) or "os error 28" in str(error)
+        # with room left, only an error that says so is a full disk
+        assert (disk.failure(error, full) is not None) == explicit
