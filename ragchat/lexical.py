@@ -347,7 +347,9 @@ class LexicalIndex:
         """Release this process's writer (and its lock) and the open index."""
         handle = _OPEN.pop(self.folder, None)
         if handle is not None and handle.writer is not None:
-            handle.writer.rollback()  # nothing uncommitted survives a close
+            # what was not committed is dropped with the writer. No rollback first: it would
+            # abandon the merges the last commit started, which then kept writing to the
+            # index's files after the ingest had returned (and the process could exit mid-merge)
             handle.writer.wait_merging_threads()
 
     def drop(self) -> None:
