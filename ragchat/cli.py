@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -36,6 +36,10 @@ from ragchat.cli_options import (
     setting_option,
 )
 from ragchat.config import MODES
+from ragchat.text import escaped
+
+if TYPE_CHECKING:
+    from ragchat.app import App
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,6 +73,12 @@ def main() -> None:
     is_flag=True,
     help="Drop the collection and rebuild it from the files: after doctor finds damage, or to change embedder.",
 )
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="With --rebuild on a Chroma server: drop other paths' documents without asking.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @json_option("the summary")
 @handle_errors
@@ -81,6 +91,7 @@ def ingest(
     chunk_tokens: int | None,
     max_file_mb: int | None,
     reindex: bool,
+    yes: bool,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -106,6 +117,8 @@ def ingest(
         max_file_mb=max_file_mb,
     )
     out, err = consoles(quiet or as_json)
+    if reindex and not yes:
+        _confirm_shared_rebuild(app, paths)
     if quiet or as_json:
         app.notify = lambda message: None
     reports = []
@@ -130,6 +143,30 @@ def ingest(
             f"{path}: {report.summary()} ({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)",
             markup=False,
         )
+
+
+def _confirm_shared_rebuild(app: App, paths: Sequence[Path]) -> None:
+    """--rebuild drops the whole collection. On a Chroma server it may hold other machines'
+    or other folders' documents, which this ingest will not put back: say how many, and ask
+    (refuse without a terminal). A local collection is the user's own: no question."""
+    if not app.store.url:
+        return
+    others = app.collection.files_outside(paths)
+    if not others:
+        return
+    shown = ", ".join(escaped(p) for p in sorted(others)[:3]) + (", ..." if len(others) > 3 else "")
+    what = (
+        f"--rebuild drops collection {app.collection.name!r} on the Chroma server at"
+        f" {app.store.url} for every machine, with {len(others)} document"
+        f"{'s' if len(others) > 1 else ''} from other paths ({shown}) that this ingest will"
+        " not put back"
+    )
+    if not sys.stdin.isatty():
+        raise click.UsageError(
+            f"{what}. Add --yes to drop them too, or ingest those paths in the same command."
+        )
+    if not click.confirm(f"{what}. Drop them too?", default=False, err=True):
+        raise click.Abort()
 
 
 @main.command()

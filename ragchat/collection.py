@@ -102,6 +102,11 @@ class Collection:
         target = str(path.resolve())
         return [p for p in self.files() if is_under(p, target)]
 
+    def files_outside(self, roots: Sequence[Path]) -> list[str]:
+        """Ingested files under none of ``roots`` (what an ingest of them does not put back)."""
+        targets = [str(root.resolve()) for root in roots]
+        return [p for p in self.files() if not any(is_under(p, t) for t in targets)]
+
     @cached_property
     def lexical(self) -> LexicalIndex:
         """The BM25 index of its chunks."""

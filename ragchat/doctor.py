@@ -12,7 +12,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ragchat import disk
 from ragchat.collection import Collection
+from ragchat.errors import StoreError
 
 if TYPE_CHECKING:
     from ragchat.app import App
@@ -89,6 +91,10 @@ def _collection_checks(app: App, collection: Collection) -> list[Check]:
         stored = app.store.count(name)
         probe = app.store.query(name, [1.0] * record.dimension, 1)
     except Exception as exc:
+        if isinstance(exc, StoreError) and (
+            app.store.url or disk.failure(exc.__cause__ or exc, app.home)
+        ):  # a server that is down, a full disk: named already, and not mended by a rebuild
+            return [Check(label, "fail", str(exc))]
         return [
             Check(
                 label,

@@ -278,3 +278,49 @@ def test_every_library_s_way_of_saying_disk_full_is_recognised(tmp_path: Path, e
         explicit = isinstance(error, OSError | sqlite3.Error) or "os error 28" in str(error)
         # with room left, only an error that says so is a full disk
         assert (disk.failure(error, full) is not None) == explicit
+
+
+@pytest.mark.slow
+def test_rebuild_on_a_shared_store_names_other_paths_and_asks(tmp_path: Path, bundled_embedder):
+    mine, theirs, home = tmp_path / "mine", tmp_path / "theirs", tmp_path / "home"
+    write(mine, "zeppelin.md", "The zeppelin hangar is in Friedrichshafen.")
+    for n in range(3):
+        write(theirs, f"gull-{n}.md", f"Gull {n} nests on the rock by the pier.")
+    with chroma_run(tmp_path / "data", free_port()) as (url, _):
+        settings = {"chroma_url": url, "collection": "shared"}
+        app = make_app(tmp_path / "other-machine", bundled_embedder, **settings)
+        app.ingest(theirs)
+        app.ingest(mine)
+        env = {"RAGCHAT_HOME": str(home), "RAGCHAT_CHROMA_URL": url, "RAGCHAT_COLLECTION": "shared"}
+
+        refused = ragchat("ingest", "--rebuild", str(mine), env=env)  # stdin is not a terminal
+        assert refused.returncode == 2, refused.stderr
+        assert (
+            f"--rebuild drops collection 'shared' on the Chroma server at {url} for every"
+            f" machine, with 3 documents from other paths ({theirs / 'gull-0.md'}, "
+        ) in refused.stderr and "Add --yes to drop them too" in refused.stderr
+        assert make_app(home, bundled_embedder, **settings).collection.counts() == (4, 4)
+
+        both = ragchat("ingest", "--rebuild", str(mine), str(theirs), env=env)  # nothing lost
+        assert both.returncode == 0 and "3 added" in both.stderr, both.stderr
+        dropped = ragchat("ingest", "--rebuild", "--yes", str(mine), env=env)
+        assert dropped.returncode == 0, dropped.stderr
+        assert make_app(home, bundled_embedder, **settings).collection.counts() == (1, 1)
+
+
+def test_doctor_does_not_advise_a_rebuild_for_a_full_disk(
+    ragchat_home: Path, docs: Path, monkeypatch
+):
+    from ragchat import doctor
+
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+
+    def full(name: str) -> int:
+        error = OSError(errno.ENOSPC, "No space left on device")
+        raise app.store.failure(error) from error  # as the store raises it
+
+    monkeypatch.setattr(app.store, "count", full)
+    (check,) = [c for c in doctor.run(app) if c.name == "collection 'default'"]
+    assert check.status == "fail" and check.detail.startswith("No space left on ")
+    assert "--rebuild" not in check.detail
