@@ -69,11 +69,36 @@ def run(app: App) -> list[Check]:
             Check("manifest", "fail", f"damaged ({integrity}); move it away and re-ingest")
         )
     collections = app.collections()
-    if not collections:
+    unowned = _unowned_collections(app, {c.name for c in collections})
+    checks.extend(unowned)
+    if not collections and not unowned:
         checks.append(Check("collections", "warn", "none yet: run 'ragchat ingest PATH'"))
     for collection in collections:
         checks.extend(_collection_checks(app, collection))
     checks.append(_llm_check(app))
+    return checks
+
+
+def _unowned_collections(app: App, recorded: set[str]) -> list[Check]:
+    """Chroma collections with chunks the manifest has no record of: it was lost or replaced."""
+    from ragchat.document_vectors import DOCS_SUFFIX
+    from ragchat.server_manifest import FILES_SUFFIX
+
+    checks = []
+    for name in app.store.collection_names():
+        if name in recorded or name.endswith((DOCS_SUFFIX, FILES_SUFFIX)):
+            continue
+        chunks = app.store.count(name)
+        if chunks:
+            checks.append(
+                Check(
+                    f"collection {name!r}",
+                    "fail",
+                    f"Chroma holds {chunks} chunks that no manifest row owns (the manifest was"
+                    f" lost or replaced); run 'ragchat ingest PATH --collection {name}' on its"
+                    " folders: it drops them and indexes the files again",
+                )
+            )
     return checks
 
 

@@ -23,7 +23,7 @@ from ragchat.collection import Collection
 from ragchat.document_vectors import describe, mean_vector
 from ragchat.embedders import Embedder
 from ragchat.errors import LoadError
-from ragchat.ids import chunk_id, document_id
+from ragchat.ids import chunk_id, document_id, parse_chunk_id
 from ragchat.isolation import SafeLoader
 from ragchat.loaders import Page, load, loader_for, paragraph_blocks, unsupported_reason
 from ragchat.manifest import FileRecord
@@ -62,6 +62,7 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     chunks_embedded: int = 0
     seconds: float = 0.0
+    unowned: int = 0  # chunks found that no manifest row owned, dropped before indexing
 
     def summary(self) -> str:
         text = (
@@ -70,6 +71,11 @@ class IngestReport:
         )
         if self.skipped:
             text += ": " + ", ".join(f"{Path(p).name} ({why})" for p, why in self.skipped)
+        if self.unowned:
+            text += (
+                f"; {self.unowned} stored chunks no manifest row owned (a lost manifest?) were"
+                " dropped and their files indexed again"
+            )
         return text
 
     def to_dict(self) -> dict[str, object]:
@@ -360,6 +366,7 @@ class Ingestor:
         self.collection.check_embedder(self.embedder.id)
         self._repair()
         known = self.manifest.files(self.name)
+        report.unowned = self._drop_unowned(known)
         self.progress.start(len(sources))
 
         present = {s.key for s in sources}
@@ -562,6 +569,28 @@ class Ingestor:
                     )
             self.manifest.clear_pending(self.name, [path for path, _ in pending])
             self.manifest.flag_purge()
+
+    def _drop_unowned(self, known: dict[str, FileRecord]) -> int:
+        """Drop the chunks no manifest row owns (the manifest was lost, or replaced by an
+        older copy) before indexing again: else every chunk is indexed twice in the lexical
+        index (and a file that has fewer chunks now keeps its old last ones). Two counts
+        tell whether there are any. Not adopted: Chroma keeps no size, time or hash of a
+        file, so nothing says its chunks are today's; the files are embedded again."""
+        chunks = sum(record.chunks for record in known.values())
+        stored = self.store.count(self.name) if self.store.exists(self.name) else 0
+        if stored == chunks and self.lexical.count() == chunks:
+            return 0
+        owned = {document_id(path) for path in known}
+        ids = self.store.ids(self.name) if stored else []
+        stray = [i for i in ids if parse_chunk_id(i)[0] not in owned]
+        self.store.delete(self.name, stray)
+        self.documents.delete(sorted({parse_chunk_id(i)[0] for i in stray}))
+        indexed = [path for _, path, _ in self.lexical.entries() if path not in known]
+        self.lexical.remove(*set(indexed))
+        self.lexical.commit()
+        if stray or indexed:
+            self.manifest.flag_purge()  # their text leaves the disk too
+        return max(len(stray), len(indexed))
 
     def _remove(self, records: dict[str, FileRecord]) -> None:
         """Forget deleted files: their chunks, document vectors, lexical rows, then rows."""

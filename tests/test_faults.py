@@ -324,3 +324,31 @@ def test_doctor_does_not_advise_a_rebuild_for_a_full_disk(
     (check,) = [c for c in doctor.run(app) if c.name == "collection 'default'"]
     assert check.status == "fail" and check.detail.startswith("No space left on ")
     assert "--rebuild" not in check.detail
+
+
+def test_a_lost_manifest_is_a_doctor_failure_and_the_next_ingest_indexes_once(
+    ragchat_home: Path, docs: Path
+):
+    from ragchat import doctor
+
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+    chunks = app.collection.counts()[1]
+    app.manifest.close()
+    for name in ("manifest.sqlite3", "manifest.sqlite3-wal", "manifest.sqlite3-shm"):
+        (ragchat_home / name).unlink(missing_ok=True)
+
+    lost = make_app(ragchat_home)
+    (check,) = [c for c in doctor.run(lost) if c.name == "collection 'default'"]
+    assert check.status == "fail"
+    assert check.detail.startswith(f"Chroma holds {chunks} chunks that no manifest row owns")
+    assert "ragchat ingest PATH --collection default" in check.detail
+
+    report = lost.ingest(docs)
+    assert report.unowned == chunks and "no manifest row owned" in report.summary()
+    assert lost.store.count("default") == lost.collection.counts()[1] == chunks
+    assert lost.collection.lexical.count() == chunks  # not twice
+    hits = lost.retriever("lexical").retrieve("bananas yellow", 10)
+    assert len({h.id for h in hits}) == len(hits)
+    assert [c.status for c in doctor.run(make_app(ragchat_home)) if "default" in c.name] == ["ok"]
+    assert make_app(ragchat_home).ingest(docs).unowned == 0
