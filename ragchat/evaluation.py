@@ -20,13 +20,16 @@ import csv
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragchat.collection import Collection
 from ragchat.config import MODES
+from ragchat.document_vectors import DOCS_SUFFIX
 from ragchat.errors import ConfigError
 from ragchat.ids import document_id, parse_chunk_id
 from ragchat.ingest import IngestReport, Progress, TextSource
@@ -295,9 +298,65 @@ def _mean_present(rows: Sequence[dict[str, float]]) -> dict[str, float]:
 # running an evaluation (``ragchat eval``, bench/quality.py)
 
 
+TEMPORARY = re.compile(r"eval-tmp-(\d+)")
+
+
 def temporary_collection() -> str:
     """A collection name for a corpus that is dropped once scored."""
     return f"eval-tmp-{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def drop_abandoned(app: App) -> list[str]:
+    """Drop the temporary collections of evaluations whose process is gone (killed before
+    it could drop its own): their names say their PID. Returns the names dropped."""
+    names = {c.name for c in app.collections()}
+    names.update(n for n in app.store.collection_names() if not n.endswith(DOCS_SUFFIX))
+    abandoned = sorted(
+        n for n in names if (m := TEMPORARY.fullmatch(n)) and not _alive(int(m.group(1)))
+    )
+    if abandoned:
+        with app.writing():
+            for name in abandoned:
+                Collection(name, app.store, app.manifest).drop()
+    return abandoned
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGHUP arrived during an evaluation: unwind, dropping its collection."""
+
+
+@contextmanager
+def _dropped_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the process without running ``finally``: make them unwind it
+    (then exit as they would have, 128 + the signal)."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise _Stopped(signum)
+
+    wanted = (signal.SIGTERM, signal.SIGHUP)
+    try:
+        before = {s: signal.signal(s, stop) for s in wanted}
+    except ValueError:  # not the main thread: leave the signals alone
+        yield
+        return
+    try:
+        yield
+    except _Stopped as stopped:
+        raise SystemExit(128 + stopped.args[0]) from None
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 def ranker(app: App, modes: Sequence[str] = (), hydrate: int = 0) -> Rank:
@@ -352,14 +411,16 @@ def run_beir(
     """nDCG@10, Recall@10/100 and MRR@10 per mode of the BEIR data in ``folder``: its corpus
     is ingested into the App's collection, which is dropped afterwards unless ``keep``."""
     data = load_beir(folder, split)
-    try:
-        with ingesting or nullcontext(None) as progress:
-            report = ingest_beir(app, data, progress)
-        with _querying(querying, len(data.qrels)) as advance:
-            figures = evaluate_beir(data, ranker(app, modes), advance)
-    finally:
-        if not keep:
-            app.drop_collection()
+    drop_abandoned(app)
+    with nullcontext() if keep else _dropped_on_signals():
+        try:
+            with ingesting or nullcontext(None) as progress:
+                report = ingest_beir(app, data, progress)
+            with _querying(querying, len(data.qrels)) as advance:
+                figures = evaluate_beir(data, ranker(app, modes), advance)
+        finally:
+            if not keep:
+                app.drop_collection()
     return {
         "title": f"{folder.name} ({data.split}: {len(data.qrels)} queries, {len(data.corpus)} documents)",
         "data": str(folder),

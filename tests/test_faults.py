@@ -352,3 +352,62 @@ def test_a_lost_manifest_is_a_doctor_failure_and_the_next_ingest_indexes_once(
     assert len({h.id for h in hits}) == len(hits)
     assert [c.status for c in doctor.run(make_app(ragchat_home)) if "default" in c.name] == ["ok"]
     assert make_app(ragchat_home).ingest(docs).unowned == 0
+
+
+def test_an_eval_collection_whose_process_is_gone_is_dropped_by_the_next_eval(
+    ragchat_home: Path, docs: Path
+):
+    import subprocess
+
+    from ragchat.evaluation import drop_abandoned
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for name in (f"eval-tmp-{gone.pid}", f"eval-tmp-{os.getpid()}", "notes"):
+        make_app(ragchat_home, collection=name).ingest(docs)
+    app = make_app(ragchat_home)
+    assert drop_abandoned(app) == [f"eval-tmp-{gone.pid}"]
+    assert sorted(c.name for c in app.collections()) == [f"eval-tmp-{os.getpid()}", "notes"]
+    assert f"eval-tmp-{gone.pid}" not in app.store.collection_names()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_an_eval_stopped_by_a_signal_drops_its_collection(tmp_path: Path, signum: int):
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "beir"
+    corpus.mkdir()
+    (corpus / "corpus.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {"_id": f"d{n}", "title": f"Note {n}", "text": f"Gull {n} nests on rock {n}. " * 40}
+            )
+            + "\n"
+            for n in range(600)
+        )
+    )
+    (corpus / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "gull 7"}) + "\n")
+    (corpus / "qrels").mkdir()
+    (corpus / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td7\t1\n")
+    home = tmp_path / "home"
+    env = {**os.environ, "RAGCHAT_HOME": str(home), "RAGCHAT_EMBEDDING_MODEL": "bundled"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ragchat", "eval", str(corpus), "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:  # until the first batch
+        with contextlib.suppress(sqlite3.Error):
+            if manifest_rows(home):
+                break
+        time.sleep(0.2)
+    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+    process.send_signal(signum)
+    assert process.wait(timeout=120) == 128 + signum
+    app = make_app(home)
+    assert app.collections() == [] and app.store.collection_names() == []
