@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from ragchat.loaders import Page
-from ragchat.text import trimmed_span
+from ragchat.text import trimmed_span, with_headings
 
 CHUNKER_VERSION = "2"  # 2: Python files as one chunk per function, method and class
 
@@ -39,7 +39,7 @@ class Chunk:
     @property
     def embed_text(self) -> str:
         """What the embedder sees: the heading path gives a paragraph its context."""
-        return f"{self.heading_path}\n{self.text}" if self.heading_path else self.text
+        return with_headings(self.heading_path, self.text)
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ class IngestReport:
     chunks_embedded: int = 0
     seconds: float = 0.0
     unowned: int = 0  # chunks found that no manifest row owned, dropped before indexing
+    relexed: int = 0  # chunks put back in a lost or incomplete lexical index from the store
 
     def summary(self) -> str:
         text = (
@@ -75,6 +76,11 @@ class IngestReport:
             text += (
                 f"; {self.unowned} stored chunks no manifest row owned (a lost manifest?) were"
                 " dropped and their files indexed again"
+            )
+        if self.relexed:
+            text += (
+                f"; the lexical index was incomplete: {self.relexed} chunks put back from the"
+                " vector store, nothing embedded again"
             )
         return text
 
@@ -323,6 +329,7 @@ class Ingestor:
         self.max_file_mb = max_file_mb
         # (sources, manifest rows, position) of the sync under way, for ``bytes_needed``
         self._left: tuple[Sequence[Source], dict[str, FileRecord], int] = ([], {}, 0)
+        self.relexed = 0  # chunks the sync under way put back in the lexical index
 
     def run(self, root: Path) -> IngestReport:
         """Bring the collection in step with the files under ``root`` (a folder or a file)."""
@@ -366,7 +373,9 @@ class Ingestor:
         self.collection.check_embedder(self.embedder.id)
         self._repair()
         known = self.manifest.files(self.name)
+        self.relexed = 0
         report.unowned = self._drop_unowned(known)
+        report.relexed = self.relexed
         self.progress.start(len(sources))
 
         present = {s.key for s in sources}
@@ -590,6 +599,10 @@ class Ingestor:
         self.lexical.commit()
         if stray or indexed:
             self.manifest.flag_purge()  # their text leaves the disk too
+        if self.lexical.count() != chunks:  # lost or cut short: rebuilt from the stored chunks
+            self.lexical.fill_from(self.store, sorted(known))
+            self.lexical.commit()
+            self.relexed = chunks
         return max(len(stray), len(indexed))
 
     def _remove(self, records: dict[str, FileRecord]) -> None:

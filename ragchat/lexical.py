@@ -30,9 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragchat.errors import StoreError
+from ragchat.ids import parse_chunk_id
+from ragchat.text import with_headings
 
 if TYPE_CHECKING:
     from ragchat.manifest import Manifest
+    from ragchat.store import VectorStore
 
 # Words that match nearly every chunk: dropped from queries (not from the index).
 STOPWORDS = frozenset(
@@ -379,6 +382,22 @@ class LexicalIndex:
         self.add_rows(rows)
         writer.commit()
         writer.garbage_collect_files()
+
+    def fill_from(self, store: VectorStore, paths: Sequence[str], batch: int = 100) -> None:
+        """Index these files' chunks as the vector store holds them (text, heading path and
+        ids kept there): the index rebuilt without reading or embedding a file (after
+        ``commit``)."""
+        for start in range(0, len(paths), batch):
+            part = paths[start : start + batch]
+            chunks: dict[str, list[tuple[str, str]]] = {path: [] for path in part}
+            for chunk_id, text, meta in store.records(self.collection, {"path": {"$in": part}}):
+                if meta.get("path") in chunks:
+                    chunks[meta["path"]].append(
+                        (chunk_id, with_headings(meta.get("headings") or "", text))
+                    )
+            for path in part:
+                pairs = sorted(chunks[path], key=lambda pair: parse_chunk_id(pair[0])[1])
+                self.replace(path, [i for i, _ in pairs], [t for _, t in pairs])
 
     def add_rows(self, rows: Sequence[tuple[str, str, str]]) -> None:
         """Index (chunk id, path, text) rows."""

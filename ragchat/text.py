@@ -39,6 +39,12 @@ def undecodable(name: str) -> bool:
     return _UNDECODABLE.search(name) is not None
 
 
+def with_headings(heading_path: str, text: str) -> str:
+    """A chunk as the embedder and the lexical index see it: its heading path (``A > B``) as
+    its first line gives a paragraph its context."""
+    return f"{heading_path}\n{text}" if heading_path else text
+
+
 def escaped(name: str) -> str:
     """``name`` with each byte that is not UTF-8 spelled out as ``\\xff`` (as
     ``os.fsencode(name).decode("utf-8", "backslashreplace")`` does): printable and storable."""

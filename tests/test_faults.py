@@ -411,3 +411,26 @@ def test_an_eval_stopped_by_a_signal_drops_its_collection(tmp_path: Path, signum
     assert process.wait(timeout=120) == 128 + signum
     app = make_app(home)
     assert app.collections() == [] and app.store.collection_names() == []
+
+
+def test_a_plain_ingest_rebuilds_a_lost_lexical_index_from_the_store(
+    ragchat_home: Path, docs: Path
+):
+    import shutil
+
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+    before = [(h.id, h.text) for h in app.retriever("lexical").retrieve("bananas yellow", 5)]
+    chunks = app.collection.counts()[1]
+    app.collection.lexical.close()
+    shutil.rmtree(ragchat_home / "lexical")
+
+    again = make_app(ragchat_home)
+    report = again.ingest(docs)
+    assert report.relexed == chunks and report.chunks_embedded == 0
+    assert report.unchanged == len(again.collection.files())
+    assert "nothing embedded again" in report.summary()
+    assert again.collection.lexical.count() == chunks
+    found = make_app(ragchat_home).retriever("lexical").retrieve("bananas yellow", 5)
+    assert [(h.id, h.text) for h in found] == before
+    assert make_app(ragchat_home).ingest(docs).relexed == 0
