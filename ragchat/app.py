@@ -117,6 +117,7 @@ class App:
         if reindex:  # rebuilt with the collection's model (unless one is named) on today's backend
             model = self.embedding_model
             self.drop_collection()
+            self.manifest.mark_rebuilding(self.collection.name)  # cleared once it is whole
             if self._embedder is None:
                 self._embedder = self._make_embedder(model, self.settings.embedding_backend)
         embedder = self.embedder
@@ -135,6 +136,8 @@ class App:
             ingestor = self.ingestor(progress, reindex)
             with disk.guarded(self.home, ingestor.bytes_needed):
                 report = ingestor.run(root)
+                if reindex:
+                    self.manifest.rebuilt(self.collection.name)
                 if self.manifest.purge_needed():
                     self.purge()
             return report
@@ -159,6 +162,11 @@ class App:
     def retriever(self, mode: str | None = None) -> Retriever:
         """The ranking for ``mode`` (default: the setting) over an existing collection."""
         self.collection.require()
+        if self.collection.name in self.manifest.rebuilding():
+            self.notify(
+                f"Collection {self.collection.name!r} is being rebuilt (or its --rebuild was"
+                " stopped): results may be incomplete."
+            )
         self.collection.check_embedder(self.embedder.id)
         return build_retriever(mode or self.settings.mode, self.embedder, self.collection)
 

@@ -71,7 +71,16 @@ def run(app: App) -> list[Check]:
     collections = app.collections()
     unowned = _unowned_collections(app, {c.name for c in collections})
     checks.extend(unowned)
-    if not collections and not unowned:
+    for name in sorted(app.manifest.rebuilding() - {c.name for c in collections}):
+        checks.append(
+            Check(
+                f"collection {name!r}",
+                "fail",
+                "a --rebuild dropped it and stopped before it stored anything; run"
+                f" 'ragchat ingest --rebuild PATH --collection {name}' again",
+            )
+        )
+    if not collections and not unowned and not app.manifest.rebuilding():
         checks.append(Check("collections", "warn", "none yet: run 'ragchat ingest PATH'"))
     for collection in collections:
         checks.extend(_collection_checks(app, collection))
@@ -152,6 +161,15 @@ def _collection_checks(app: App, collection: Collection) -> list[Check]:
                     f"{lexical} chunks indexed for {chunks}; {fix}",
                 )
             )
+    if name in app.manifest.rebuilding():
+        checks.append(
+            Check(
+                f"{label} rebuild",
+                "fail",
+                f"a --rebuild has not finished (or was stopped): it holds {documents} documents"
+                f" so far; {fix}",
+            )
+        )
     if app.manifest.pending(name):
         checks.append(
             Check(

@@ -159,12 +159,13 @@ class Manifest:
         )
 
     def drop_collection(self, name: str) -> None:
-        """Forget the collection's rows (its record, files and unfinished writes) and flag a
+        """Forget the collection's rows (its record, files, unfinished writes, rebuild) and flag a
         purge; the rest of what dropping a collection removes is in ``Collection.drop``."""
         with self.transaction() as db:
             db.execute("DELETE FROM pending WHERE collection = ?", (name,))
             db.execute("DELETE FROM files WHERE collection = ?", (name,))
             db.execute("DELETE FROM collections WHERE name = ?", (name,))
+            self.rebuilt(name)  # a collection dropped is not one being rebuilt
             self.flag_purge()
 
     # text was deleted: the next ingest scrubs it from disk (see ``purge``); a flag in the
@@ -178,6 +179,19 @@ class Manifest:
 
     def purged(self) -> None:
         self.db.execute("DELETE FROM flags WHERE name = 'purge'")
+
+    def mark_rebuilding(self, collection: str) -> None:
+        """A --rebuild dropped the collection and is filling it again: until ``rebuilt``,
+        it is partial (searches say so, doctor fails it)."""
+        self.db.execute("INSERT OR IGNORE INTO flags VALUES (?)", (f"rebuilding:{collection}",))
+
+    def rebuilding(self) -> set[str]:
+        """The collections a --rebuild has not finished filling."""
+        rows = self.db.execute("SELECT name FROM flags WHERE name LIKE 'rebuilding:%'")
+        return {row[0].removeprefix("rebuilding:") for row in rows}
+
+    def rebuilt(self, collection: str) -> None:
+        self.db.execute("DELETE FROM flags WHERE name = ?", (f"rebuilding:{collection}",))
 
     def purge(self) -> None:
         """Leave no deleted text in this database's files: free pages and the -wal file keep

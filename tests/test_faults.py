@@ -434,3 +434,48 @@ def test_a_plain_ingest_rebuilds_a_lost_lexical_index_from_the_store(
     found = make_app(ragchat_home).retriever("lexical").retrieve("bananas yellow", 5)
     assert [(h.id, h.text) for h in found] == before
     assert make_app(ragchat_home).ingest(docs).relexed == 0
+
+
+def test_a_stopped_rebuild_is_a_doctor_failure_and_searches_say_so(
+    ragchat_home: Path, docs: Path, monkeypatch
+):
+    from ragchat import doctor
+    from ragchat.ingest import Ingestor
+
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+    documents = app.collection.counts()[0]
+    real_write = Ingestor._write
+    writes = []
+
+    def stopped_after_one_batch(self, batch, vectors, report):
+        if writes:
+            raise KeyboardInterrupt
+        writes.append(len(batch))
+        real_write(self, batch, vectors, report)
+
+    monkeypatch.setattr(Ingestor, "_write", stopped_after_one_batch)
+    monkeypatch.setattr("ragchat.ingest.EMBED_BATCH", 1)  # a batch a file
+    with pytest.raises(KeyboardInterrupt):
+        make_app(ragchat_home).ingest(docs, reindex=True)
+    monkeypatch.undo()
+
+    partial = make_app(ragchat_home)
+    assert 0 < partial.collection.counts()[0] < documents
+    (check,) = [c for c in doctor.run(partial) if c.name == "collection 'default' rebuild"]
+    assert check.status == "fail" and "a --rebuild has not finished" in check.detail
+    notices: list[str] = []
+    partial.notify = notices.append
+    partial.retriever("lexical").retrieve("bananas", 3)
+    assert notices == [
+        "Collection 'default' is being rebuilt (or its --rebuild was stopped): results may be"
+        " incomplete."
+    ]
+
+    make_app(ragchat_home).ingest(docs, reindex=True)  # finished: whole, and said to be
+    whole = make_app(ragchat_home)
+    assert whole.collection.counts()[0] == documents
+    assert all(c.status == "ok" for c in doctor.run(whole) if "default" in c.name)
+    whole.notify = notices.append
+    whole.retriever("lexical").retrieve("bananas", 3)
+    assert len(notices) == 1
