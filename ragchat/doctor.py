@@ -69,7 +69,10 @@ def run(app: App) -> list[Check]:
             Check("manifest", "fail", f"damaged ({integrity}); move it away and re-ingest")
         )
     collections = app.collections()
-    unowned = _unowned_collections(app, {c.name for c in collections})
+    try:
+        unowned = _unowned_collections(app, {c.name for c in collections})
+    except StoreError as exc:  # the store itself cannot be opened: nothing below can be checked
+        return [*checks, Check("vector store", "fail", _store_failure(app, exc))]
     checks.extend(unowned)
     for name in sorted(app.manifest.rebuilding() - {c.name for c in collections}):
         checks.append(
@@ -86,6 +89,20 @@ def run(app: App) -> list[Check]:
         checks.extend(_collection_checks(app, collection))
     checks.append(_llm_check(app))
     return checks
+
+
+def _store_failure(app: App, exc: StoreError) -> str:
+    """What is wrong with the store as a whole, and for a damaged local database the fix
+    (the error itself sends the user here)."""
+    database = app.store.path / "chroma.sqlite3"
+    cause = exc.__cause__ or exc
+    found = None if app.store.url else disk.failure(cause, app.home, database)
+    if found is None or not str(found).startswith(f"{database} is damaged"):
+        return str(exc)
+    return (
+        f"{database} is damaged ({cause}); move {app.store.path} away, then rebuild each"
+        " collection from your files: 'ragchat ingest --rebuild PATH --collection NAME'"
+    )
 
 
 def _unowned_collections(app: App, recorded: set[str]) -> list[Check]:

@@ -479,3 +479,27 @@ def test_a_stopped_rebuild_is_a_doctor_failure_and_searches_say_so(
     whole.notify = notices.append
     whole.retriever("lexical").retrieve("bananas", 3)
     assert len(notices) == 1
+
+
+def test_a_truncated_chroma_database_is_noticed_by_a_plain_ingest_and_doctor_says_the_fix(
+    ragchat_home: Path, docs: Path
+):
+    from ragchat import doctor
+
+    make_app(ragchat_home).ingest(docs)
+    database = ragchat_home / "chroma" / "chroma.sqlite3"
+    data = database.read_bytes()
+    database.write_bytes(data[: len(data) // 2])
+
+    with pytest.raises(StoreError) as refused:  # it used to say "3 unchanged"
+        make_app(ragchat_home).ingest(docs)
+    assert str(refused.value).startswith(f"{database} is damaged (")
+    assert str(refused.value).endswith("run 'ragchat doctor'.")
+    (check,) = [c for c in doctor.run(make_app(ragchat_home)) if c.name == "vector store"]
+    assert check.status == "fail" and check.detail.startswith(f"{database} is damaged (")
+    assert f"move {ragchat_home / 'chroma'} away, then rebuild" in check.detail
+
+    (ragchat_home / "chroma").rename(ragchat_home / "chroma.damaged")  # the fix, followed
+    report = make_app(ragchat_home).ingest(docs, reindex=True)
+    assert len(report.added) == 3  # every document (blob.bin is skipped: binary)
+    assert all(c.status != "fail" for c in doctor.run(make_app(ragchat_home)))
