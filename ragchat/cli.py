@@ -151,23 +151,24 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
         ragchat ask "What is the warranty period?"
         echo "Who wrote the report?" | ragchat ask - --json
     """
-    from ragchat.render import answer_context, sanitize, sources_view
+    from ragchat.render import StatusLine, answer_context, sources_view, stream_markdown
+    from ragchat.text import plural
 
     text = read_question(question)
     app = build_app(**flags)
     out, err = consoles(quiet or as_json)
     engine = app.engine()
     announce_destination(app, quiet)
-    answer = engine.ask(text)
-    if as_json:
-        for _ in answer.stream():
-            pass
-        echo_json(answer.to_dict())
-        return
-    for piece in answer.stream():
-        out.file.write(sanitize(piece))
-        out.file.flush()
-    out.file.write("\n")
+    with StatusLine(err, "Loading the models…") as status:
+        answer = engine.ask(text)
+        status.update(f"Reading {plural(len(answer.sources), 'excerpt')}…")
+        if as_json:
+            for _ in answer.stream():
+                pass
+            status.stop()
+            echo_json(answer.to_dict())
+            return
+        stream_markdown(out, answer.stream(), waiting=status.stop)
     out.print()
     out.print(sources_view(answer.sources))
     err.print(answer_context(answer, app.llm.n_ctx))
@@ -192,8 +193,8 @@ def chat(**flags: Any) -> None:
     from ragchat.repl import Repl
 
     app = build_app(**flags)
-    out, _ = consoles()
-    Repl(app, out).run()  # the REPL announces a hosted model's host itself
+    out, err = consoles()
+    Repl(app, out, errors=err).run()  # the REPL announces a hosted model's host itself
 
 
 @main.command()
@@ -232,7 +233,7 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
         )
         return
     out, _ = consoles()
-    out.print(search_view(hits))
+    out.print(search_view(hits, text))
 
 
 @main.command(name="eval")

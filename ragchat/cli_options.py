@@ -46,14 +46,26 @@ def setting_option(*declarations: str, name: str, text: str, **options: Any) -> 
     )
 
 
-def consoles(quiet: bool = False) -> tuple[Console, Console]:
-    """(stdout, stderr) consoles; ``quiet`` silences the second."""
+PIPED_WIDTH = 10_000  # "no limit": a pipe or a file gets lines as long as their content
+
+
+def make_console(stderr: bool = False, quiet: bool = False, **options: Any) -> Console:
+    """A console for ragchat's output. On a terminal, text wraps at words to its width;
+    into a pipe or a file, lines are not wrapped at all (``soft_wrap``, no width limit), so
+    tools downstream get whole lines."""
     from rich.console import Console
 
-    return (
-        Console(highlight=False, soft_wrap=True),
-        Console(stderr=True, highlight=False, soft_wrap=True, quiet=quiet),
-    )
+    console = Console(stderr=stderr, quiet=quiet, highlight=False, **options)
+    if not console.is_terminal:
+        console.soft_wrap = True
+        if "width" not in options:
+            console.width = PIPED_WIDTH
+    return console
+
+
+def consoles(quiet: bool = False) -> tuple[Console, Console]:
+    """(stdout, stderr) consoles; ``quiet`` silences the second."""
+    return make_console(), make_console(stderr=True, quiet=quiet)
 
 
 def build_app(**flags: Any) -> App:

@@ -36,11 +36,15 @@ EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses
 
 class Progress(Protocol):
     def start(self, total_files: int) -> None: ...
+    def note(self, text: str) -> None: ...  # what the ingest waits for; "" when done
     def advance(self, files: int = 0, chunks: int = 0) -> None: ...
 
 
 class _NoProgress:
     def start(self, total_files: int) -> None:
+        pass
+
+    def note(self, text: str) -> None:
         pass
 
     def advance(self, files: int = 0, chunks: int = 0) -> None:
@@ -271,6 +275,7 @@ class Ingestor:
         self.chunk_tokens = chunk_tokens
         self.progress = progress or _NoProgress()
         self.max_file_mb = max_file_mb
+        self._model_loaded = False
 
     def run(self, root: Path) -> IngestReport:
         """Bring the collection in step with the files under ``root`` (a folder or a file)."""
@@ -375,9 +380,14 @@ class Ingestor:
         except OSError as exc:
             report.skipped.append((key, f"cannot read ({exc.strerror or exc})"))
             return None
+        if not self._model_loaded:  # the first file to chunk loads the model (seconds)
+            self.progress.note("Loading the embedding model…")
         chunks = chunk_pages(
             pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens
         )
+        if not self._model_loaded:
+            self.progress.note("")
+            self._model_loaded = True
         paginated = any(p.number is not None for p in pages)
         record = FileRecord(
             key, size, mtime_ns, digest, len(chunks), len(pages) if paginated else None
