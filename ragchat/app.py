@@ -172,10 +172,12 @@ class App:
         )
 
     def switch(self, **changes: Any) -> App:
-        """The same App with other settings, keeping the loaded LLM, and the loaded embedder
-        when the new settings use the same one (no model is loaded twice)."""
+        """The same App with other settings, keeping the loaded LLM (unless another model is
+        named), and the loaded embedder when the new settings use the same one (no model is
+        loaded twice)."""
         explicit = self.explicit - {"embedding_model"} if "collection" in changes else self.explicit
-        app = App(self.home, self.settings.replace(**changes), explicit, llm=self._llm)
+        llm = None if "model" in changes else self._llm
+        app = App(self.home, self.settings.replace(**changes), explicit, llm=llm)
         embedder = self._embedder
         if embedder is not None:
             unchanged = not {"collection", "embedding_model", "embedding_backend"} & set(changes)

@@ -36,6 +36,7 @@ from ragchat.cli_options import (
     setting_option,
 )
 from ragchat.config import MODES
+from ragchat.text import plural, shown_path
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -127,7 +128,8 @@ def ingest(
         return
     for path, report in zip(paths, reports, strict=True):
         err.print(
-            f"{path}: {report.summary()} ({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)",
+            f"{shown_path(str(path))}: {report.summary()}"
+            f" ({plural(report.chunks_embedded, 'chunk')} embedded in {report.seconds:.1f}s)",
             markup=False,
         )
 
@@ -152,7 +154,6 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
         echo "Who wrote the report?" | ragchat ask - --json
     """
     from ragchat.render import StatusLine, answer_context, sources_view, stream_markdown
-    from ragchat.text import plural
 
     text = read_question(question)
     app = build_app(**flags)

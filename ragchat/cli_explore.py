@@ -26,6 +26,7 @@ from ragchat.cli_options import (
     json_option,
     model_option,
 )
+from ragchat.text import plural, shown_path
 
 
 @click.command()
@@ -68,7 +69,7 @@ def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
         )
         return
     out, _ = consoles()
-    out.print(related_view(str(path), related))
+    out.print(related_view(shown_path(str(path)), related))
 
 
 @click.command()
@@ -195,7 +196,8 @@ def map_command(
     write(document_map, out)
     if not quiet:
         click.echo(
-            f"Wrote {out} ({len(document_map.points)} documents, {len(document_map.groups)} {colour} groups).",
+            f"Wrote {shown_path(str(out))} ({plural(len(document_map.points), 'document')},"
+            f" {plural(len(document_map.groups), colour + ' group')}).",
             err=True,
         )
 
@@ -285,7 +287,7 @@ def spectrum(
             highest=[p.to_dict() for p in high],
         )
         groups = [
-            (f"Most like {a_file.stem} (lowest of {scored} chunks)", low),
+            (f"Most like {a_file.stem} (lowest of {plural(scored, 'chunk')})", low),
             (f"Most like {b_file.stem} (highest)", high),
         ]
     else:

@@ -15,6 +15,7 @@ import click
 
 from ragchat.config import EMBEDDING_BACKENDS, FIELDS, MODES
 from ragchat.errors import RagchatError
+from ragchat.text import escaped
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -86,7 +87,7 @@ def handle_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except RagchatError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {escaped(str(exc))}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
@@ -96,10 +97,8 @@ def handle_errors(command: F) -> F:
         except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
             if os.environ.get("RAGCHAT_DEBUG"):
                 raise
-            from ragchat.text import sanitize
-
             click.echo(
-                f"Error: unexpected {type(exc).__name__}: {sanitize(str(exc))[:300]}"
+                f"Error: unexpected {type(exc).__name__}: {escaped(str(exc))[:300]}"
                 " (set RAGCHAT_DEBUG=1 to see where; please report it)",
                 err=True,
             )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragchat.collection import Collection
+from ragchat.text import plural
 
 if TYPE_CHECKING:
     from ragchat.app import App
@@ -98,14 +99,22 @@ def _collection_checks(app: App, collection: Collection) -> list[Check]:
         ]
     if stored != chunks:
         checks.append(
-            Check(label, "fail", f"{stored} chunks in Chroma but {chunks} in the manifest; {fix}")
+            Check(
+                label,
+                "fail",
+                f"{plural(stored, 'chunk')} in Chroma but {chunks} in the manifest; {fix}",
+            )
         )
     elif chunks and not probe:
-        checks.append(Check(label, "fail", f"a search finds nothing in {chunks} chunks; {fix}"))
+        checks.append(
+            Check(label, "fail", f"a search finds nothing in {plural(chunks, 'chunk')}; {fix}")
+        )
     else:
         checks.append(
             Check(
-                label, "ok", f"{documents} documents, {chunks} chunks, embedder {record.embedder}"
+                label,
+                "ok",
+                f"{plural(documents, 'document')}, {plural(chunks, 'chunk')}, embedder {record.embedder}",
             )
         )
     try:
@@ -118,7 +127,7 @@ def _collection_checks(app: App, collection: Collection) -> list[Check]:
                 Check(
                     f"{label} lexical index",
                     "fail",
-                    f"{lexical} chunks indexed for {chunks}; {fix}",
+                    f"{plural(lexical, 'chunk')} indexed for {chunks}; {fix}",
                 )
             )
     if app.manifest.pending(name):

@@ -24,7 +24,7 @@ from ragchat.errors import ExploreError
 from ragchat.ids import document_id
 from ragchat.llms import LLM
 from ragchat.map_drawing import DocumentMap, Point
-from ragchat.text import location, sanitize, shorten
+from ragchat.text import location, plural, sanitize, shorten
 
 if TYPE_CHECKING:
     import numpy as np
@@ -150,7 +150,8 @@ def cluster(documents: Sequence[Document], n: int) -> list[Cluster]:
         raise ExploreError(f"Cannot make {n} clusters; ask for 1 or more.")
     if n > len(documents):
         raise ExploreError(
-            f"Cannot make {n} clusters from {len(documents)} documents; ask for at most {len(documents)}."
+            f"Cannot make {n} clusters from {plural(len(documents), 'document')};"
+            f" ask for at most {len(documents)}."
         )
     import numpy as np
     from sklearn.cluster import KMeans
@@ -307,12 +308,12 @@ def document_map(
         # the biggest folders first, "other folders" last
         groups = sorted(set(names), key=lambda g: (g == "other folders", -names.count(g), g))
         group_of = {d.id: groups.index(name) for d, name in zip(documents, names, strict=True)}
-        kind = f"{len(groups)} folders"
+        kind = plural(len(groups), "folder")
     elif colour == "cluster":
         found = clusters(collection, n_clusters, llm, home)
         groups = [c.label for c in found]
         group_of = {d.id: c.number - 1 for c in found for d in c.members}
-        kind = f"{len(groups)} clusters"
+        kind = plural(len(groups), "cluster")
     else:
         raise ExploreError(f"Unknown colouring {colour!r}; use cluster or folder.")
     points = [
@@ -320,7 +321,7 @@ def document_map(
         for d, (x, y) in zip(documents, coordinates, strict=True)
     ]
     return DocumentMap(
-        title=f"Collection {collection.name!r}: {len(documents)} documents",
+        title=f"Collection {collection.name!r}: {plural(len(documents), 'document')}",
         subtitle=(
             f"Each point is a document (the mean of its chunks' embeddings, {embedder_id}),"
             f" placed by {method.upper()}; colour: {kind}."

@@ -27,7 +27,7 @@ from ragchat.isolation import SafeLoader
 from ragchat.loaders import Page, load, loader_for, paragraph_blocks, unsupported_reason
 from ragchat.manifest import FileRecord
 from ragchat.store import chunk_metadata
-from ragchat.text import is_under
+from ragchat.text import escaped, is_under
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
@@ -67,7 +67,7 @@ class IngestReport:
             f" {self.unchanged} unchanged, {len(self.skipped)} skipped"
         )
         if self.skipped:
-            text += ": " + ", ".join(f"{Path(p).name} ({why})" for p, why in self.skipped)
+            text += ": " + ", ".join(f"{escaped(Path(p).name)} ({why})" for p, why in self.skipped)
         return text
 
     def to_dict(self) -> dict[str, object]:

@@ -175,7 +175,8 @@ def why_view(answer: Answer) -> RenderableType:
     if answer.packed.history:
         parts.append(
             Text(
-                f"With {len(answer.packed.history)} earlier turns of the conversation.", style="dim"
+                f"With {plural(len(answer.packed.history), 'earlier turn')} of the conversation.",
+                style="dim",
             )
         )
     for n, hit in enumerate(answer.hits, start=1):
@@ -200,7 +201,7 @@ def why_view(answer: Answer) -> RenderableType:
 
 
 def context_line(used: int, dropped: int, prompt_tokens: int, n_ctx: int, truncated: bool) -> Text:
-    text = f"{used} excerpts, {prompt_tokens} of {n_ctx} context tokens"
+    text = f"{plural(used, 'excerpt')}, {prompt_tokens} of {n_ctx} context tokens"
     if dropped:
         text += f", {dropped} dropped for space"
     line = Text(text, style="dim")
@@ -394,7 +395,7 @@ def clusters_view(clusters: Sequence[Cluster], members: int = 0) -> RenderableTy
     for cluster in clusters:
         heading = Text(f"Cluster {cluster.number}: ", style="bold")
         heading.append(sanitize(cluster.label), style="bold green")
-        heading.append(f"  ({len(cluster.members)} documents)", style="dim")
+        heading.append(f"  ({plural(len(cluster.members), 'document')})", style="dim")
         if cluster.name and cluster.keywords:
             heading.append(f"  [{sanitize(', '.join(cluster.keywords))}]", style="dim")
         parts.append(heading)
