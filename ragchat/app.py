@@ -21,7 +21,7 @@ from ragchat.config import Settings, ensure_private_dir, model_cache
 from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
 from ragchat.ingest import Ingestor, IngestReport, Progress
-from ragchat.llms import LLM, OpenAILLM, build_llm
+from ragchat.llms import LLM, OpenAILLM, build_llm, llm_id
 from ragchat.manifest import Manifest, write_lock
 from ragchat.prompting import Prompts
 from ragchat.retrieval import Retriever, build_retriever
@@ -211,7 +211,7 @@ class App:
             "config_file": str(self.home / "config.toml"),
             "collection": self.collection.name,
             "embedding_model": self.embedder_id,
-            "llm": self.settings.model,
+            "llm": llm_id(self.settings.model),
             "llm_endpoint": self.llm.base_url if isinstance(self.llm, OpenAILLM) else None,
             "collections": collections,
         }

@@ -11,6 +11,7 @@ Exit codes: 0 done, 1 error (one line on stderr naming the fix), 2 usage error,
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -36,11 +37,35 @@ from ragchat.cli_options import (
     setting_option,
 )
 from ragchat.config import MODES
-from ragchat.text import plural, shown_path
+from ragchat.text import escaped, plural, shown_path
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="ragchat")
+class _Group(click.Group):
+    """The ``ragchat`` group: a question typed where a command goes is pointed to ``ask``."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            name = args[0] if args else ""
+            if len(name.split()) > 1 or name.endswith("?"):
+                quoted = re.sub(r'(["\\$`])', r"\\\1", escaped(name))
+                raise QuestionNotCommand(
+                    f'{escaped(name)!r} is not a command; to ask it: ragchat ask "{quoted}"'
+                ) from None
+            raise
+
+
+class QuestionNotCommand(click.ClickException):
+    """A usage error (exit code 2) in one line: no usage text, which would say less."""
+
+    exit_code = 2
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="ragchat")
 def main() -> None:
     """Ask questions about your own documents, privately, in the terminal.
 
@@ -85,9 +110,9 @@ def ingest(
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Load, chunk, embed and store documents; a re-run only does what changed.
+    """Load, embed and store documents; a re-run does what changed.
 
-    Reads Markdown, text, HTML, PDF and source files under each PATH. Files that changed
+    Each file is loaded, split into chunks and embedded. Reads Markdown, text, HTML, PDF and source files under each PATH. Files that changed
     are re-embedded, deleted ones removed, unchanged ones skipped without reading.
 
     \b
@@ -204,7 +229,12 @@ def chat(**flags: Any) -> None:
 @embedding_option
 @mode_option
 @click.option(
-    "-k", "top_k", type=int, default=10, show_default=True, help="How many excerpts to show."
+    "-k",
+    "top_k",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many excerpts to show.",
 )
 @json_option("the ranked excerpts")
 @handle_errors
@@ -275,8 +305,9 @@ def eval_command(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Score retrieval: nDCG@10, Recall@10/100, MRR@10 on BEIR data; recall on your gold set.
+    """Score retrieval on BEIR data or on your own gold set.
 
+    BEIR data gets nDCG@10, Recall@10/100 and MRR@10 per mode; a gold set, recall.
     DATA is a BEIR folder (corpus.jsonl, queries.jsonl, qrels) — its corpus is ingested into
     a temporary collection, or --collection to keep it — or a JSONL gold set of
     {"question": ..., "sources": [path, ...]} or {"question": ..., "spans": [{"path",
@@ -330,8 +361,10 @@ def eval_command(
 @json_option("the checks")
 @handle_errors
 def doctor(chroma_url: str | None, as_json: bool) -> None:
-    """Check the store (Chroma, manifest, lexical index agree), models, versions, permissions.
+    """Check that the store, the models and permissions are sound.
 
+    Chroma, the manifest and the lexical index must agree; models, versions and the
+    store's permissions are checked too.
     Exits 1 when a check fails; each failure says how to fix it.
 
     \b
@@ -364,7 +397,9 @@ def doctor(chroma_url: str | None, as_json: bool) -> None:
 
 @main.group()
 def config() -> None:
-    """Show or change settings in $RAGCHAT_HOME/config.toml (written readable by you only).
+    """Show or change settings (config.toml, readable by you only).
+
+    The file is $RAGCHAT_HOME/config.toml.
 
     \b
     Example:
@@ -427,7 +462,7 @@ def config_show(as_json: bool) -> None:
 @json_option("the status")
 @handle_errors
 def status(collection: str | None, chroma_url: str | None, as_json: bool) -> None:
-    """Where the store lives, its collections and counts, and the models in use.
+    """Where the store lives, its collections, the models in use.
 
     \b
     Example:

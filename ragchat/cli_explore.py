@@ -43,7 +43,7 @@ from ragchat.text import plural, shown_path
 @json_option("the related documents")
 @handle_errors
 def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
-    """The documents most related to the document at PATH, by cosine similarity.
+    """The documents most like the one at PATH (cosine similarity).
 
     A document's vector is the normalised mean of its chunks' vectors (ingest keeps one per
     document), so this is one nearest-neighbour query, fast on any collection. No model is
@@ -92,9 +92,9 @@ def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
 @json_option("the clusters")
 @handle_errors
 def cluster(count: int | None, summary: bool, members: int, as_json: bool, **flags: Any) -> None:
-    """Group the documents into N clusters by topic (k-means over document vectors).
+    """Group the documents into N clusters by topic.
 
-    Each cluster is listed with its most distinctive words and its members, nearest the
+    k-means over document vectors. Each cluster is listed with its most distinctive words and its members, nearest the
     centre first. N defaults to about the square root of half the number of documents
     (2 to 10). --summary names each cluster with the LLM from its members' titles and
     first lines.
@@ -167,9 +167,9 @@ def map_command(
     quiet: bool,
     **flags: Any,
 ) -> None:
-    """Draw the collection: each document a point in 2-D, coloured by cluster or folder.
+    """Draw the collection as a map: one point per document.
 
-    Documents near each other are about similar things. The HTML page shows a document's
+    Each document is a point in 2-D, coloured by cluster or folder. Documents near each other are about similar things. The HTML page shows a document's
     title and path on hover and works offline; the PNG labels groups and a sample of titles.
 
     \b
@@ -244,7 +244,7 @@ def spectrum(
     as_json: bool,
     **flags: Any,
 ) -> None:
-    """Place texts on an axis between two sets of examples (A at 0, B at 1).
+    """Place texts between two sets of examples (A at 0, B at 1).
 
     The axis runs from the mean embedding of the A examples to that of the B examples; a
     text's score is where its embedding falls along it (below 0: more A than A's examples,

@@ -80,29 +80,40 @@ def build_app(**flags: Any) -> App:
 
 
 def handle_errors(command: F) -> F:
-    """Expected failures become one line on stderr and exit code 1, never a traceback."""
+    """Expected failures become one line on stderr and exit code 1, never a traceback. With
+    --json, the error is also on stdout as ``{"error": "..."}`` (same exit code), so a
+    script reading the JSON sees it."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
+
+        def fail(message: str, code: int) -> None:
+            if as_json:
+                echo_json({"error": message})
+            click.echo(f"Error: {message}" if code != 130 else message, err=True)
+            sys.exit(code)
+
         try:
             return command(*args, **kwargs)
         except RagchatError as exc:
-            click.echo(f"Error: {escaped(str(exc))}", err=True)
-            sys.exit(exc.exit_code)
+            fail(escaped(str(exc)), exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            fail("Interrupted.", 130)
+        except click.ClickException as exc:  # a usage error found by the command itself
+            if as_json:
+                echo_json({"error": exc.format_message()})
+            raise
+        except (click.exceptions.Exit, SystemExit):
             raise
         except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
             if os.environ.get("RAGCHAT_DEBUG"):
                 raise
-            click.echo(
-                f"Error: unexpected {type(exc).__name__}: {escaped(str(exc))[:300]}"
+            fail(
+                f"unexpected {type(exc).__name__}: {escaped(str(exc))[:300]}"
                 " (set RAGCHAT_DEBUG=1 to see where; please report it)",
-                err=True,
+                1,
             )
-            sys.exit(1)
 
     return wrapper
 
@@ -175,7 +186,7 @@ def allow_remote_option(text: str) -> Callable[[F], F]:
 def llm_options(command: F) -> F:
     options = [
         model_option("LLM: .gguf path, hub 'REPO:FILE.gguf' or 'bundled'"),
-        setting_option("-k", name="top_k", text="Excerpts to retrieve", type=int),
+        setting_option("-k", name="top_k", text="Excerpts to retrieve", type=click.IntRange(min=1)),
         setting_option(
             "--max-tokens", name="max_tokens", text="Longest answer in tokens", type=int
         ),
