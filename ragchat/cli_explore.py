@@ -106,12 +106,19 @@ def cluster(count: int | None, summary: bool, members: int, as_json: bool, **fla
         ragchat cluster --json --collection notes
     """
     from ragchat.explore import clusters as document_clusters
-    from ragchat.render import clusters_view
+    from ragchat.render import clusters_view, counting_progress
 
     app = build_app(**flags)
     if summary:
         announce_destination(app, as_json)
-    clusters = document_clusters(app.collection, count, app.llm if summary else None, app.home)
+    _, err = consoles(as_json)
+    clusters = document_clusters(
+        app.collection,
+        count,
+        app.llm if summary else None,
+        app.home,
+        lambda total: counting_progress(err, "Naming clusters", total),
+    )
     if as_json:
         echo_json({"collection": app.collection.name, "clusters": [c.to_dict() for c in clusters]})
         return

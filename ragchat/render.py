@@ -399,6 +399,14 @@ def clusters_view(clusters: Sequence[Cluster], members: int = 0) -> RenderableTy
         if cluster.name and cluster.keywords:
             heading.append(f"  [{sanitize(', '.join(cluster.keywords))}]", style="dim")
         parts.append(heading)
+        if cluster.rejected:
+            parts.append(
+                Text(
+                    f"  named by its words: the model's reply was not a short name"
+                    f" ({sanitize(cluster.rejected)!r})",
+                    style="dim yellow",
+                )
+            )
         shown = cluster.members[:members] if members else cluster.members
         for document in shown:
             line = Text("  ")
