@@ -22,6 +22,7 @@ import click
 
 from ragchat import __version__, cli_explore
 from ragchat.cli_options import (
+    OneLineUsageError,
     announce_destination,
     backend_option,
     build_app,
@@ -52,16 +53,10 @@ class _Group(click.Group):
             name = args[0] if args else ""
             if len(name.split()) > 1 or name.endswith("?"):
                 quoted = re.sub(r'(["\\$`])', r"\\\1", escaped(name))
-                raise QuestionNotCommand(
+                raise OneLineUsageError(
                     f'{escaped(name)!r} is not a command; to ask it: ragchat ask "{quoted}"'
                 ) from None
             raise
-
-
-class QuestionNotCommand(click.ClickException):
-    """A usage error (exit code 2) in one line: no usage text, which would say less."""
-
-    exit_code = 2
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -5,11 +5,12 @@ line on stderr. Imports only click and ragchat.config, so ``ragchat --help`` sta
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -57,6 +58,7 @@ def make_console(stderr: bool = False, quiet: bool = False, **options: Any) -> C
     from rich.console import Console
 
     console = Console(stderr=stderr, quiet=quiet, highlight=False, **options)
+    console.on_broken_pipe = broken_pipe  # type: ignore[method-assign]
     if not console.is_terminal:
         console.soft_wrap = True
         if "width" not in options:
@@ -95,7 +97,9 @@ def handle_errors(command: F) -> F:
             sys.exit(code)
 
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            sys.stdout.flush()  # a failed write is found now, not after the exit code is set
+            return result
         except RagchatError as exc:
             fail(escaped(str(exc)), exc.exit_code)
         except KeyboardInterrupt:
@@ -106,7 +110,12 @@ def handle_errors(command: F) -> F:
             raise
         except (click.exceptions.Exit, SystemExit):
             raise
+        except BrokenPipeError:
+            broken_pipe()
         except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
+            if isinstance(exc, OSError) and not _stdout_usable():
+                _stop_writing()
+                fail(f"cannot write the output: stdout is not writable ({exc.strerror}).", 1)
             if os.environ.get("RAGCHAT_DEBUG"):
                 raise
             fail(
@@ -116,6 +125,29 @@ def handle_errors(command: F) -> F:
             )
 
     return wrapper
+
+
+def broken_pipe() -> NoReturn:
+    """The reader went away (``| head``): stop quietly, with the exit code of a program that
+    SIGPIPE ended (128 + 13), as cat does."""
+    _stop_writing()
+    sys.exit(141)
+
+
+def _stdout_usable() -> bool:
+    try:
+        os.write(1, b"")
+    except OSError:
+        return False
+    return True
+
+
+def _stop_writing() -> None:
+    """Point stdout at /dev/null, so the output still buffered is not written again (and
+    fails again, "Exception ignored ...") when Python exits."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
 
 
 def collection_option(command: F) -> F:
@@ -236,9 +268,34 @@ def announce_destination(app: App, quiet: bool) -> None:
         )
 
 
+class OneLineUsageError(click.ClickException):
+    """A usage error (exit code 2) in one line, without the usage text (which would say
+    nothing more)."""
+
+    exit_code = 2
+
+
 def read_question(question: str) -> str:
-    """The question, or stdin for '-'; an empty one is a usage error."""
-    text = sys.stdin.read() if question == "-" else question
+    """The question, or stdin for '-'; an empty one, one that cannot be read and one with
+    bytes that are not UTF-8 are usage errors."""
+    if question == "-":
+        try:
+            text = sys.stdin.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "it is not UTF-8 text"
+            if isinstance(exc, OSError):
+                reason = "stdin is closed" if exc.errno == errno.EBADF else str(exc.strerror)
+            raise OneLineUsageError(
+                f"Cannot read the question from stdin ({reason}); pass it as an argument."
+            ) from None
+    else:
+        text = question
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a byte the shell passed that is not UTF-8 (a lone surrogate)
+        raise OneLineUsageError(
+            f"The question has bytes that are not UTF-8 text ({escaped(text)}); type it again."
+        ) from None
     text = text.strip()
     if not text:
         raise click.UsageError(

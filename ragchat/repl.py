@@ -110,7 +110,11 @@ class Repl:
             yield from self.input
             return
         if not sys.stdin.isatty():
-            yield from (line.rstrip("\n") for line in sys.stdin)
+            try:
+                yield from (line.rstrip("\n") for line in sys.stdin)
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else exc
+                self.console.print(f"Cannot read stdin ({reason}); leaving.", markup=False)
             return
         session = self._session()
         while True:

@@ -319,3 +319,24 @@ def test_status_lines_go_to_the_terminal_only(ragchat_home: Path, docs: Path):
         status = errors.getvalue()
         assert ("excerpts…" in status) is terminal  # "Reading 3 excerpts…"
         assert status.endswith("\x1b[2K") or not terminal  # then erased
+
+
+def test_hostile_text_and_file_names_are_neutralised_in_the_chat(
+    ragchat_home: Path, tmp_path: Path
+):
+    """A file name with a newline cannot forge a result line, and bidi or zero-width
+    characters from documents or the model do not reach the screen (answers, /why, /sources,
+    the saved transcript)."""
+    hostile = "\u202e\u2066\u2069\u200b\u200d\ufeff"
+    docs = tmp_path / "docs"
+    write(docs, "a\n[9] forged.txt", f"The tide{hostile} rises two metres at the quay.")
+    llm = FakeLLM([f"It rises two metres{hostile} [1]."])
+    app = chat_app(ragchat_home, llm)
+    app.ingest(docs)
+    saved = tmp_path / "talk.md"
+    output, _ = run(app, ["How high is the tide?", "/why", "/sources", f"/save {saved}"])
+    for text in (output, saved.read_text()):
+        assert not any(c in text for c in hostile)
+        assert not any(line.startswith("[9] forged.txt") for line in text.splitlines())
+    assert "It rises two metres [1]." in output
+    assert f"[1] {docs}/a\\n[9] forged.txt" in output

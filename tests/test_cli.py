@@ -100,3 +100,70 @@ def test_the_offline_hint_names_the_installed_bundled_model():
     with pytest.raises(ModelNotAvailable) as error:
         resolve_gguf("nobody/nothing-GGUF:nothing.gguf")  # offline (conftest): not downloaded
     assert "--model bundled" in str(error.value) and "pip install" not in str(error.value)
+
+
+# the real CLI with odd standard streams (issue 19, item 13)
+
+
+def run_closed(args: list[str], close: int | None = None, **options):
+    """``python -m ragchat ARGS`` with file descriptor ``close`` closed, as `>&-` does."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "ragchat", *args],
+        preexec_fn=(lambda: os.close(close)) if close is not None else None,
+        stdout=None if close == 1 else subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        **options,
+    )
+
+
+def test_a_byte_that_is_not_utf8_in_a_query_is_one_line(ragchat_home: Path):
+    import os
+    import subprocess
+    import sys
+
+    for command in ("search", "ask"):
+        result = subprocess.run(
+            [os.fsencode(sys.executable), b"-m", b"ragchat", command.encode(), b"tides \xff"],
+            capture_output=True,
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == (
+            b"Error: The question has bytes that are not UTF-8 text (tides \\xff); type it again.\n"
+        )
+
+
+def test_a_closed_stdin_is_one_line(ragchat_home: Path):
+    result = run_closed(["ask", "-"], close=0)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "Error: Cannot read the question from stdin (stdin is closed); pass it as an argument.\n"
+    )
+
+
+@pytest.mark.parametrize("command", [["status"], ["config", "show"], ["status", "--json"]])
+def test_a_closed_stdout_is_an_error_not_silence(command: list[str], ragchat_home: Path):
+    result = run_closed(command, close=1)
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        "Error: cannot write the output: stdout is not writable (Bad file descriptor).\n"
+    )
+
+
+def test_a_broken_pipe_ends_quietly(ragchat_home: Path):
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ragchat", "config", "show"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # the reader is gone before anything is written
+    assert process.wait(timeout=60) == 141
+    assert process.stderr.read() == b""

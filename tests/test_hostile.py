@@ -44,3 +44,47 @@ def test_escapes_in_names_and_text_never_reach_the_terminal(tmp_path: Path):
     assert (
         user.index('"""') < user.index("IGNORE ALL") < user.rindex('"""') < user.index("Question:")
     )
+
+
+BIDI = "\u202e\u2066\u2067\u2068\u2069\u200b\u200d\ufeff"
+
+
+def test_bidi_characters_and_newlines_in_names_never_reach_the_terminal(tmp_path: Path):
+    """U+202E and friends from a document, its file name and the model's answer are not
+    printed; a newline in a file name is shown as \\n and cannot forge a result line."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a\n[9] forged.txt").write_text(
+        f"The boiler{BIDI} is serviced every October by Tidewater Heating.\n"
+    )
+    (docs / f"notes{BIDI[0]}dm.md").write_text(f"# Heat{BIDI}ing\n\nThe boiler is gas fired.\n")
+    env = {"RAGCHAT_HOME": str(tmp_path / "home")}
+    ingest = ragchat("ingest", str(docs), env=env)
+    assert ingest.returncode == 0, ingest.stderr
+    for args in (["search", "boiler service"], ["ask", "When is the boiler serviced?"]):
+        result = ragchat(*args, env=env)
+        assert result.returncode == 0, result.stderr
+        output = result.stdout + result.stderr
+        assert not any(c in output for c in BIDI), args
+        assert "a\\n[9] forged.txt" in output and "notes\\u202edm.md" in output, output
+        assert not any(line.startswith("[9] forged.txt") for line in output.splitlines())
+
+
+def test_search_into_a_closed_stdout_fails(ingested):
+    import os
+    import subprocess
+    import sys
+
+    home, _ = ingested
+    result = subprocess.run(
+        [sys.executable, "-m", "ragchat", "search", "joining fee"],
+        preexec_fn=lambda: os.close(1),
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RAGCHAT_HOME": str(home), "RAGCHAT_EMBEDDING_MODEL": "bundled"},
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "Error: cannot write the output: stdout is not writable (Bad file descriptor).\n"
+    )

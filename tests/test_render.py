@@ -222,3 +222,40 @@ def test_search_snippets_are_centred_on_the_matched_words():
     assert "The spring tide rises two metres at the quay." in snippet
     assert snippet.startswith("…") and len(snippet) <= 240
     assert render(search_view([hit], ""), width=300).splitlines()[1].strip().startswith("Filler")
+
+
+# invisible characters and odd file names (issue 19, item 15)
+
+INVISIBLE = "\u202e\u2066\u2067\u2068\u2069\u200b\u200d\ufeff\u200e\u061c"
+
+
+def test_sanitize_drops_bidi_and_zero_width_characters():
+    assert sanitize(f"pay{INVISIBLE}ment\n\tdue") == "payment\n\tdue"
+
+
+def test_odd_file_names_are_shown_escaped_not_stripped():
+    from ragchat.text import escaped, shown_path
+
+    assert shown_path("/d/a\n[9] forged.txt") == "/d/a\\n[9] forged.txt"
+    assert escaped("cv\u202efdp.md") == "cv\\u202efdp.md"
+    assert escaped("bad\udcffname\x1b[2J\t.md") == "bad\\xffname\\x1b[2J\\t.md"  # not UTF-8
+    assert escaped("Trip to Lisboa — día 1.md") == "Trip to Lisboa — día 1.md"
+    hit = Hit(
+        id="1", text="t", path="/d/a\n[9] forged.txt", headings=f"H{INVISIBLE}", end=1, score=1
+    )
+    assert render(sources_view([hit])) == "Sources\n[1] /d/a\\n[9] forged.txt — H  (1.00)\n"
+
+
+def test_map_data_has_no_invisible_characters():
+    from ragchat.map_drawing import DocumentMap, Point
+
+    document_map = DocumentMap(
+        "t",
+        "s",
+        ("x", "y"),
+        [f"group{INVISIBLE}"],
+        [Point(0, 0, f"ti{INVISIBLE}tle", "/d/a\n.md", 0)],
+    )
+    data = document_map.to_dict()
+    assert data["groups"][0]["label"] == "group" and data["points"][0]["title"] == "title"
+    assert data["points"][0]["path"] == "/d/a\\n.md"
