@@ -201,7 +201,7 @@ class Repl:
             termios.tcsetattr(descriptor, termios.TCSANOW, saved)
 
     def run(self) -> None:
-        with self.console.status("Loading models…"):
+        with StatusLine(self.errors, "Loading the models…"):
             self.engine.warm_up()
         self.console.print(
             Text.assemble(

@@ -62,7 +62,7 @@ def test_a_conversation_in_a_terminal(ingested, tmp_path: Path):
         assert "Sources" in follow
 
         why = ask(child, "/why", until="tokens available for it")
-        assert "Searched:" in why and "in prompt" in why and "earlier turns" in why
+        assert "Searched:" in why and "in prompt" in why and "1 earlier turn " in why
 
         child.sendline("Tell me everything about the inverter that was bought.")
         time.sleep(0.5)  # past the prompt: now Ctrl-C is a signal to the answer in progress
