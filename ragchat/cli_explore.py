@@ -187,6 +187,7 @@ def map_command(
     """
     from ragchat.explore import document_map as draw
     from ragchat.map_drawing import write
+    from ragchat.render import counting_progress
 
     app = build_app(**flags)
     if summary:
@@ -199,6 +200,7 @@ def map_command(
         clusters,
         app.llm if summary else None,
         app.home,
+        lambda total: counting_progress(consoles(quiet)[1], "Naming clusters", total),
     )
     write(document_map, out)
     if not quiet:

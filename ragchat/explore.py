@@ -343,6 +343,7 @@ def document_map(
     n_clusters: int | None = None,
     llm: LLM | None = None,
     home: Path | None = None,
+    naming: Naming | None = None,
 ) -> DocumentMap:
     """Every document as a point in 2-D (``project``), grouped by k-means cluster
     (``clusters``, named by ``llm`` if given) or by folder (``folder_groups``)."""
@@ -355,7 +356,7 @@ def document_map(
         group_of = {d.id: groups.index(name) for d, name in zip(documents, names, strict=True)}
         kind = plural(len(groups), "folder")
     elif colour == "cluster":
-        found = clusters(collection, n_clusters, llm, home)
+        found = clusters(collection, n_clusters, llm, home, naming)
         groups = [c.label for c in found]
         group_of = {d.id: c.number - 1 for c in found for d in c.members}
         kind = plural(len(groups), "cluster")
