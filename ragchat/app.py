@@ -39,6 +39,7 @@ from ragchat.store import Hit, VectorStore, check_collection_name
 if TYPE_CHECKING:
     from ragchat.explore import Axis, Cluster, Placed, Related
     from ragchat.mapping import DocumentMap
+    from ragchat.preview import Split
 
 
 class App:
@@ -144,6 +145,13 @@ class App:
             index.close()
         self.manifest.purge()
         self.manifest.purged()
+
+    def split(self, path: Path) -> Split:
+        """How ``path`` is chunked for this collection's embedder: nothing embedded or stored,
+        no write lock taken."""
+        from ragchat.preview import split_file
+
+        return split_file(path, self.embedder, self.settings.chunk_tokens)
 
     def writing(self) -> AbstractContextManager[None]:
         """Hold the store's write lock (another writer is refused with its PID)."""
@@ -352,6 +360,8 @@ class App:
                 location = (
                     f"{path}:{meta['line']}"
                     if meta.get("line") is not None
+                    else f"{path}, {meta['page_label']}"
+                    if meta.get("page_label")
                     else f"{path}, page {meta['page']}"
                     if meta.get("page") is not None
                     else path

@@ -186,8 +186,10 @@ def ingest(
 ) -> None:
     """Load, chunk, embed and store documents; a re-run only does what changed.
 
-    Reads Markdown, text, HTML, PDF and source files under each PATH. Files that changed
-    are re-embedded, deleted ones removed, unchanged ones skipped without reading.
+    Reads Markdown, text, HTML, PDF, Word, PowerPoint, Excel, CSV, OpenDocument, e-mail,
+    EPUB, notebooks, RTF and source files under each PATH (scans and images with the OCR
+    extra). Files that changed are re-embedded, deleted ones removed, unchanged ones skipped
+    without reading.
 
     \b
     Example:
@@ -230,6 +232,8 @@ def ingest(
             f"{path}: {report.summary()} ({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)",
             markup=False,
         )
+        for line in report.note_lines():
+            err.print(f"  {line}", markup=False)
 
 
 def announce_destination(app: Any, quiet: bool) -> None:
@@ -368,6 +372,38 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
         return
     out, _ = _consoles()
     out.print(search_view(hits))
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@collection_option
+@embedding_option
+@click.option(
+    "--chunk-tokens", type=int, help="Target chunk size in embedder tokens [default: 200]."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the chunks as JSON (whole texts).")
+@handle_errors
+def chunks(path: Path, as_json: bool, **flags: Any) -> None:
+    """Show how a file is split: each chunk's page (or slide, sheet, message), heading path,
+    size in embedder tokens and the start of its text. Nothing is embedded or stored.
+
+    Sizes are counted with the collection's embedding model (or the one named), so they are
+    the sizes an ingest would make.
+
+    \b
+    Example:
+        ragchat chunks report.docx
+        ragchat chunks deck.pptx --json --collection notes
+    """
+    from ragchat.render import chunks_view
+
+    app = build_app(**flags)
+    split = app.split(path)
+    if as_json:
+        click.echo(json.dumps(split.to_dict(), ensure_ascii=False, indent=2))
+        return
+    out, _ = _consoles()
+    out.print(chunks_view(split))
 
 
 @main.command()

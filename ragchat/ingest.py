@@ -23,7 +23,15 @@ from ragchat.documents import DocumentIndex, describe, mean_vector
 from ragchat.embedders import Embedder, embedding_model_id
 from ragchat.errors import CollectionNotFound, EmbedderMismatch, LoadError
 from ragchat.lexical import LexicalIndex
-from ragchat.loaders import Page, load, loader_for, paragraph_blocks, unsupported_reason
+from ragchat.loaders import (
+    ISOLATED_SUFFIXES,
+    Page,
+    file_notes,
+    load,
+    loader_for,
+    paragraph_blocks,
+    unsupported_reason,
+)
 from ragchat.manifest import CollectionRecord, FileRecord, Manifest
 from ragchat.store import VectorStore, chunk_metadata
 from ragchat.worker import SafeLoader
@@ -36,6 +44,8 @@ EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses
 class Progress(Protocol):
     def start(self, total_files: int) -> None: ...
     def advance(self, files: int = 0, chunks: int = 0) -> None: ...
+    def step(self, text: str) -> None:
+        """What the file being read is doing, e.g. "scan.pdf: OCR page 3 of 40"."""
 
 
 class _NoProgress:
@@ -43,6 +53,9 @@ class _NoProgress:
         pass
 
     def advance(self, files: int = 0, chunks: int = 0) -> None:
+        pass
+
+    def step(self, text: str) -> None:
         pass
 
 
@@ -55,6 +68,8 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     chunks_embedded: int = 0
     seconds: float = 0.0
+    # (path, note): what was off in a file that was read, e.g. "OCR'd (pages 1-2)"
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         text = (
@@ -65,6 +80,13 @@ class IngestReport:
             text += ": " + ", ".join(f"{Path(p).name} ({why})" for p, why in self.skipped)
         return text
 
+    def note_lines(self) -> list[str]:
+        """One line per file with notes: "report.pdf: OCR'd (pages 1-2); no text (page 3)"."""
+        by_file: dict[str, list[str]] = {}
+        for path, note in self.notes:
+            by_file.setdefault(path, []).append(note)
+        return [f"{Path(path).name}: {'; '.join(notes)}" for path, notes in by_file.items()]
+
     def to_dict(self) -> dict[str, object]:
         return {
             "added": self.added,
@@ -72,6 +94,7 @@ class IngestReport:
             "removed": self.removed,
             "unchanged": self.unchanged,
             "skipped": [{"path": p, "reason": why} for p, why in self.skipped],
+            "notes": [{"path": p, "note": note} for p, note in self.notes],
             "chunks_embedded": self.chunks_embedded,
             "seconds": round(self.seconds, 3),
         }
@@ -214,8 +237,9 @@ class FileSource:
         return self.reader(self.path)
 
 
-# Formats whose parsers can be made to loop or explode: read in a worker with limits.
-ISOLATED_SUFFIXES = {".pdf"}
+def reader_for(path: Path, safe: SafeLoader) -> Callable[[Path], list[Page]]:
+    """How to read ``path``: in the worker when its format's parsers can loop or explode."""
+    return safe.load if path.suffix.lower() in ISOLATED_SUFFIXES else load
 
 
 @dataclass
@@ -321,13 +345,10 @@ class Ingestor:
         root = root.absolute()
         files, skipped = discover(root, self.max_file_mb * 1_000_000)
         scope = str(root.resolve())
-        safe = SafeLoader()
+        safe = SafeLoader(on_step=self.progress.step)
         try:
             report = self.sync(
-                [
-                    FileSource(p, safe.load if p.suffix.lower() in ISOLATED_SUFFIXES else load)
-                    for p in files
-                ],
+                [FileSource(p, reader_for(p, safe)) for p in files],
                 lambda key: is_under(key, scope),
             )
         finally:
@@ -419,6 +440,7 @@ class Ingestor:
         except OSError as exc:
             report.skipped.append((key, f"cannot read ({exc.strerror or exc})"))
             return None
+        report.notes.extend((key, note) for note in file_notes(pages))
         chunks = chunk_pages(
             pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens
         )
@@ -450,7 +472,15 @@ class Ingestor:
                 [c.text for _, _, c in chunks],
                 [
                     chunk_metadata(
-                        path, c.page, c.heading_path, c.start, c.end, c.line, c.end_line, c.symbol
+                        path,
+                        c.page,
+                        c.heading_path,
+                        c.start,
+                        c.end,
+                        c.line,
+                        c.end_line,
+                        c.symbol,
+                        c.label,
                     )
                     for path, _, c in chunks
                 ],

@@ -3,7 +3,12 @@
 One seam: a loader is a function ``path -> list[Page]``, registered by file suffix. A page
 keeps its number (PDFs) and its blocks keep their character span in the page text and the
 heading path above them (Markdown, HTML). A file that cannot be read raises ``LoadError``
-with the reason the ingest summary shows.
+with the reason the ingest summary shows; what was off in a file that could be read (pages
+without text, pages OCR'd, a sheet capped) goes in its pages' ``notes``.
+
+The loaders of other formats live in their own modules (office, opendocument, mail, ebooks,
+notebooks, ocr), imported at the end of this one so that they register themselves; each
+imports its library inside the loader.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ class Block:
     end: int
     headings: tuple[str, ...] = ()
     symbol: str = ""  # code: the qualified name of the function or class it is
+    # table rows (one row a line): the header row, repeated atop every chunk of these rows
+    header: str = ""
 
 
 @dataclass
@@ -33,16 +40,27 @@ class Page:
     number: int | None = None  # 1-based page number for paginated formats
     blocks: list[Block] = field(default_factory=list)
     code: bool = False  # source code: split at line ends, cited by line number
+    label: str = ""  # how a citation names it when not "page N": "slide 3", "sheet Revenue"
+    notes: list[str] = field(default_factory=list)  # what was off reading it ("OCR'd")
+
+    @property
+    def name(self) -> str:
+        """The page as a citation names it ("slide 3", "page 4"), or "" for a whole file."""
+        return self.label or (f"page {self.number}" if self.number is not None else "")
 
 
 Loader = Callable[[Path], list[Page]]
 LOADERS: dict[str, Loader] = {}
+# Formats whose parsers can be made to loop or explode: read in a worker with limits.
+ISOLATED_SUFFIXES: set[str] = set()
 
 
-def register(*suffixes: str) -> Callable[[Loader], Loader]:
+def register(*suffixes: str, isolated: bool = False) -> Callable[[Loader], Loader]:
     def decorate(loader: Loader) -> Loader:
         for suffix in suffixes:
             LOADERS[suffix] = loader
+            if isolated:
+                ISOLATED_SUFFIXES.add(suffix)
         return loader
 
     return decorate
@@ -80,6 +98,34 @@ def unsupported_reason(path: Path) -> str:
     if is_binary(head):
         return "binary"
     return f"unsupported type ({path.suffix or 'no extension'})"
+
+
+def file_notes(pages: list[Page]) -> list[str]:
+    """The pages' notes, each once, with the pages it concerns: "OCR'd (pages 1-3, 7)"."""
+    where: dict[str, list[Page]] = {}
+    for page in pages:
+        for note in page.notes:
+            where.setdefault(note, []).append(page)
+    return [
+        f"{note} ({names})" if (names := _page_names(found)) else note
+        for note, found in where.items()
+    ]
+
+
+def _page_names(pages: list[Page]) -> str:
+    """ "pages 1-3, 7" for numbered pages, else their labels ("slide 2, slide 5")."""
+    if all(p.number is not None and not p.label for p in pages):
+        numbers = sorted({p.number for p in pages if p.number is not None})
+        runs: list[list[int]] = []
+        for number in numbers:
+            if runs and number == runs[-1][-1] + 1:
+                runs[-1].append(number)
+            else:
+                runs.append([number])
+        spans = [f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs]
+        return ("pages " if len(numbers) > 1 else "page ") + ", ".join(spans)
+    names = list(dict.fromkeys(p.name for p in pages if p.name))
+    return ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
 
 
 def is_binary(data: bytes) -> bool:
@@ -179,7 +225,7 @@ def clean_pdf_pages(texts: list[str]) -> list[str]:
 
 
 TEXT_SUFFIXES = (
-    ".txt", ".text", ".rst", ".org", ".adoc", ".tex", ".log", ".csv", ".tsv",
+    ".txt", ".text", ".rst", ".org", ".adoc", ".tex", ".log",
     ".json", ".jsonl", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf",
     ".js", ".ts", ".tsx", ".jsx", ".java", ".c", ".h", ".cpp", ".hpp", ".cc",
     ".cs", ".go", ".rs", ".rb", ".php", ".swift", ".kt", ".scala", ".sh", ".bash",
@@ -364,7 +410,7 @@ def html_page(markup: str) -> Page:
     return Page(text="".join(parts), blocks=blocks)
 
 
-@register(".pdf")
+@register(".pdf", isolated=True)
 def load_pdf(path: Path) -> list[Page]:
     """One Page per PDF page, numbered from 1; empty-password encryption is opened."""
     from pypdf import PdfReader
@@ -386,14 +432,18 @@ def load_pdf(path: Path) -> list[Page]:
             (pdf_page.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n")
             for pdf_page in reader.pages
         ]
+        notes = ocr.read_blank_pages(reader.pages, texts)  # pages without text, OCR'd
         pages = [
-            Page(text=text, number=number, blocks=paragraph_blocks(text))
+            Page(text=text, number=number, blocks=paragraph_blocks(text), notes=notes[number - 1])
             for number, text in enumerate(clean_pdf_pages(texts), start=1)
         ]
     except FileNotDecryptedError:
         raise LoadError("encrypted with a password") from None
     except PdfReadError as exc:
         raise LoadError(f"damaged PDF ({exc})") from exc
-    if not any(page.blocks for page in pages):
-        raise LoadError("no text layer (scanned?); needs OCR")
+    ocr.require_text(pages)  # no text at all: a LoadError, unless OCR ran and found none
     return pages
+
+
+# The other formats register themselves on import (their libraries load only when used).
+from ragchat import ebooks, mail, notebooks, ocr, office, opendocument  # noqa: E402, F401

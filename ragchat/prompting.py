@@ -71,8 +71,8 @@ class Prompts:
 
 def source_label(hit: Hit) -> str:
     label = hit.location
-    if hit.page is not None:
-        label += f", page {hit.page}"
+    if hit.page_name:
+        label += f", {hit.page_name}"
     if hit.symbol:
         label += f" — {hit.symbol}"
     elif hit.headings:

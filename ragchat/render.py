@@ -68,8 +68,8 @@ def source_line(n: int, hit: Hit) -> Text:
         line.append(path)
     if hit.line is not None:  # code: path:line, and the function or class instead of headings
         line.append(f":{hit.line}")
-    if hit.page is not None:
-        line.append(f", page {hit.page}")
+    if hit.page_name:
+        line.append(f", {sanitize(hit.page_name)}")
     if hit.symbol:
         line.append(f" — {sanitize(hit.symbol)}", style="dim")
     elif hit.headings and hit.line is None:
@@ -276,7 +276,43 @@ class IngestProgress:
         if self.task is None:
             return
         done = self.bar.tasks[0].fields.get("chunks", 0) + chunks
-        self.bar.update(self.task, advance=files, chunks=done)
+        self.bar.update(self.task, advance=files, chunks=done, description="Ingesting")
+
+    def step(self, text: str) -> None:
+        """The file being read says what it is at (a long OCR: "scan.pdf: OCR page 3 of 40")."""
+        if self.task is not None:
+            from rich.markup import escape
+
+            self.bar.update(self.task, description=f"Ingesting · {escape(sanitize(text)[:60])}")
+
+
+def chunks_view(split: Any) -> RenderableType:
+    """``ragchat chunks``: each chunk with its page, headings, size and the start of its text."""
+    parts: list[RenderableType] = []
+    total = sum(split.tokens)
+    summary = Text(sanitize(display_path(split.path)), style="bold")
+    summary.append(
+        f": {len(split.chunks)} chunks, {total:,} tokens (target {split.target}, limit"
+        f" {split.limit}, {sanitize(split.embedder)})",
+        style="dim",
+    )
+    parts.append(summary)
+    for note in split.notes:
+        parts.append(Text(f"note: {sanitize(note)}", style="yellow"))
+    for n, (chunk, tokens) in enumerate(zip(split.chunks, split.tokens, strict=True), start=1):
+        line = Text(f"[{n}] ", style="bold cyan")
+        place = chunk.label or (f"page {chunk.page}" if chunk.page is not None else "")
+        if chunk.line is not None:
+            place = f"line {chunk.line}" + (f", {place}" if place else "")
+        if place:
+            line.append(sanitize(place))
+        if chunk.heading_path:
+            line.append(f" — {sanitize(chunk.heading_path)}", style="dim")
+        line.append(f"  ({tokens} tokens)", style="dim")
+        parts.append(line)
+        excerpt = " ".join(sanitize(chunk.text).split())
+        parts.append(Text("    " + (excerpt[:200] + "…" if len(excerpt) > 200 else excerpt)))
+    return Group(*parts)
 
 
 # exploring: similar, cluster, spectrum

@@ -274,7 +274,7 @@ def transcript(answers: list[Answer]) -> str:
             lines.append("Sources:")
             lines.append("")
             for n, hit in enumerate(answer.sources, start=1):
-                page = f", page {hit.page}" if hit.page is not None else ""
+                page = f", {hit.page_name}" if hit.page_name else ""
                 lines.append(f"{n}. {display_path(hit.path)}{page}")
             lines.append("")
     return sanitize("\n".join(lines))

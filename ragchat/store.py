@@ -49,11 +49,17 @@ class Hit:
     line: int | None = None  # code chunks: first and last line of the symbol's lines
     end_line: int | None = None
     symbol: str = ""  # code chunks: the qualified name, e.g. HttpClient.fetch
+    page_label: str = ""  # the page as cited when not "page N": "slide 3", "sheet Revenue"
 
     @property
     def location(self) -> str:
         """``path:line`` for code, else the path."""
         return f"{self.path}:{self.line}" if self.line is not None else self.path
+
+    @property
+    def page_name(self) -> str:
+        """How a citation names its page: "slide 3", "page 4", or "" (a whole file)."""
+        return self.page_label or (f"page {self.page}" if self.page is not None else "")
 
     def to_dict(self, n: int) -> dict[str, Any]:
         """The JSON form shared by ``ask --json`` and ``search --json``; n is its rank."""
@@ -72,6 +78,7 @@ class Hit:
                 if self.line is not None
                 else {}
             ),
+            **({"page_label": self.page_label} if self.page_label else {}),
         }
 
 
@@ -84,10 +91,13 @@ def chunk_metadata(
     line: int | None = None,
     end_line: int | None = None,
     symbol: str = "",
+    page_label: str = "",
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {"path": path, "headings": headings, "start": start, "end": end}
     if page is not None:
         meta["page"] = page  # Chroma metadata values cannot be None
+    if page_label:
+        meta["page_label"] = page_label
     if line is not None:
         meta.update(line=line, end_line=end_line if end_line is not None else line, symbol=symbol)
     return meta
@@ -481,6 +491,7 @@ class VectorStore:
                     line=meta.get("line"),
                     end_line=meta.get("end_line"),
                     symbol=str(meta.get("symbol", "")),
+                    page_label=str(meta.get("page_label", "")),
                 )
             )
         return full
