@@ -440,10 +440,11 @@ class Ingestor:
         except OSError as exc:
             report.skipped.append((key, f"cannot read ({exc.strerror or exc})"))
             return None
-        report.notes.extend((key, note) for note in file_notes(pages))
         chunks = chunk_pages(
             pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens
         )
+        notes = file_notes(pages) or ([] if chunks else ["no text found"])
+        report.notes.extend((key, note) for note in notes)
         paginated = any(p.number is not None for p in pages)
         record = FileRecord(
             key, size, mtime_ns, digest, len(chunks), len(pages) if paginated else None

@@ -84,8 +84,9 @@ def load(path: Path) -> list[Page]:
     except OSError as exc:
         raise LoadError(f"cannot read ({exc.strerror or exc})") from exc
     except Exception as exc:  # a broken file must never stop the ingest
+        why = str(exc).replace(str(path), path.name)[:300]  # libraries like to name the path
         raise LoadError(
-            f"unreadable {path.suffix.lstrip('.') or 'file'} ({type(exc).__name__}: {exc})"
+            f"unreadable {path.suffix.lstrip('.') or 'file'} ({type(exc).__name__}: {why})"
         ) from exc
 
 

@@ -58,43 +58,85 @@ def message_page(
     return Page(text=text, number=number, blocks=blocks, label=label)
 
 
-def attachment_pages(
-    name: str, data: bytes, subject: str, number: int | None = None, label: str = ""
-) -> tuple[list[Page], str]:
-    """The pages of an attachment ragchat can read, read like a file of its own; else no
-    pages and why."""
-    safe_name = Path(name.replace("\\", "/")).name or "attachment"
-    suffix = Path(safe_name).suffix.lower()
-    if _depth[0] >= MAX_DEPTH:
-        return [], f"attachment {safe_name} not read (nested {MAX_DEPTH} deep)"
-    if loader_for(Path(safe_name)) is None:
-        return [], f"attachment {safe_name} skipped ({_unsupported(suffix)})"
-    with tempfile.TemporaryDirectory(prefix="ragchat-attachment-") as folder:
-        path = Path(folder) / (f"attachment{suffix}" if suffix else "attachment")
-        path.write_bytes(data)
-        try:
-            with _nested():
-                inner = load(path)
-        except LoadError as exc:
-            return [], f"attachment {safe_name} skipped ({exc})"
-    pages = []
-    for page in inner:
-        where = ", ".join(x for x in (label, safe_name, page.name) if x)
-        pages.append(
-            replace(
-                page,
-                number=number,
-                label=where,
-                blocks=[
-                    replace(b, headings=(subject, safe_name, *b.headings)) for b in page.blocks
-                ],
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class Attachments:
+    """A message's attachments: those ragchat can read become pages of their own (under the
+    subject and the attachment's name, cited "NAME" or "NAME, page N"); the others are named
+    in one note of the message's page."""
+
+    def __init__(self, page: Page, number: int | None = None, label: str = "") -> None:
+        self.page, self.number, self.label = page, number, label
+        self.heading = page.blocks[0].headings[0] if page.blocks else "(no subject)"
+        self.pages: list[Page] = []
+        self.skipped: list[str] = []
+        self.count = 0
+
+    def full(self) -> bool:
+        self.count += 1
+        if self.count > MAX_ATTACHMENTS:
+            self.skip(f"those after the first {MAX_ATTACHMENTS}", "too many")
+            return True
+        return False
+
+    def skip(self, name: str, why: str) -> None:
+        self.skipped.append(f"{_name(name) or '(unnamed)'} ({why})")
+
+    def message(self, read: Any) -> None:
+        """An attached message: ``read()`` gives its pages, read one level deeper."""
+        if _depth[0] + 1 >= MAX_DEPTH:
+            self.skip("a message", f"nested {MAX_DEPTH} deep")
+            return
+        with _nested():
+            found = read()
+        self.pages += [_under(self.heading, p) for p in found]
+
+    def add(self, name: str, data: bytes) -> None:
+        """An attached file, read like a file of its own."""
+        from ragchat.ocr import IMAGE_SUFFIXES
+
+        name = _name(Path(name.replace("\\", "/")).name) or "attachment"
+        suffix = Path(name).suffix.lower()
+        if suffix in IMAGE_SUFFIXES:  # logos and signatures, mostly: not worth the OCR
+            return self.skip(name, "an image")
+        if loader_for(Path(name)) is None:
+            return self.skip(name, f"unsupported type {suffix}" if suffix else "unsupported type")
+        if _depth[0] + 1 >= MAX_DEPTH:
+            return self.skip(name, f"nested {MAX_DEPTH} deep")
+        with tempfile.TemporaryDirectory(prefix="ragchat-attachment-") as folder:
+            path = Path(folder) / f"attachment{suffix}"
+            path.write_bytes(data)
+            try:
+                with _nested():
+                    inner = load(path)
+            except LoadError as exc:
+                return self.skip(name, str(exc))
+        for page in inner:
+            self.pages.append(
+                replace(
+                    page,
+                    number=self.number,
+                    label=", ".join(x for x in (self.label, name, page.name) if x),
+                    blocks=[
+                        replace(b, headings=(self.heading, name, *b.headings)) for b in page.blocks
+                    ],
+                )
             )
-        )
-    return pages, ""
+
+    def close(self) -> list[Page]:
+        """The message's page and its attachments' pages."""
+        if self.skipped:
+            self.page.notes.append("attachments skipped: " + ", ".join(self.skipped))
+        return [self.page, *self.pages]
 
 
-def _unsupported(suffix: str) -> str:
-    return f"unsupported type {suffix}" if suffix else "unsupported type"
+def _name(name: str) -> str:
+    return clean(_CONTROL.sub("", name))
+
+
+def _under(heading: str, page: Page) -> Page:
+    return replace(page, blocks=[replace(b, headings=(heading, *b.headings)) for b in page.blocks])
 
 
 _depth = [0]  # how many messages deep the attachment being read is
@@ -114,37 +156,28 @@ def email_pages(message: Any, number: int | None = None, label: str = "") -> lis
     subject = str(message.get("subject", "") or "")
     headers = [(name, str(message.get(name, "") or "")) for name in ("From", "To", "Cc", "Date")]
     body, html = _email_body(message)
-    page = message_page(subject, headers, body, html, number, label)
-    pages = [page]
-    heading = page.blocks[0].headings[0] if page.blocks else subject
-    for count, part in enumerate(message.iter_attachments()):
-        name = part.get_filename() or ""
-        if count >= MAX_ATTACHMENTS:
-            page.notes.append(f"attachments after the first {MAX_ATTACHMENTS} not read")
+    attachments = Attachments(
+        message_page(subject, headers, body, html, number, label), number, label
+    )
+    for part in message.iter_attachments():
+        if attachments.full():
             break
+        name = part.get_filename() or ""
         if part.get_content_type() == "message/rfc822" and not name:
             inner = part.get_payload()
             inner = inner[0] if isinstance(inner, list) and inner else inner
-            if _depth[0] + 1 >= MAX_DEPTH or not hasattr(inner, "get"):
-                page.notes.append("attached message not read")
-                continue
-            with _nested():
-                pages += [_under(heading, p) for p in email_pages(inner, number, label)]
+            if hasattr(inner, "get"):
+                attachments.message(lambda inner=inner: email_pages(inner, number, label))
             continue
         try:
             data = part.get_payload(decode=True)
         except Exception:  # a payload that does not decode
             data = None
-        if not isinstance(data, bytes):
-            page.notes.append(f"attachment {name or '(unnamed)'} not read (empty or undecodable)")
-            continue
-        found, why = attachment_pages(
-            name or f"attachment{_extension(part)}", data, heading, number, label
-        )
-        pages += found
-        if why:
-            page.notes.append(why)
-    return pages
+        if isinstance(data, bytes) and data:
+            attachments.add(name or f"attachment{_extension(part)}", data)
+        else:
+            attachments.skip(name, "empty or undecodable")
+    return attachments.close()
 
 
 def _extension(part: Any) -> str:
@@ -296,39 +329,24 @@ def _msg_pages(ole: Any, prefix: list[str]) -> list[Page]:
         markup = message.binary(_HTML)
         if markup:
             body, html = markup.decode(message.codepage(), errors="replace"), True
-    page = message_page(subject, headers, body, html)
-    pages = [page]
-    heading = page.blocks[0].headings[0] if page.blocks else subject
+    attachments = Attachments(message_page(subject, headers, body, html))
     storages = {
         entry[len(prefix)]
         for entry in ole.listdir(streams=True, storages=True)
         if len(entry) > len(prefix) and entry[: len(prefix)] == prefix
     }
-    attachments = sorted(name for name in storages if _ATTACHMENT.match(name))
-    for count, storage in enumerate(attachments):
-        if count >= MAX_ATTACHMENTS:
-            page.notes.append(f"attachments after the first {MAX_ATTACHMENTS} not read")
+    for storage in sorted(name for name in storages if _ATTACHMENT.match(name)):
+        if attachments.full():
             break
         attachment = _MapiFolder(ole, [*prefix, storage], top=False)
         name = attachment.text(_ATTACH_LONG_NAME) or attachment.text(_ATTACH_NAME)
         inner = [*prefix, storage, f"__substg1.0_{_ATTACH_DATA:04X}000D"]
         if ole.exists("/".join(inner)):  # an attached message, as a storage of its own
-            if _depth[0] + 1 >= MAX_DEPTH:
-                page.notes.append("attached message not read")
-                continue
-            with _nested():
-                pages += [_under(heading, p) for p in _msg_pages(ole, inner)]
+            attachments.message(lambda inner=inner: _msg_pages(ole, inner))
             continue
         data = attachment.binary(_ATTACH_DATA)
-        if data is None:
-            page.notes.append(f"attachment {name or '(unnamed)'} not read (no data)")
-            continue
-        found, why = attachment_pages(name or "attachment", data, heading)
-        pages += found
-        if why:
-            page.notes.append(why)
-    return pages
-
-
-def _under(heading: str, page: Page) -> Page:
-    return replace(page, blocks=[replace(b, headings=(heading, *b.headings)) for b in page.blocks])
+        if data:
+            attachments.add(name or "attachment", data)
+        else:
+            attachments.skip(name, "no data")
+    return attachments.close()

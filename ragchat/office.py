@@ -7,7 +7,7 @@
   text frames, tables, grouped shapes and the speaker notes.
 - Excel, through openpyxl (read-only, cached values of formulas, never the formulas), CSV
   through the csv module: one page per sheet, cited by its name; rows as blocks under the
-  header row; sheets capped (``MAX_ROWS``, ``MAX_CELLS``) with a note.
+  header row; sheets capped (``MAX_ROWS`` a sheet, ``MAX_CHARS`` a file) with a note.
 - RTF, through striprtf.
 
 Zip-based files are checked for zip bombs first (see archives.py). python-docx, python-pptx
@@ -21,6 +21,7 @@ import datetime as dt
 import re
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ from ragchat.loaders import Page, read_text, register
 from ragchat.pagewriter import PageWriter, row_line
 
 MAX_ROWS = 5_000  # rows kept per sheet
-MAX_CELLS = 200_000  # cells kept per file
+MAX_CHARS = 2_000_000  # text kept per file (~2,500 chunks): sheets, not books
+MAX_CELL_CHARS = 5_000  # text kept per cell
 MAX_SCANNED_ROWS = 200_000  # rows looked at per sheet, empty ones included
 
 # Word's XML
@@ -173,25 +175,55 @@ class _WordReader:
 @register(".docx", ".docm", isolated=True)
 def load_docx(path: Path) -> list[Page]:
     check_zip(path)
-    import docx
     from docx.oxml.parser import parse_xml
 
-    document = docx.Document(str(path))
+    document = _word_document(path)
     try:
         levels = _heading_levels(document.styles.element)
     except (KeyError, ValueError):  # no styles part
         levels = {}
     reader = _WordReader(levels)
     reader.body(document.element.body)
+    parts: dict[str, list[Any]] = {}
     for relation in document.part.rels.values():
-        if relation.is_external:
-            continue
-        kind = relation.reltype.rsplit("/", 1)[-1]
-        wanted = {"footnotes": "footnote", "endnotes": "endnote", "comments": "comment"}
-        if kind in wanted:
-            root = parse_xml(relation.target_part.blob)  # python-docx's parser: no entities
-            reader.notes(kind.capitalize(), root, W + wanted[kind])
+        if not relation.is_external:
+            kind = relation.reltype.rsplit("/", 1)[-1]
+            parts.setdefault(kind, []).append(relation.target_part)
+    for kind, tag in (("footnotes", "footnote"), ("endnotes", "endnote"), ("comments", "comment")):
+        for part in parts.get(kind, [])[:1]:
+            root = parse_xml(part.blob)  # python-docx's parser: no entities resolved
+            reader.notes(kind.capitalize(), root, W + tag)
+    seen: set[str] = set()  # sections share headers and footers, or repeat them
+    for part in parts.get("header", []) + parts.get("footer", []):
+        for paragraph in parse_xml(part.blob).iter(W + "p"):
+            text = word_text(paragraph).strip()
+            if text and text not in seen and _outside_fallback(paragraph):
+                seen.add(text)
+                reader.writer.paragraph(text, ("Headers and footers",))
     return [reader.writer.page()]
+
+
+# python-docx opens only the .docx kind of main part; templates and macro-enabled documents
+# hold the same WordprocessingML under other content types.
+_WORD_MAIN_TYPES = (
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml",
+    "application/vnd.ms-word.document.macroEnabled.main+xml",
+    "application/vnd.ms-word.template.macroEnabledTemplate.main+xml",
+)
+
+
+def _word_document(path: Path) -> Any:
+    import docx  # noqa: F401 - registers python-docx's part classes
+    from docx.opc.part import PartFactory
+    from docx.package import Package
+    from docx.parts.document import DocumentPart
+
+    for content_type in _WORD_MAIN_TYPES:
+        PartFactory.part_type_for.setdefault(content_type, DocumentPart)
+    part = Package.open(str(path)).main_document_part
+    if not isinstance(part, DocumentPart):
+        raise LoadError(f"not a Word document (its main part is {part.content_type})")
+    return part.document
 
 
 @register(".pptx", ".pptm", isolated=True)
@@ -247,7 +279,7 @@ def load_xlsx(path: Path) -> list[Page]:
         warnings.simplefilter("ignore")
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
         try:
-            budget = [MAX_CELLS]
+            budget = Budget()
             pages = []
             for number, sheet in enumerate(workbook.worksheets, start=1):
                 if not hasattr(sheet, "iter_rows"):  # a chart sheet
@@ -260,12 +292,17 @@ def load_xlsx(path: Path) -> list[Page]:
     return pages
 
 
-def sheet_page(
-    rows: Iterable[Sequence[str]], budget: list[int], name: str = "", number: int | None = None
-) -> Page:
-    """A sheet as one page: its first non-empty row is the header of all the others.
+@dataclass
+class Budget:
+    """The text a file's sheets may still keep, shared by them."""
 
-    ``budget`` is the file's cells still to keep (one list shared by its sheets)."""
+    chars: int = MAX_CHARS
+
+
+def sheet_page(
+    rows: Iterable[Sequence[str]], budget: Budget, name: str = "", number: int | None = None
+) -> Page:
+    """A sheet as one page: its first non-empty row is the header of all the others."""
     writer = PageWriter()
     header: str | None = None
     lines: list[str] = []
@@ -273,19 +310,19 @@ def sheet_page(
         if scanned > MAX_SCANNED_ROWS:
             writer.notes.append(f"stopped after {MAX_SCANNED_ROWS:,} rows")
             break
-        line = row_line(cells)
+        line = row_line(cell[:MAX_CELL_CHARS] for cell in cells)
         if not line:
             continue
+        if budget.chars <= 0:
+            writer.notes.append(f"capped: the file's first {MAX_CHARS:,} characters kept")
+            break
+        budget.chars -= len(line)
         if header is None:
             header = line
             continue
         if len(lines) >= MAX_ROWS:
             writer.notes.append(f"capped at {MAX_ROWS:,} rows")
             break
-        if budget[0] <= 0:
-            writer.notes.append(f"capped: the file's first {MAX_CELLS:,} cells kept")
-            break
-        budget[0] -= line.count(" | ") + 1
         lines.append(line)
     if header is not None:
         writer.rows(header, lines, (name,) if name else ())
@@ -333,7 +370,7 @@ def load_csv(path: Path) -> list[Page]:
     text = read_text(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else _delimiter(text[:16384])
     rows: Iterator[list[str]] = csv.reader(io.StringIO(text), delimiter=delimiter)
-    return [sheet_page(rows, [MAX_CELLS])]
+    return [sheet_page(rows, Budget())]
 
 
 def _delimiter(sample: str) -> str:

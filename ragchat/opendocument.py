@@ -23,7 +23,7 @@ from typing import Any
 from ragchat.archives import check_zip, parse_xml
 from ragchat.errors import LoadError
 from ragchat.loaders import Page, register
-from ragchat.office import MAX_CELLS, MAX_ROWS, MAX_SCANNED_ROWS, sheet_page
+from ragchat.office import MAX_ROWS, MAX_SCANNED_ROWS, Budget, sheet_page
 from ragchat.pagewriter import PageWriter
 
 OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
@@ -211,7 +211,7 @@ def load_ods(path: Path) -> list[Page]:
 
     data = _content(path)
     pages: list[Page] = []
-    budget = [MAX_CELLS]
+    budget = Budget()
     rows: list[list[str]] = []
     depth = 0  # tables inside cells are text of their cell, not sheets
     name = ""
