@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from ragchat.loaders import Block, Page
 
-CHUNKER_VERSION = "2"  # 2: Python files as one chunk per function, method and class
+CHUNKER_VERSION = "3"  # 3: CSV and TSV files as table rows; 2: Python files by function and class
 
 # Counts the tokens the embedder will see for each text (prefix and special tokens included).
 TokenCounter = Callable[[Sequence[str]], list[int]]

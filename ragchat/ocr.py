@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,14 @@ def engine() -> Any:
     return RapidOCR(
         params={
             "Global.log_level": "error",
+            # The line-orientation classifier turns some upright lines of a page upside down
+            # (measured: 5 of 27 lines of a scanned page read right with it, 27 without).
+            "Global.use_cls": False,
             "Det.limit_type": "max",
             "Det.limit_side_len": MAX_SIDE,
+            # ONNX Runtime's default uses the physical cores only: half of them on most CPUs
+            "EngineConfig.onnxruntime.intra_op_num_threads": os.cpu_count() or 1,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
         }
     )
 

@@ -419,3 +419,16 @@ def test_every_poi_file_is_ingested_or_skipped_with_its_reason(tmp_path: Path):
     assert not [r for r in skipped.values() if "crashed" in r or "took longer" in r]
     assert len(report.added) > 400, skipped
     assert seconds < 180
+
+
+def test_importing_the_loaders_imports_no_format_library():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, ragchat.loaders, ragchat.cli\n"
+        "heavy = {'docx', 'pptx', 'openpyxl', 'rapidocr', 'cv2', 'PIL', 'olefile', 'lxml', 'bs4'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"

@@ -64,3 +64,27 @@ def test_sources_link_to_their_files_on_a_terminal():
     output = console.file.getvalue()
     assert "\x1b]8;id=" in output and "file:///x/a%1B%5B2Jb.md" in output
     assert "\x1b[2J" not in output
+
+
+def test_sources_name_slides_sheets_and_messages_by_their_label():
+    from ragchat.prompting import source_label
+    from ragchat.repl import transcript
+
+    hits = [
+        Hit(id="1", text="t", path="/x/deck.pptx", page=3, headings="Budget", start=0, end=1,
+            score=0.9, page_label="slide 3"),
+        Hit(id="2", text="t", path="/x/book.xlsx", page=2, headings="", start=0, end=1,
+            score=0.5, page_label="sheet Revenue"),
+    ]  # fmt: skip
+    assert render(sources_view(hits)) == (
+        "Sources\n[1] /x/deck.pptx, slide 3 — Budget  (0.90)\n"
+        "[2] /x/book.xlsx, sheet Revenue  (0.50)\n"
+    )
+    assert source_label(hits[0]) == "/x/deck.pptx, slide 3 — Budget"
+    assert hits[1].to_dict(1)["page_label"] == "sheet Revenue" and hits[1].to_dict(1)["page"] == 2
+    assert "page_label" not in Hit("3", "t", "/x/a.pdf", 4, "", 0, 1, 0.1).to_dict(1)
+
+    class Answer:
+        question, text, sources = "q", "a [1]", hits
+
+    assert "1. /x/deck.pptx, slide 3\n2. /x/book.xlsx, sheet Revenue" in transcript([Answer()])
