@@ -15,8 +15,10 @@ real documents and refuse what only a bomb does.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,19 +68,27 @@ def check_zip(path: Path) -> None:
             raise LoadError("refused: zip entries overlap (a zip bomb?)")
 
 
-def parse_xml(data: bytes, name: str = "XML") -> Any:
-    """An XML part parsed by ElementTree through defusedxml: a DTD declaring entities, or
-    anything external, is refused, never resolved."""
+@contextlib.contextmanager
+def xml_errors(name: str) -> Iterator[None]:
+    """defusedxml's refusals and ElementTree's parse errors, as LoadErrors naming the part."""
     from xml.etree.ElementTree import ParseError
 
     from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import fromstring
 
     try:
-        return fromstring(data)
+        yield
     except DefusedXmlException as exc:
         raise LoadError(
             f"refused: {name} declares entities or a DTD ({type(exc).__name__})"
         ) from None
     except ParseError as exc:
         raise LoadError(f"damaged XML in {name} ({exc})") from None
+
+
+def parse_xml(data: bytes, name: str = "XML") -> Any:
+    """An XML part parsed by ElementTree through defusedxml: a DTD declaring entities, or
+    anything external, is refused, never resolved."""
+    from defusedxml.ElementTree import fromstring
+
+    with xml_errors(name):
+        return fromstring(data)

@@ -115,6 +115,9 @@ def read_blank_pages(pdf_pages: Sequence[Any], texts: list[str]) -> list[list[st
     for done, index in enumerate(blank):
         try:
             images = [image.image for image in pdf_pages[index].images]
+            turn = int(pdf_pages[index].get("/Rotate", 0) or 0) % 360  # how the page is shown
+            if turn:
+                images = [image.rotate(-turn, expand=True) for image in images if image]
         except Exception as exc:  # an image pypdf cannot decode (e.g. JBIG2 without jbig2dec)
             notes[index].append(
                 f"no text layer; its image could not be read ({type(exc).__name__})"

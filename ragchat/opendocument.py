@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ragchat.archives import check_zip, parse_xml
+from ragchat.archives import check_zip, parse_xml, xml_errors
 from ragchat.errors import LoadError
 from ragchat.loaders import Page, register
 from ragchat.office import MAX_ROWS, MAX_SCANNED_ROWS, Budget, sheet_page
@@ -69,6 +69,14 @@ def _content(path: Path) -> bytes:
             return archive.read("content.xml")
         except KeyError:
             raise LoadError("not an OpenDocument file (no content.xml)") from None
+
+
+def _body(path: Path, kind: str) -> Any:
+    """The office:text or office:presentation element of the document."""
+    found = parse_xml(_content(path), "content.xml").find(f"{OFFICE}body/{OFFICE}{kind}")
+    if found is None:
+        raise LoadError(f"not an OpenDocument {kind} (no office:{kind})")
+    return found
 
 
 class _Reader:
@@ -165,24 +173,16 @@ def _repeat(element: Any, attribute: str) -> int:
 
 @register(".odt", ".ott", isolated=True)
 def load_odt(path: Path) -> list[Page]:
-    root = parse_xml(_content(path), "content.xml")
-    text = root.find(f"{OFFICE}body/{OFFICE}text")
-    if text is None:
-        raise LoadError("not an OpenDocument text (no office:text)")
     reader = _Reader()
-    reader.body(text)
+    reader.body(_body(path, "text"))
     reader.close()
     return [reader.writer.page()]
 
 
 @register(".odp", ".otp", isolated=True)
 def load_odp(path: Path) -> list[Page]:
-    root = parse_xml(_content(path), "content.xml")
-    presentation = root.find(f"{OFFICE}body/{OFFICE}presentation")
-    if presentation is None:
-        raise LoadError("not an OpenDocument presentation (no office:presentation)")
     pages = []
-    for number, slide in enumerate(presentation.iter(DRAW + "page"), start=1):
+    for number, slide in enumerate(_body(path, "presentation").iter(DRAW + "page"), start=1):
         reader = _Reader()
         for frame in slide:
             if frame.get(PRESENTATION + "class") == "title":
@@ -204,9 +204,7 @@ def load_odp(path: Path) -> list[Page]:
 def load_ods(path: Path) -> list[Page]:
     """Streamed, a row at a time: a sheet's content.xml can be large."""
     import io
-    from xml.etree.ElementTree import ParseError
 
-    from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import iterparse
 
     data = _content(path)
@@ -215,7 +213,7 @@ def load_ods(path: Path) -> list[Page]:
     rows: list[list[str]] = []
     depth = 0  # tables inside cells are text of their cell, not sheets
     name = ""
-    try:
+    with xml_errors("content.xml"):
         for event, element in iterparse(io.BytesIO(data), events=("start", "end")):
             if element.tag != TABLE + "table":
                 if event == "end" and element.tag == TABLE + "table-row" and depth == 1:
@@ -232,10 +230,4 @@ def load_ods(path: Path) -> list[Page]:
                 if depth == 0:
                     pages.append(sheet_page(rows, budget, name, len(pages) + 1))
                     element.clear()
-    except DefusedXmlException as exc:
-        raise LoadError(
-            f"refused: content.xml declares entities or a DTD ({type(exc).__name__})"
-        ) from None
-    except ParseError as exc:
-        raise LoadError(f"damaged XML in content.xml ({exc})") from None
     return pages

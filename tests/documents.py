@@ -12,6 +12,7 @@ import re
 import zipfile
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 # (file, query, the text the best chunk must hold)
 FACTS = {
@@ -266,19 +267,21 @@ def rich_text(path: Path) -> Path:
     return path
 
 
-def scanned_pdf(path: Path, pages: list[list[str]]) -> Path:
-    """An image-only PDF (no text layer), one rendered page image per page, as a scanner
-    makes them."""
+def page_image(lines: list[str]) -> Any:
+    """A page as a scanner sees it: black text on white, A4 at 150 dpi."""
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default(size=30)
-    images = []
-    for lines in pages:
-        image = Image.new("RGB", (1240, 1754), "white")  # A4 at 150 dpi
-        draw = ImageDraw.Draw(image)
-        for number, line in enumerate(lines):
-            draw.text((120, 150 + 60 * number), line, fill="black", font=font)
-        images.append(image)
+    image = Image.new("RGB", (1240, 1754), "white")
+    draw = ImageDraw.Draw(image)
+    for number, line in enumerate(lines):
+        draw.text((120, 150 + 60 * number), line, fill="black", font=font)
+    return image
+
+
+def scanned_pdf(path: Path, pages: list[list[str]]) -> Path:
+    """An image-only PDF (no text layer), one page image per page, as a scanner makes them."""
+    images = [page_image(lines) for lines in pages]
     images[0].save(path, save_all=True, append_images=images[1:], resolution=150)
     return path
 

@@ -49,6 +49,20 @@ def test_only_pages_without_text_are_ocrd(tmp_path: Path):
 
 @pytest.mark.slow
 @needs_ocr
+def test_a_page_scanned_sideways_and_shown_turned_is_read_as_shown(tmp_path: Path):
+    from pypdf import PdfReader, PdfWriter
+
+    image = documents.page_image(documents.SCAN_PAGES[0])  # the scanner's image lies on its side...
+    image.rotate(90, expand=True).save(tmp_path / "sideways.pdf", resolution=150)
+    writer = PdfWriter(clone_from=PdfReader(tmp_path / "sideways.pdf"))
+    writer.pages[0].rotate(90)  # ...and the page says to show it turned upright
+    with (tmp_path / "turned.pdf").open("wb") as handle:
+        writer.write(handle)
+    assert "Its load limit is 42 tonnes." in load(tmp_path / "turned.pdf")[0].text
+
+
+@pytest.mark.slow
+@needs_ocr
 def test_image_files_are_ocrd(tmp_path: Path):
     documents.scanned_pdf(tmp_path / "scan.pdf", documents.SCAN_PAGES[:1])
     from PIL import Image, ImageDraw, ImageFont
