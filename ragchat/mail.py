@@ -18,18 +18,22 @@ import datetime as dt
 import re
 import struct
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ragchat.errors import LoadError
-from ragchat.loaders import Block, Page, html_page, load, loader_for, paragraph_blocks, register
+from ragchat.pages import Block, Loader, Page, html_page, paragraph_blocks, read_with
 from ragchat.pagewriter import clean
 
 MAX_DEPTH = 3  # messages attached to messages attached to messages
 MAX_ATTACHMENTS = 50  # per message
 MAX_MESSAGES = 10_000  # per mailbox
+
+# The loader for a file's suffix, or None (loaders.loader_for, handed in by loaders.py, which
+# registers these loaders: an attachment is read as a file of its own).
+LoaderFor = Callable[[Path], Loader | None]
 
 
 def message_page(
@@ -66,8 +70,11 @@ class Attachments:
     subject and the attachment's name, cited "NAME" or "NAME, page N"); the others are named
     in one note of the message's page."""
 
-    def __init__(self, page: Page, number: int | None = None, label: str = "") -> None:
+    def __init__(
+        self, page: Page, loader_for: LoaderFor, number: int | None = None, label: str = ""
+    ) -> None:
         self.page, self.number, self.label = page, number, label
+        self.loader_for = loader_for
         self.heading = page.blocks[0].headings[0] if page.blocks else "(no subject)"
         self.pages: list[Page] = []
         self.skipped: list[str] = []
@@ -100,7 +107,8 @@ class Attachments:
         suffix = Path(name).suffix.lower()
         if suffix in IMAGE_SUFFIXES:  # logos and signatures, mostly: not worth the OCR
             return self.skip(name, "an image")
-        if loader_for(Path(name)) is None:
+        loader = self.loader_for(Path(name))
+        if loader is None:
             return self.skip(name, f"unsupported type {suffix}" if suffix else "unsupported type")
         if _depth[0] + 1 >= MAX_DEPTH:
             return self.skip(name, f"nested {MAX_DEPTH} deep")
@@ -109,7 +117,7 @@ class Attachments:
             path.write_bytes(data)
             try:
                 with _nested():
-                    inner = load(path)
+                    inner = read_with(loader, path)
             except LoadError as exc:
                 return self.skip(name, str(exc))
         for page in inner:
@@ -151,13 +159,15 @@ def _nested() -> Any:
         _depth[0] -= 1
 
 
-def email_pages(message: Any, number: int | None = None, label: str = "") -> list[Page]:
+def email_pages(
+    message: Any, loader_for: LoaderFor, number: int | None = None, label: str = ""
+) -> list[Page]:
     """A message parsed by ``email`` (policy.default): its page, then its attachments'."""
     subject = str(message.get("subject", "") or "")
     headers = [(name, str(message.get(name, "") or "")) for name in ("From", "To", "Cc", "Date")]
     body, html = _email_body(message)
     attachments = Attachments(
-        message_page(subject, headers, body, html, number, label), number, label
+        message_page(subject, headers, body, html, number, label), loader_for, number, label
     )
     for part in message.iter_attachments():
         if attachments.full():
@@ -167,7 +177,9 @@ def email_pages(message: Any, number: int | None = None, label: str = "") -> lis
             inner = part.get_payload()
             inner = inner[0] if isinstance(inner, list) and inner else inner
             if hasattr(inner, "get"):
-                attachments.message(lambda inner=inner: email_pages(inner, number, label))
+                attachments.message(
+                    lambda inner=inner: email_pages(inner, loader_for, number, label)
+                )
             continue
         try:
             data = part.get_payload(decode=True)
@@ -208,13 +220,11 @@ def _parse_email(data: bytes) -> Any:
     return BytesParser(policy=policy.default).parsebytes(data)
 
 
-@register(".eml", isolated=True)
-def load_eml(path: Path) -> list[Page]:
-    return email_pages(_parse_email(path.read_bytes()))
+def load_eml(path: Path, loader_for: LoaderFor) -> list[Page]:
+    return email_pages(_parse_email(path.read_bytes()), loader_for)
 
 
-@register(".mbox", isolated=True)
-def load_mbox(path: Path) -> list[Page]:
+def load_mbox(path: Path, loader_for: LoaderFor) -> list[Page]:
     import mailbox
 
     box = mailbox.mbox(path, factory=None, create=False)
@@ -225,7 +235,7 @@ def load_mbox(path: Path) -> list[Page]:
                 pages[0].notes.append(f"messages after the first {MAX_MESSAGES:,} not read")
                 break
             message = _parse_email(box.get_bytes(key))
-            pages += email_pages(message, number, f"message {number}")
+            pages += email_pages(message, loader_for, number, f"message {number}")
     finally:
         box.close()
     if not pages:
@@ -301,17 +311,16 @@ class _MapiFolder:
 _ATTACHMENT = re.compile(r"^__attach_version1\.0_#[0-9A-Fa-f]{8}$")
 
 
-@register(".msg", isolated=True)
-def load_msg(path: Path) -> list[Page]:
+def load_msg(path: Path, loader_for: LoaderFor) -> list[Page]:
     import olefile
 
     if not olefile.isOleFile(str(path)):
         raise LoadError("not an Outlook message (no OLE2 header)")
     with olefile.OleFileIO(str(path)) as ole:
-        return _msg_pages(ole, [])
+        return _msg_pages(ole, [], loader_for)
 
 
-def _msg_pages(ole: Any, prefix: list[str]) -> list[Page]:
+def _msg_pages(ole: Any, prefix: list[str], loader_for: LoaderFor) -> list[Page]:
     message = _MapiFolder(ole, prefix, top=not prefix)
     subject = message.text(_SUBJECT)
     sender = message.text(_SENDER_NAME)
@@ -329,7 +338,7 @@ def _msg_pages(ole: Any, prefix: list[str]) -> list[Page]:
         markup = message.binary(_HTML)
         if markup:
             body, html = markup.decode(message.codepage(), errors="replace"), True
-    attachments = Attachments(message_page(subject, headers, body, html))
+    attachments = Attachments(message_page(subject, headers, body, html), loader_for)
     storages = {
         entry[len(prefix)]
         for entry in ole.listdir(streams=True, storages=True)
@@ -342,7 +351,7 @@ def _msg_pages(ole: Any, prefix: list[str]) -> list[Page]:
         name = attachment.text(_ATTACH_LONG_NAME) or attachment.text(_ATTACH_NAME)
         inner = [*prefix, storage, f"__substg1.0_{_ATTACH_DATA:04X}000D"]
         if ole.exists("/".join(inner)):  # an attached message, as a storage of its own
-            attachments.message(lambda inner=inner: _msg_pages(ole, inner))
+            attachments.message(lambda inner=inner: _msg_pages(ole, inner, loader_for))
             continue
         data = attachment.binary(_ATTACH_DATA)
         if data:

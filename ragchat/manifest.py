@@ -76,6 +76,34 @@ class CollectionRecord:
     backend: str = "torch"  # collections from before the ONNX backend were built with torch
 
 
+METADATA_PREFIX = "ragchat:"
+
+
+def collection_metadata(record: CollectionRecord) -> dict[str, Any]:
+    """The record as the metadata of its Chroma collection (read back by ``record_from_metadata``),
+    so a Chroma server tells every machine what a collection was built with."""
+    return {METADATA_PREFIX + k: v for k, v in record.__dict__.items() if k != "name"}
+
+
+def record_from_metadata(name: str, meta: dict[str, Any]) -> CollectionRecord | None:
+    """The record kept by ``collection_metadata``; None for a collection ragchat did not make."""
+
+    def value(key: str, default: Any = None) -> Any:
+        return meta.get(METADATA_PREFIX + key, default)
+
+    if value("embedder") is None:
+        return None
+    return CollectionRecord(
+        name=name,
+        embedder=str(value("embedder")),
+        dimension=int(value("dimension")),
+        query_prefix=str(value("query_prefix", "")),
+        passage_prefix=str(value("passage_prefix", "")),
+        chunker=str(value("chunker", "")),
+        backend=str(value("backend", "torch")),
+    )
+
+
 class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -130,9 +158,8 @@ class Manifest:
         )
 
     def drop_collection(self, name: str) -> None:
-        from ragchat.lexical import LexicalIndex
-
-        LexicalIndex(self, name).drop()
+        """Forget the collection's rows (its record, files and unfinished writes) and flag a
+        purge; the rest of what dropping a collection removes is in ``Collection.drop``."""
         with self.transaction() as db:
             db.execute("DELETE FROM pending WHERE collection = ?", (name,))
             db.execute("DELETE FROM files WHERE collection = ?", (name,))
@@ -206,7 +233,7 @@ class Manifest:
         return int(row[0]), int(row[1])
 
 
-def _values(record: Any) -> tuple[Any, ...]:
+def _values(record: CollectionRecord | FileRecord) -> tuple[Any, ...]:
     return tuple(record.__dict__.values())
 
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from ragchat.errors import LoadError
-from ragchat.loaders import Page, decode_text, markdown_page, register
+from ragchat.pages import Page, decode_text, markdown_page
 
 
 def _source(cell: dict[str, object]) -> str:
@@ -21,7 +21,6 @@ def _source(cell: dict[str, object]) -> str:
     return str(source or "")
 
 
-@register(".ipynb", isolated=True)
 def load_notebook(path: Path) -> list[Page]:
     try:
         notebook = json.loads(decode_text(path.read_bytes()))

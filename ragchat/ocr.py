@@ -7,7 +7,7 @@ why it is an extra, named in the ingest summary when a file needed it.
 
 A PDF page is OCR'd only when it has no text layer; its images are taken from the page as
 they are stored (a scanned page is one full-page image, or a few strips), so no renderer is
-needed. Each page OCR'd is a heartbeat for the worker's time limit (see worker.py).
+needed. Each page OCR'd is a heartbeat for the worker's time limit (see isolation.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ragchat.errors import LoadError
-from ragchat.loaders import Page, paragraph_blocks, register
+from ragchat.pages import Page, paragraph_blocks
 
 INSTALL = "pip install 'ragchat[ocr]'"
 OCRD = "OCR'd"
@@ -105,7 +105,7 @@ def _layout(found: list[tuple[float, float, float, str]]) -> str:
 
 def read_blank_pages(pdf_pages: Sequence[Any], texts: list[str]) -> list[list[str]]:
     """OCR the PDF pages whose ``texts`` are empty, in place; each page's notes."""
-    from ragchat.worker import heartbeat
+    from ragchat.isolation import heartbeat
 
     notes: list[list[str]] = [[] for _ in texts]
     blank = [i for i, text in enumerate(texts) if not text.strip()]
@@ -153,12 +153,11 @@ def require_text(pages: list[Page]) -> None:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
-@register(*IMAGE_SUFFIXES, isolated=True)
 def load_image(path: Path) -> list[Page]:
     """An image's text, by OCR; a multi-page TIFF as pages."""
     from PIL import Image, ImageSequence
 
-    from ragchat.worker import heartbeat
+    from ragchat.isolation import heartbeat
 
     if not available():
         raise LoadError(f"an image; to read its text, {INSTALL}")

@@ -27,7 +27,7 @@ from typing import Any
 
 from ragchat.archives import check_zip
 from ragchat.errors import LoadError
-from ragchat.loaders import Page, read_text, register
+from ragchat.pages import Page, read_text
 from ragchat.pagewriter import PageWriter, row_line
 
 MAX_ROWS = 5_000  # rows kept per sheet
@@ -172,7 +172,6 @@ class _WordReader:
             self.writer.paragraph(label + text, (title,))
 
 
-@register(".docx", ".docm", isolated=True)
 def load_docx(path: Path) -> list[Page]:
     check_zip(path)
     from docx.oxml.parser import parse_xml
@@ -226,7 +225,6 @@ def _word_document(path: Path) -> Any:
     return part.document
 
 
-@register(".pptx", ".pptm", isolated=True)
 def load_pptx(path: Path) -> list[Page]:
     check_zip(path)
     from pptx import Presentation
@@ -270,7 +268,6 @@ def _slide_shape(writer: PageWriter, shape: Any) -> None:
         writer.paragraph(_slide_text(shape.text_frame.text))
 
 
-@register(".xlsx", ".xlsm", isolated=True)
 def load_xlsx(path: Path) -> list[Page]:
     check_zip(path)
     import openpyxl
@@ -362,7 +359,6 @@ def format_number(value: float, number_format: str) -> str:
     return f"{value:.15g}" if isinstance(value, float) else str(value)
 
 
-@register(".csv", ".tsv", isolated=True)
 def load_csv(path: Path) -> list[Page]:
     import csv
     import io
@@ -382,7 +378,6 @@ def _delimiter(sample: str) -> str:
         return ","
 
 
-@register(".rtf", isolated=True)
 def load_rtf(path: Path) -> list[Page]:
     from striprtf.striprtf import rtf_to_text
 

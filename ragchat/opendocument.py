@@ -22,8 +22,8 @@ from typing import Any
 
 from ragchat.archives import check_zip, parse_xml, xml_errors
 from ragchat.errors import LoadError
-from ragchat.loaders import Page, register
 from ragchat.office import MAX_ROWS, MAX_SCANNED_ROWS, Budget, sheet_page
+from ragchat.pages import Page
 from ragchat.pagewriter import PageWriter
 
 OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
@@ -171,7 +171,6 @@ def _repeat(element: Any, attribute: str) -> int:
     return int(value) if value.isdigit() else 1
 
 
-@register(".odt", ".ott", isolated=True)
 def load_odt(path: Path) -> list[Page]:
     reader = _Reader()
     reader.body(_body(path, "text"))
@@ -179,7 +178,6 @@ def load_odt(path: Path) -> list[Page]:
     return [reader.writer.page()]
 
 
-@register(".odp", ".otp", isolated=True)
 def load_odp(path: Path) -> list[Page]:
     pages = []
     for number, slide in enumerate(_body(path, "presentation").iter(DRAW + "page"), start=1):
@@ -200,7 +198,6 @@ def load_odp(path: Path) -> list[Page]:
     return pages
 
 
-@register(".ods", ".ots", isolated=True)
 def load_ods(path: Path) -> list[Page]:
     """Streamed, a row at a time: a sheet's content.xml can be large."""
     import io

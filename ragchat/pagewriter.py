@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from ragchat.loaders import Block, Page
+from ragchat.pages import Block, Page
 
 _SPACES = re.compile(r"\s+")
 CELL_SEPARATOR = " | "

@@ -15,8 +15,8 @@ from ragchat.chunking import Chunk, chunk_pages
 from ragchat.embedders import Embedder
 from ragchat.errors import LoadError
 from ragchat.ingest import reader_for
+from ragchat.isolation import SafeLoader
 from ragchat.loaders import file_notes, loader_for, unsupported_reason
-from ragchat.worker import SafeLoader
 
 
 @dataclass

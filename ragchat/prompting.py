@@ -71,8 +71,6 @@ class Prompts:
 
 def source_label(hit: Hit) -> str:
     label = hit.location
-    if hit.page_name:
-        label += f", {hit.page_name}"
     if hit.symbol:
         label += f" — {hit.symbol}"
     elif hit.headings:

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import documents
 import pytest
-from conftest import EVAL
-from fakes import FakeEmbedder
+from helpers import EVAL, make_app
 
 from ragchat.chunking import chunk_pages
 from ragchat.errors import LoadError
@@ -372,18 +371,8 @@ def test_a_file_without_text_is_named_in_the_notes(tmp_path: Path):
     import docx
 
     docx.Document().save(str(tmp_path / "empty.docx"))
-    from ragchat.ingest import Ingestor
-    from ragchat.manifest import Manifest
-    from ragchat.store import VectorStore
-
-    ingestor = Ingestor(
-        VectorStore(tmp_path / "chroma"),
-        Manifest(tmp_path / "m.sqlite3"),
-        FakeEmbedder(),
-        "notes",
-        50,
-    )
-    report = ingestor.run(tmp_path / "empty.docx")
+    app = make_app(tmp_path / "home", collection="notes", chunk_tokens=50)
+    report = app.ingest(tmp_path / "empty.docx")
     assert report.notes == [(str(tmp_path / "empty.docx"), "no text found")]
     assert report.note_lines() == ["empty.docx: no text found"]
     assert report.to_dict()["notes"] == [
@@ -397,20 +386,10 @@ def test_every_poi_file_is_ingested_or_skipped_with_its_reason(tmp_path: Path):
     either ingested or named with a reason."""
     if not POI.is_dir():
         pytest.skip("../shared/eval/office is absent")
-    from ragchat.ingest import Ingestor
-    from ragchat.manifest import Manifest
-    from ragchat.store import VectorStore
-
     files = sorted(str(p) for p in POI.rglob("*") if p.is_file())
-    ingestor = Ingestor(
-        VectorStore(tmp_path / "chroma"),
-        Manifest(tmp_path / "m.sqlite3"),
-        FakeEmbedder(),
-        "poi",
-        64,
-    )
+    app = make_app(tmp_path / "home", collection="poi", chunk_tokens=64)
     started = time.perf_counter()
-    report = ingestor.run(POI)
+    report = app.ingest(POI)
     seconds = time.perf_counter() - started
     skipped = dict(report.skipped)
     assert sorted(report.added + list(skipped)) == files
@@ -432,3 +411,19 @@ def test_importing_the_loaders_imports_no_format_library():
     )
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"
+
+
+def test_a_slide_is_cited_by_its_label_in_search_and_on_a_spectrum(tmp_path: Path):
+    from ragchat.explore import Axis, place_chunks
+
+    (tmp_path / "docs").mkdir()
+    deck = documents.slide_deck(tmp_path / "docs" / "deck.pptx")
+    app = make_app(tmp_path / "home")
+    app.ingest(deck.parent)
+    hit = app.retriever("lexical").retrieve("eleven new tugboats", 1)[0]
+    assert (hit.page, hit.page_label, hit.location) == (1, "slide 1", f"{deck}, slide 1")
+    axis = Axis.from_examples(app.embedder, ["tugboats"], ["pilot boats"])
+    low, high, scored = place_chunks(app.collection, axis, 3)
+    assert scored == 3  # slide 1, its speaker notes, slide 2
+    assert sorted(p.location for p in low) == [f"{deck}, slide 1"] * 2 + [f"{deck}, slide 2"]
+    assert high[0].to_dict()["location"] == f"{deck}, slide 1"  # --json shows it too

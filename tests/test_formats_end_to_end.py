@@ -8,7 +8,7 @@ from pathlib import Path
 
 import documents
 import pytest
-from conftest import ragchat
+from helpers import ragchat
 
 from ragchat import ocr
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import free_port, ragchat, serving
+from helpers import free_port, ragchat, serving
 
 pytestmark = pytest.mark.slow
 
@@ -20,8 +20,7 @@ WRONG_KEY = "sk-wrong-9999-secret"
 
 @pytest.fixture(scope="module")
 def server():
-    from ragchat.embedders import bundled_path
-    from ragchat.llms import BUNDLED_LLM_DIST, BUNDLED_LLM_FILE
+    from ragchat.bundled import bundled_llm
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
@@ -30,7 +29,7 @@ def server():
         "-m",
         "llama_cpp.server",
         "--model",
-        str(bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)),
+        str(bundled_llm()),
         "--model_alias",
         "smol",
         "--host",

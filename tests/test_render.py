@@ -24,8 +24,10 @@ def test_sanitize_removes_terminal_control_sequences():
 
 def test_sources_render_as_plain_text_not_markup():
     hits = [
-        Hit("1", "t", "/x/[bold]evil[/bold].md", None, "Intro", 0, 1, 0.8123),
-        Hit("2", "t", "/x/report.pdf", 3, "", 0, 1, 0.5),
+        Hit(
+            id="1", text="t", path="/x/[bold]evil[/bold].md", headings="Intro", end=1, score=0.8123
+        ),
+        Hit(id="2", text="t", path="/x/report.pdf", page=3, end=1, score=0.5),
     ]
     assert render(sources_view(hits)) == (
         "Sources\n[1] /x/[bold]evil[/bold].md — Intro  (0.81)\n[2] /x/report.pdf, page 3  (0.50)\n"
@@ -51,14 +53,16 @@ def test_markdown_answer_shows_image_and_link_urls_as_text():
 
 
 def test_document_markup_is_shown_literally():
-    hit = Hit("1", "[red]alarm[/red] [link=http://x]y[/link]", "/d/a.md", None, "", 0, 1, 0.5)
+    hit = Hit(
+        id="1", text="[red]alarm[/red] [link=http://x]y[/link]", path="/d/a.md", end=1, score=0.5
+    )
     from ragchat.render import search_view
 
     assert "[red]alarm[/red] [link=http://x]y[/link]" in render(search_view([hit]))
 
 
 def test_sources_link_to_their_files_on_a_terminal():
-    hit = Hit("1", "t", "/x/a\x1b[2Jb.md", None, "", 0, 1, 0.5)
+    hit = Hit(id="1", text="t", path="/x/a\x1b[2Jb.md", end=1, score=0.5)
     console = Console(file=io.StringIO(), width=120, color_system="truecolor", force_terminal=True)
     console.print(sources_view([hit]))
     output = console.file.getvalue()
@@ -69,22 +73,31 @@ def test_sources_link_to_their_files_on_a_terminal():
 def test_sources_name_slides_sheets_and_messages_by_their_label():
     from ragchat.prompting import source_label
     from ragchat.repl import transcript
+    from ragchat.store import chunk_metadata
 
-    hits = [
-        Hit(id="1", text="t", path="/x/deck.pptx", page=3, headings="Budget", start=0, end=1,
-            score=0.9, page_label="slide 3"),
-        Hit(id="2", text="t", path="/x/book.xlsx", page=2, headings="", start=0, end=1,
-            score=0.5, page_label="sheet Revenue"),
-    ]  # fmt: skip
+    deck = Hit.candidate("1", "dense", 0.9).with_metadata(
+        "t", chunk_metadata("/x/deck.pptx", 3, "Budget", 0, 1, page_label="slide 3")
+    )
+    sheet = Hit(id="2", path="/x/book.xlsx", page=2, end=1, score=0.5, page_label="sheet Revenue")
+    pdf = Hit(id="3", path="/x/a.pdf", page=4, end=1, score=0.1)
+    hits = [deck, sheet, pdf]
     assert render(sources_view(hits)) == (
         "Sources\n[1] /x/deck.pptx, slide 3 — Budget  (0.90)\n"
         "[2] /x/book.xlsx, sheet Revenue  (0.50)\n"
+        "[3] /x/a.pdf, page 4  (0.10)\n"
     )
-    assert source_label(hits[0]) == "/x/deck.pptx, slide 3 — Budget"
-    assert hits[1].to_dict(1)["page_label"] == "sheet Revenue" and hits[1].to_dict(1)["page"] == 2
-    assert "page_label" not in Hit("3", "t", "/x/a.pdf", 4, "", 0, 1, 0.1).to_dict(1)
+    assert source_label(deck) == "/x/deck.pptx, slide 3 — Budget"
+    assert [h.location for h in hits] == [
+        "/x/deck.pptx, slide 3",
+        "/x/book.xlsx, sheet Revenue",
+        "/x/a.pdf, page 4",
+    ]
+    assert (sheet.to_dict(1)["page_label"], sheet.to_dict(1)["page"]) == ("sheet Revenue", 2)
+    assert "page_label" not in pdf.to_dict(1)
 
     class Answer:
         question, text, sources = "q", "a [1]", hits
 
-    assert "1. /x/deck.pptx, slide 3\n2. /x/book.xlsx, sheet Revenue" in transcript([Answer()])
+    assert "1. /x/deck.pptx, slide 3\n2. /x/book.xlsx, sheet Revenue\n3. /x/a.pdf, page 4" in (
+        transcript([Answer()])
+    )

@@ -22,7 +22,7 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 
 from ragchat.errors import LoadError
-from ragchat.loaders import Page, load
+from ragchat.pages import Page
 
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MEMORY_MB = 4096
@@ -49,7 +49,8 @@ def heartbeat(step: str) -> None:
 
 
 class SafeLoader:
-    """``load(path)`` in a separate process; overruns and crashes become LoadError."""
+    """A loader run in a separate process (``load_with``); overruns and crashes become
+    LoadError."""
 
     def __init__(
         self,
@@ -83,11 +84,9 @@ class SafeLoader:
                 steps.append(self._beats.get_nowait())
         return steps
 
-    def load(self, path: Path) -> list[Page]:
-        return self.load_with(load, path)
-
     def load_with(self, reader: Callable[[Path], list[Page]], path: Path) -> list[Page]:
-        """``reader(path)`` in the worker (a module-level function, so it can be sent there)."""
+        """``reader(path)`` in the worker (a module-level function, so it can be sent there:
+        ``loaders.load``, whose module registers every format in the worker too)."""
         pool = self._worker()
         self._steps()  # left over from a file the worker was killed on
         future = pool.submit(reader, path)
