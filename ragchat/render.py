@@ -32,7 +32,15 @@ from rich.table import Table
 from rich.text import Text
 
 from ragchat.store import Hit
-from ragchat.text import location_suffix, plural, sanitize, shorten, shown_path, snippet
+from ragchat.text import (
+    location_suffix,
+    page_name,
+    plural,
+    sanitize,
+    shorten,
+    shown_path,
+    snippet,
+)
 
 if TYPE_CHECKING:
     from rich.markdown import Markdown
@@ -40,6 +48,7 @@ if TYPE_CHECKING:
 
     from ragchat.engine import Answer
     from ragchat.explore import Axis, Cluster, Placed, Related
+    from ragchat.preview import Split
 
 
 def source_line(n: int, hit: Hit) -> Text:
@@ -49,7 +58,7 @@ def source_line(n: int, hit: Hit) -> Text:
         line.append(path, style=Style(link=file_link(hit.path, hit.page)))
     else:
         line.append(path)
-    line.append(location_suffix(hit.line, hit.page))
+    line.append(sanitize(location_suffix(hit.line, hit.page, hit.page_label)))  # labels: text
     if hit.symbol:  # code: the function or class instead of headings
         line.append(f" — {sanitize(hit.symbol)}", style="dim")
     elif hit.headings and hit.line is None:
@@ -369,7 +378,42 @@ class IngestProgress:
         if self.task is None:
             return
         done = self.bar.tasks[0].fields.get("chunks", 0) + chunks
-        self.bar.update(self.task, advance=files, chunks=done)
+        self.bar.update(self.task, advance=files, chunks=done, description="Ingesting")
+
+    def step(self, text: str) -> None:
+        """The file being read says what it is at (a long OCR: "scan.pdf: OCR page 3 of 40")."""
+        if self.task is not None:
+            from rich.markup import escape
+
+            self.bar.update(self.task, description=f"Ingesting · {escape(sanitize(text)[:60])}")
+
+
+def chunks_view(split: Split) -> RenderableType:
+    """``ragchat chunks``: each chunk with its line or page (as citations name it), headings,
+    size and the start of its text."""
+    parts: list[RenderableType] = []
+    total = sum(split.tokens)
+    summary = Text(shown_path(split.path), style="bold")
+    summary.append(
+        f": {len(split.chunks)} chunks, {total:,} tokens (target {split.target}, limit"
+        f" {split.limit}, {sanitize(split.embedder)})",
+        style="dim",
+    )
+    parts.append(summary)
+    for note in split.notes:
+        parts.append(Text(f"note: {sanitize(note)}", style="yellow"))
+    for n, (chunk, tokens) in enumerate(zip(split.chunks, split.tokens, strict=True), start=1):
+        line = Text(f"[{n}] ", style="bold cyan")
+        place = page_name(chunk.page, chunk.label)
+        if chunk.line is not None:
+            place = f"line {chunk.line}" + (f", {place}" if place else "")
+        line.append(sanitize(place))
+        if chunk.heading_path:
+            line.append(f" — {sanitize(chunk.heading_path)}", style="dim")
+        line.append(f"  ({tokens} tokens)", style="dim")
+        parts.append(line)
+        parts.append(Text("    " + shorten(sanitize(chunk.text), 200)))
+    return Group(*parts)
 
 
 # exploring: similar, cluster, spectrum

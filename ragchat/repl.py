@@ -440,6 +440,7 @@ def transcript(answers: list[Answer], questions: list[str] | None = None) -> str
             lines.append("Sources:")
             lines.append("")
             for number, hit in enumerate(answer.sources, start=1):
-                lines.append(f"{number}. {location(shown_path(hit.path), hit.line, hit.page)}")
+                where = location(shown_path(hit.path), hit.line, hit.page, hit.page_label)
+                lines.append(f"{number}. {where}")
             lines.append("")
     return sanitize("\n".join(lines))

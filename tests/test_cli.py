@@ -58,6 +58,7 @@ JSON_COMMANDS = [
     ["status", "--json"],
     ["similar", "--json", "a.md"],
     ["cluster", "--json"],
+    ["chunks", "--json", "gold.jsonl"],
     ["spectrum", "--json", "--a", "gold.jsonl", "--b", "gold.jsonl", "text"],
 ]
 
