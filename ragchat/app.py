@@ -207,6 +207,16 @@ class App:
         explicit = self.explicit - {"embedding_model"} if "collection" in changes else self.explicit
         return App(self.home, self.settings.replace(**changes), explicit, llm=self._llm)
 
+    def reopen(self) -> App:
+        """The same App on a fresh view of the store (another process wrote to it since),
+        keeping the loaded models unless the collection now wants another embedder."""
+        record = self.manifest.collection(self.collection)
+        embedder = self._embedder
+        if embedder is not None and record is not None and record.embedder != embedder.id:
+            embedder = None
+        self.manifest.close()
+        return App(self.home, self.settings, self.explicit, embedder, self._llm)
+
     def ingested_under(self, path: Path) -> list[str]:
         """Ingested files at or under ``path`` (for @path in a question)."""
         target = str(path.resolve())

@@ -370,6 +370,34 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
     out.print(search_view(hits))
 
 
+@main.command(name="mcp")
+@collection_option
+@mode_option
+@llm_options
+@click.option(
+    "--http",
+    "http_port",
+    type=click.IntRange(1, 65535),
+    help="Serve streamable HTTP on http://127.0.0.1:PORT/mcp instead of stdio.",
+)
+@handle_errors
+def mcp_command(http_port: int | None, **flags: Any) -> None:
+    """Serve the collections to AI applications as read-only MCP tools.
+
+    Tools: search, ask, get_chunk, get_document, list_collections, status. Speaks the
+    Model Context Protocol over stdio (how Claude Desktop, Claude Code or Cursor start a
+    server), or over streamable HTTP on this machine with --http. Never writes to the store.
+
+    \b
+    Example:
+        ragchat mcp --collection notes
+        ragchat mcp --http 8765
+    """
+    from ragchat.mcp_server import serve
+
+    serve(build_app(**flags), http_port)
+
+
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @collection_option

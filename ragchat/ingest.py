@@ -21,7 +21,7 @@ from typing import Protocol
 from ragchat.chunking import CHUNKER_VERSION, Chunk, chunk_pages
 from ragchat.documents import DocumentIndex, describe, mean_vector
 from ragchat.embedders import Embedder, embedding_model_id
-from ragchat.errors import CollectionNotFound, EmbedderMismatch, LoadError
+from ragchat.errors import CollectionNotFound, EmbedderMismatch, LoadError, RagchatError
 from ragchat.lexical import LexicalIndex
 from ragchat.loaders import Page, load, loader_for, paragraph_blocks, unsupported_reason
 from ragchat.manifest import CollectionRecord, FileRecord, Manifest
@@ -91,6 +91,14 @@ def chunk_prefix(path: str) -> str:
 def chunk_id(path: str, index: int) -> str:
     """Deterministic, so re-ingesting a file overwrites its own chunks."""
     return f"{chunk_prefix(path)}-{index}"
+
+
+def chunk_index(chunk: str) -> tuple[str, int]:
+    """(prefix, index) of a chunk id made by ``chunk_id``; a malformed id is an error."""
+    prefix, _, index = chunk.rpartition("-")
+    if not prefix or not index.isdigit():
+        raise RagchatError(f"{chunk!r} is not a chunk id; use a chunk_id from a search result.")
+    return prefix, int(index)
 
 
 def discover(root: Path, max_bytes: int = 0) -> tuple[list[Path], list[tuple[str, str]]]:

@@ -99,6 +99,11 @@ class Manifest:
     def close(self) -> None:
         self.db.close()
 
+    def version(self) -> int:
+        """A number that changes when another connection commits (another process ingested):
+        a long-lived reader then reopens the store, whose vector index it caches."""
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         self.db.execute("BEGIN IMMEDIATE")

@@ -14,7 +14,7 @@ import signal
 import sys
 
 # Commands that load a model or open the store; the others (help, config, status) need no guard.
-SUPERVISED = {"ask", "chat", "ingest", "search", "eval", "doctor"}
+SUPERVISED = {"ask", "chat", "ingest", "search", "eval", "doctor", "mcp", "watch"}
 CHILD = "RAGCHAT_SUPERVISED"  # set in the child: run the command itself
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
 FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
