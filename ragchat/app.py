@@ -127,7 +127,7 @@ class App:
         )
 
     def ingest(
-        self, root: Path, progress: Progress | None = None, reindex: bool = False
+        self, root: Path | Sequence[Path], progress: Progress | None = None, reindex: bool = False
     ) -> IngestReport:
         with self.writing():
             report = self.ingestor(progress, reindex).run(root)

@@ -226,10 +226,72 @@ def ingest(
         )
         return
     for path, report in zip(paths, reports, strict=True):
-        err.print(
-            f"{path}: {report.summary()} ({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)",
+        err.print(ingest_summary(path, report), markup=False)
+
+
+def ingest_summary(path: Path, report: Any) -> str:
+    return f"{path}: {report.summary()} ({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)"
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@collection_option
+@embedding_option
+@backend_option
+@click.option(
+    "--chunk-tokens", type=int, help="Target chunk size in embedder tokens [default: 200]."
+)
+@click.option("--max-file-mb", type=int, help="Skip files larger than this [default: 200].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or lines, only errors.")
+@handle_errors
+def watch(path: Path, quiet: bool, **flags: Any) -> None:
+    """Ingest the folder PATH, then keep the collection in step with it as files change.
+
+    Added, edited, renamed and deleted files are synced a second or two after their last
+    change (one line per sync); editors' temporary files are ignored. The store is locked
+    only while a sync runs, so search, ask and chat work meanwhile. Ctrl-C stops it.
+
+    \b
+    Example:
+        ragchat watch ./notes --collection notes
+    """
+    from ragchat.render import IngestProgress
+    from ragchat.watch import Watcher, interrupt_on_terminate, sync_line
+
+    app = build_app(**flags)
+    _, err = _consoles(quiet)
+    if quiet:
+        app.notify = lambda message: None
+
+    def initial() -> Any:
+        with IngestProgress(err) as progress:
+            return app.ingest(path, progress)
+
+    watcher = Watcher(
+        app,
+        path,
+        on_start=lambda report: err.print(
+            ingest_summary(path, report) + "; watching for changes (Ctrl-C to stop).",
             markup=False,
+        ),
+        on_sync=lambda report: err.print(sync_line(report, watcher.root), markup=False),
+        on_wait=lambda message: err.print(message, markup=False),
+    )
+    interrupt_on_terminate()
+    try:
+        watcher.run(initial=initial)
+    except KeyboardInterrupt:
+        click.echo(
+            "Stopped during a sync: what was embedded is kept; the next 'ragchat watch' or"
+            " 'ragchat ingest' of this folder finishes it."
+            if watcher.syncing
+            else f"Stopped watching {path}; {len(watcher.waiting.paths)} changed paths not synced"
+            " yet are picked up by the next 'ragchat watch' or 'ragchat ingest'."
+            if watcher.waiting.paths
+            else f"Stopped watching {path}.",
+            err=True,
         )
+        sys.exit(130)
 
 
 def announce_destination(app: Any, quiet: bool) -> None:
