@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragchat.config import Settings, ensure_private_dir, model_cache
 from ragchat.documents import DocumentIndex
-from ragchat.embedders import Embedder, embedding_model_id, make_embedder
+from ragchat.embedders import Embedder, embedding_device, embedding_model_id, make_embedder
 from ragchat.engine import Engine
 from ragchat.errors import ExploreError
 from ragchat.evaluation import Rank, all_modes
@@ -33,6 +33,7 @@ from ragchat.lexical import LexicalIndex
 from ragchat.llms import LLM, OpenAILLM, build_llm
 from ragchat.manifest import Manifest, write_lock
 from ragchat.prompting import Prompts, load_template, prompts_dirs
+from ragchat.remote_embedder import is_remote
 from ragchat.retrieval import MODES, Retriever, build_retriever
 from ragchat.store import Hit, VectorStore, check_collection_name
 
@@ -101,7 +102,11 @@ class App:
         return self._embedder
 
     def _make_embedder(self, model: str, backend: str) -> Embedder:
-        return make_embedder(model, backend, model_cache() / "models", self.notify)
+        record = self.manifest.collection(self.collection)
+        known = record.dimension if record and record.embedder == model else None
+        return make_embedder(
+            model, backend, model_cache() / "models", self.notify, self.settings, known
+        )
 
     @property
     def llm(self) -> LLM:
@@ -400,6 +405,11 @@ class App:
             "config_file": str(self.home / "config.toml"),
             "collection": self.collection,
             "embedding_model": embedding_model_id(self.embedding_model),
+            "embedding_device": embedding_device(
+                self.embedding_backend, self.settings.embedding_device
+            )
+            if not is_remote(self.embedding_model)
+            else f"remote ({self.settings.embedding_base_url or 'OPENAI_BASE_URL'})",
             "llm": self.settings.model,
             "llm_endpoint": self.llm.base_url if isinstance(self.llm, OpenAILLM) else None,
             "collections": collections,

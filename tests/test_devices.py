@@ -1,0 +1,107 @@
+"""Where the local embedding model runs: a GPU when there is one (faked here: no GPU)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragchat.embedders import (
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    embedding_device,
+    onnx_providers,
+    torch_device,
+)
+
+
+@pytest.fixture
+def torch_sees(monkeypatch: pytest.MonkeyPatch):
+    torch = pytest.importorskip("torch")
+
+    def sees(cuda: bool = False, mps: bool = False) -> None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+
+    return sees
+
+
+def test_torch_takes_cuda_then_mps_then_the_cpu(torch_sees):
+    torch_sees(cuda=True, mps=True)
+    assert torch_device() == "cuda"
+    torch_sees(mps=True)
+    assert torch_device() == "mps"
+    torch_sees()
+    assert torch_device() == "cpu"
+    torch_sees(cuda=True)
+    assert torch_device("cpu") == "cpu"  # asked for: no probing
+
+
+def test_the_torch_embedder_loads_on_the_chosen_device(torch_sees, monkeypatch):
+    import sys
+    import types
+
+    seen = {}
+
+    def loaded(location, device):
+        seen["device"] = device
+        return "model"
+
+    # sentence-transformers itself (seconds to import) is not what is tested here
+    fake = types.ModuleType("sentence_transformers")
+    fake.SentenceTransformer = loaded
+    quiet = types.SimpleNamespace(
+        set_verbosity_error=lambda: None, disable_progress_bar=lambda: None
+    )
+    utils = types.ModuleType("transformers.utils")
+    utils.logging = quiet
+    monkeypatch.setitem(sys.modules, "sentence_transformers", fake)
+    monkeypatch.setitem(sys.modules, "transformers.utils", utils)
+    torch_sees(cuda=True)
+    embedder = SentenceTransformerEmbedder("bundled")
+    assert embedder.model == "model"
+    assert seen["device"] == "cuda" and embedding_device("torch") == "cuda"
+    assert SentenceTransformerEmbedder("bundled", device="cpu").device == "cpu"
+
+
+def test_onnx_runtime_uses_cuda_when_onnxruntime_gpu_offers_it(monkeypatch):
+    import onnxruntime
+
+    gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: gpu)
+    assert onnx_providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert onnx_providers("cpu") == ["CPUExecutionProvider"]
+    assert embedding_device("onnx") == "cuda"
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    assert onnx_providers("cuda") == ["CPUExecutionProvider"]  # nothing to use it with
+    assert embedding_device("onnx") == "cpu"
+
+
+def test_the_onnx_session_is_made_with_those_providers(monkeypatch, tmp_path):
+    import onnxruntime
+
+    seen = {}
+
+    def session(path, options, providers):
+        seen["providers"] = providers
+        return "session"
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", session)
+    monkeypatch.setattr(
+        onnxruntime,
+        "get_available_providers",
+        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    )
+    embedder = OnnxEmbedder("bundled", tmp_path)
+    embedder.__dict__["info"] = {"inputs": ["input_ids"]}  # as if exported
+    assert embedder.runtime == ("session", ["input_ids"])
+    assert seen["providers"] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def test_status_says_where_the_embedder_runs():
+    import json
+
+    from conftest import ragchat
+
+    status = json.loads(ragchat("status", "--json").stdout)
+    assert status["embedding_device"] == "cpu"  # no GPU on this machine
+    remote = ragchat("status", "--json", env={"RAGCHAT_EMBEDDING_MODEL": "openai:nomic-embed-text"})
+    assert json.loads(remote.stdout)["embedding_device"].startswith("remote")
