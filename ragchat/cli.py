@@ -90,14 +90,13 @@ def embedding_option(command: F) -> F:
     )(command)
 
 
-def remote_embedding_options(command: F) -> F:
-    """Where --embedding-model openai:NAME is served, and consent to send text there."""
-    command = click.option(
+def remote_embedding_option(command: F) -> F:
+    """Where --embedding-model openai:NAME is served."""
+    return click.option(
         "--embedding-base-url",
         help="Endpoint for --embedding-model openai:NAME, e.g. http://gpu-box:8000/v1"
         " [RAGCHAT_EMBEDDING_BASE_URL; key: RAGCHAT_EMBEDDING_API_KEY, else OPENAI_API_KEY].",
     )(command)
-    return command
 
 
 def allow_remote_option(command: F) -> F:
@@ -107,6 +106,23 @@ def allow_remote_option(command: F) -> F:
         default=None,
         help="Allow sending text to an endpoint off this machine [RAGCHAT_ALLOW_REMOTE].",
     )(command)
+
+
+def ingest_options(command: F) -> F:
+    """What ingest and watch are told about embedding and chunking."""
+    options = [
+        embedding_option,
+        remote_embedding_option,
+        allow_remote_option,
+        backend_option,
+        click.option(
+            "--chunk-tokens", type=int, help="Target chunk size in embedder tokens [default: 200]."
+        ),
+        click.option("--max-file-mb", type=int, help="Skip files larger than this [default: 200]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def backend_option(command: F) -> F:
@@ -176,14 +192,7 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @collection_option
-@embedding_option
-@remote_embedding_options
-@allow_remote_option
-@backend_option
-@click.option(
-    "--chunk-tokens", type=int, help="Target chunk size in embedder tokens [default: 200]."
-)
-@click.option("--max-file-mb", type=int, help="Skip files larger than this [default: 200].")
+@ingest_options
 @click.option(
     "--rebuild",
     "--reindex",
@@ -262,14 +271,7 @@ def ingest_summary(path: Path, report: Any) -> str:
 @main.command()
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @collection_option
-@embedding_option
-@remote_embedding_options
-@allow_remote_option
-@backend_option
-@click.option(
-    "--chunk-tokens", type=int, help="Target chunk size in embedder tokens [default: 200]."
-)
-@click.option("--max-file-mb", type=int, help="Skip files larger than this [default: 200].")
+@ingest_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or lines, only errors.")
 @handle_errors
 def watch(path: Path, quiet: bool, **flags: Any) -> None:
@@ -344,7 +346,7 @@ def read_question(question: str) -> str:
 @click.argument("question")
 @collection_option
 @embedding_option
-@remote_embedding_options
+@remote_embedding_option
 @mode_option
 @llm_options
 @click.option(
@@ -398,7 +400,7 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
 @main.command()
 @collection_option
 @embedding_option
-@remote_embedding_options
+@remote_embedding_option
 @mode_option
 @llm_options
 @handle_errors
@@ -423,7 +425,7 @@ def chat(**flags: Any) -> None:
 @click.argument("query")
 @collection_option
 @embedding_option
-@remote_embedding_options
+@remote_embedding_option
 @allow_remote_option
 @mode_option
 @click.option(
@@ -466,7 +468,7 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
 
 @main.command(name="mcp")
 @collection_option
-@remote_embedding_options
+@remote_embedding_option
 @mode_option
 @llm_options
 @click.option(

@@ -99,6 +99,19 @@ def ingested(tmp_path_factory) -> tuple[Path, Path]:
     return home, docs
 
 
+def llama_cpp_server(port: int, key: str, *extra: str) -> list[str]:
+    """The command of llama.cpp's OpenAI-compatible server for the bundled GGUF ("smol")."""
+    from ragchat.embedders import bundled_path
+    from ragchat.llms import BUNDLED_LLM_DIST, BUNDLED_LLM_FILE
+
+    model = str(bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE))
+    return [
+        *(sys.executable, "-m", "llama_cpp.server", "--model", model, "--model_alias", "smol"),
+        *("--host", "127.0.0.1", "--port", str(port), "--api_key", key, "--n_threads", "2"),
+        *extra,
+    ]
+
+
 def free_port() -> int:
     import socket
 

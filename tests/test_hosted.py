@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import free_port, ragchat, serving
+from conftest import free_port, llama_cpp_server, ragchat, serving
 
 pytestmark = pytest.mark.slow
 
@@ -20,30 +19,9 @@ WRONG_KEY = "sk-wrong-9999-secret"
 
 @pytest.fixture(scope="module")
 def server():
-    from ragchat.embedders import bundled_path
-    from ragchat.llms import BUNDLED_LLM_DIST, BUNDLED_LLM_FILE
-
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)),
-        "--model_alias",
-        "smol",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--api_key",
-        KEY,
-        "--n_ctx",
-        "2048",
-        "--n_threads",
-        "2",
-    ]
+    command = llama_cpp_server(port, KEY, "--n_ctx", "2048")
     with serving(command, url + "/models", {"Authorization": f"Bearer {KEY}"}):
         yield url
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from conftest import free_port, ragchat, serving
+from conftest import free_port, llama_cpp_server, ragchat, serving
 
 from ragchat.config import Settings
 from ragchat.embedders import make_embedder
@@ -213,30 +212,9 @@ def test_tokens_are_counted_by_the_models_own_tokenizer_when_it_is_here(stub):
 
 @pytest.fixture(scope="module")
 def llama_server():
-    from ragchat.embedders import bundled_path
-    from ragchat.llms import BUNDLED_LLM_DIST, BUNDLED_LLM_FILE
-
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)),
-        "--model_alias",
-        "smol",
-        "--embedding",
-        "true",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--api_key",
-        KEY,
-        "--n_threads",
-        "2",
-    ]
+    command = llama_cpp_server(port, KEY, "--embedding", "true")
     with serving(command, url + "/models", {"Authorization": f"Bearer {KEY}"}):
         yield url
 
