@@ -30,7 +30,7 @@ from ragchat.ingest import (
     require_collection,
 )
 from ragchat.lexical import LexicalIndex
-from ragchat.llms import LLM, OpenAILLM, build_llm
+from ragchat.llms import DEFAULT_BASE_URL, LLM, OpenAILLM, build_llm
 from ragchat.manifest import Manifest, write_lock
 from ragchat.prompting import Prompts, load_template, prompts_dirs
 from ragchat.remote_embedder import is_remote
@@ -409,7 +409,12 @@ class App:
                 self.embedding_backend, self.settings.embedding_device
             )
             if not is_remote(self.embedding_model)
-            else f"remote ({self.settings.embedding_base_url or 'OPENAI_BASE_URL'})",
+            else "remote, at "
+            + (
+                self.settings.embedding_base_url
+                or os.environ.get("OPENAI_BASE_URL")
+                or DEFAULT_BASE_URL
+            ),
             "llm": self.settings.model,
             "llm_endpoint": self.llm.base_url if isinstance(self.llm, OpenAILLM) else None,
             "collections": collections,
