@@ -38,8 +38,10 @@ from ragchat.evaluation import (  # noqa: E402
     document_ranking,
     evaluate_beir,
     evaluate_gold,
+    ingest_beir,
     load_beir,
     mean,
+    ranker,
 )
 from ragchat.retrieval import (  # noqa: E402
     Fusion,
@@ -78,7 +80,7 @@ def scifact_app(
 ) -> tuple[App, Any]:
     data = load_beir(eval_data / "scifact", "train")
     app = app_for(work, f"scifact-c{chunk_tokens}", chunk_tokens)
-    report = app.ingestor().sync(data.sources(), lambda key: True)
+    report = ingest_beir(app, data)
     log(
         f"scifact c{chunk_tokens}: {report.chunks_embedded} chunks embedded in {report.seconds:.0f}s"
     )
@@ -96,8 +98,8 @@ def scifact_chunk_sizes(
     ]
     for size in sizes:
         app, data = scifact_app(eval_data, work, size, log)
-        figures = evaluate_beir(data, app.evaluation_ranker())
-        chunks = app.manifest.counts(app.collection)[1]
+        figures = evaluate_beir(data, ranker(app))
+        chunks = app.collection.counts()[1]
         lines.append(
             f"| {size} | {chunks} | {figures['dense']['ndcg@10']:.3f} | {figures['lexical']['ndcg@10']:.3f}"
             f" | {figures['hybrid']['ndcg@10']:.3f} | {figures['hybrid']['recall@100']:.3f} |"
@@ -108,7 +110,7 @@ def scifact_chunk_sizes(
 def scifact(eval_data: Path, work: Path, log: Callable[[str], None]) -> list[str]:
     started = time.perf_counter()
     app, data = scifact_app(eval_data, work, Settings().chunk_tokens, log)
-    rank = app.evaluation_ranker(("dense", "lexical"))
+    rank = ranker(app, ("dense", "lexical"))
     rows: dict[str, list[dict[str, float]]] = {}
     for n, (query_id, relevant) in enumerate(data.qrels.items(), start=1):
         rankings = rank(data.queries[query_id])
@@ -119,7 +121,7 @@ def scifact(eval_data: Path, work: Path, log: Callable[[str], None]) -> list[str
             rows.setdefault(name, []).append(beir_scores(document_ranking(hits, 100), relevant))
         if n % 200 == 0:
             log(f"scifact: {n}/{len(data.qrels)} queries")
-    documents, chunks = app.manifest.counts(app.collection)
+    documents, chunks = app.collection.counts()
     lines = [
         f"SciFact **train** ({len(data.qrels)} queries, {documents} abstracts in {chunks} chunks),"
         f" bundled all-MiniLM-L6-v2, default chunking ({app.settings.chunk_tokens} tokens);"
@@ -168,8 +170,8 @@ def chunking(eval_data: Path, work: Path, log: Callable[[str], None]) -> list[st
         app = app_for(work, f"chunking-c{size}", size)
         report = app.ingest(folder / "corpora")
         log(f"chunking c{size}: {report.chunks_embedded} chunks embedded in {report.seconds:.0f}s")
-        figures = evaluate_gold(questions, app.evaluation_ranker(hydrate=5), ks=(5,))
-        chunks = app.store._collection(app.collection).get(include=["metadatas"])["metadatas"]
+        figures = evaluate_gold(questions, ranker(app, hydrate=5), ks=(5,))
+        chunks = app.store._collection(app.collection.name).get(include=["metadatas"])["metadatas"]
         mean_chars = sum(m["end"] - m["start"] for m in chunks) / len(chunks)
         for mode, scores in figures.items():
             lines.append(

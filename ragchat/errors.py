@@ -9,6 +9,7 @@ them into output (one line on stderr, exit code 1).
     ├── EmbeddingError       an embeddings server failed (--embedding-model openai:NAME)
     ├── EmbedderMismatch     a collection opened with another embedding model
     ├── StoreError           the Chroma store or the manifest cannot be used
+    │   └── StoreBusy        another process holds the store's write lock
     ├── CollectionNotFound   asking a collection that was never ingested
     ├── PromptError          a prompt template with missing or unknown variables
     ├── LoadError            one document cannot be read (the ingest goes on without it)
@@ -43,6 +44,10 @@ class EmbedderMismatch(RagchatError):
 
 class StoreError(RagchatError):
     """The vector store or the manifest cannot be opened or written."""
+
+
+class StoreBusy(StoreError):
+    """Another process (an ingest, a watcher) holds the store's write lock."""
 
 
 class CollectionNotFound(RagchatError):

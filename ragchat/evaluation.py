@@ -8,6 +8,10 @@ Gold set (JSONL, one question a line): ``{"question": ..., "sources": [path, ...
 recall@k of the source files; ``{"question": ..., "spans": [{"path", "start", "end"}]}`` scores
 the share of gold characters covered by the top-k chunks (recall) and the share of retrieved
 characters that are gold (precision).
+
+``run_beir`` and ``run_gold`` are what ``ragchat eval`` runs (and bench/quality.py reuses): a
+BEIR corpus is ingested under the store's write lock into the App's collection, every query
+is ranked once per component, and a temporary collection is dropped at the end.
 """
 
 from __future__ import annotations
@@ -15,15 +19,28 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ragchat.config import MODES
 from ragchat.errors import ConfigError
-from ragchat.ingest import TextSource, is_under
-from ragchat.retrieval import MODES, default_fusion, fuse
+from ragchat.ids import document_id, parse_chunk_id
+from ragchat.ingest import IngestReport, Progress, TextSource
+from ragchat.retrieval import default_fusion, fuse
 from ragchat.store import Hit
+from ragchat.text import is_under
+
+if TYPE_CHECKING:
+    from ragchat.app import App
+
+# Progress bars the caller may show: one while a corpus is ingested, one per query scored
+# (given the number of queries, it yields the function that advances it by one).
+Ingesting = AbstractContextManager[Progress | None]
+Querying = Callable[[int], AbstractContextManager[Callable[[], None] | None]]
 
 BEIR_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 CHUNK_DEPTH = 300  # chunks retrieved per query, enough for 100 distinct documents
@@ -273,3 +290,104 @@ def evaluate_gold(
 def _mean_present(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     keys = dict.fromkeys(k for r in rows for k in r)
     return {k: sum(r[k] for r in rows if k in r) / sum(1 for r in rows if k in r) for k in keys}
+
+
+# running an evaluation (``ragchat eval``, bench/quality.py)
+
+
+def temporary_collection() -> str:
+    """A collection name for a corpus that is dropped once scored."""
+    return f"eval-tmp-{os.getpid()}"
+
+
+def ranker(app: App, modes: Sequence[str] = (), hydrate: int = 0) -> Rank:
+    """query -> hits per mode over the App's collection, each component retrieved once; the
+    first ``hydrate`` hits of each mode come with their text and spans (gold sets need them)."""
+    dense = app.retriever("dense")
+    lexical = app.retriever("lexical")
+    collection = app.collection
+    paths = {document_id(p): p for p in collection.files()}
+
+    def dense_with_paths(query: str, k: int) -> list[Hit]:
+        hits = dense.candidates(query, k)
+        for hit in hits:
+            hit.path = paths.get(parse_chunk_id(hit.id)[0], "")
+        return hits
+
+    rank = all_modes(dense_with_paths, lexical.candidates, modes=modes or MODES)
+    if not hydrate:
+        return rank
+
+    def hydrated(query: str) -> dict[str, list[Hit]]:
+        return {
+            mode: collection.hydrate(hits[:hydrate]) + hits[hydrate:]
+            for mode, hits in rank(query).items()
+        }
+
+    return hydrated
+
+
+def ingest_beir(app: App, data: BeirData, progress: Progress | None = None) -> IngestReport:
+    """The corpus into the App's collection, under the store's write lock; a collection that
+    already holds it only gets what changed."""
+    with app.writing():
+        return app.ingestor(progress).sync(data.sources(), lambda key: True)
+
+
+def _querying(
+    querying: Querying | None, total: int
+) -> AbstractContextManager[Callable[[], None] | None]:
+    return querying(total) if querying else nullcontext(None)
+
+
+def run_beir(
+    app: App,
+    folder: Path,
+    split: str | None = None,
+    modes: Sequence[str] = (),
+    keep: bool = False,
+    ingesting: Ingesting | None = None,
+    querying: Querying | None = None,
+) -> dict[str, Any]:
+    """nDCG@10, Recall@10/100 and MRR@10 per mode of the BEIR data in ``folder``: its corpus
+    is ingested into the App's collection, which is dropped afterwards unless ``keep``."""
+    data = load_beir(folder, split)
+    try:
+        with ingesting or nullcontext(None) as progress:
+            report = ingest_beir(app, data, progress)
+        with _querying(querying, len(data.qrels)) as advance:
+            figures = evaluate_beir(data, ranker(app, modes), advance)
+    finally:
+        if not keep:
+            app.drop_collection()
+    return {
+        "title": f"{folder.name} ({data.split}: {len(data.qrels)} queries, {len(data.corpus)} documents)",
+        "data": str(folder),
+        "split": data.split,
+        "queries": len(data.qrels),
+        "documents": len(data.corpus),
+        "chunks": app.collection.counts()[1] if keep else report.chunks_embedded,
+        "embedder": app.embedder.id,
+        "backend": app.embedder.backend,
+        "modes": figures,
+    }
+
+
+def run_gold(
+    app: App, path: Path, modes: Sequence[str] = (), querying: Querying | None = None
+) -> dict[str, Any]:
+    """Source and span recall per mode of the gold set at ``path`` against the App's
+    collection."""
+    questions = load_gold(path)
+    with _querying(querying, len(questions)) as advance:
+        figures = evaluate_gold(
+            questions, ranker(app, modes, hydrate=GOLD_KS[-1]), GOLD_KS, progress=advance
+        )
+    return {
+        "title": f"{path.name} ({len(questions)} questions, collection {app.collection.name!r})",
+        "data": str(path),
+        "questions": len(questions),
+        "collection": app.collection.name,
+        "embedder": app.embedder.id,
+        "modes": figures,
+    }

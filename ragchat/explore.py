@@ -1,9 +1,12 @@
-"""Exploring a collection with its embeddings: related documents, clusters, a 2-D map, and
-a spectrum between two sets of examples.
+"""Exploring a collection with its embeddings: related documents (``similar``), k-means
+clusters (``clusters``), a 2-D map grouped by cluster or by folder (``document_map``, drawn by
+map_drawing.py), and a spectrum between two sets of examples (``spectrum_axis``,
+``place_texts``, ``place_chunks``).
 
-Everything here works on document vectors (``ragchat.documents``) or chunk vectors already in
-the store; only the spectrum's examples and texts are embedded. scikit-learn and numpy are
-imported inside the functions that need them, so ``import ragchat`` stays fast.
+Everything here works on document vectors (document_vectors.py) or chunk vectors already in
+the store; only the spectrum's examples and texts are embedded, and only naming clusters asks
+the LLM. scikit-learn and numpy are imported inside the functions that need them, so
+``import ragchat`` stays fast.
 """
 
 from __future__ import annotations
@@ -12,12 +15,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ragchat.documents import Document, one_line
+from ragchat.collection import Collection
+from ragchat.document_vectors import Document, DocumentIndex
 from ragchat.embedders import Embedder
 from ragchat.errors import ExploreError
+from ragchat.ids import document_id
 from ragchat.llms import LLM
+from ragchat.map_drawing import DocumentMap, Point
+from ragchat.text import location, sanitize, shorten
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 NAME_CHARS = 48  # longest cluster name kept from the LLM
 NAME_TOKENS = 24
@@ -58,6 +69,72 @@ class Cluster:
                 for d, distance in zip(self.members, self.distances, strict=True)
             ],
         }
+
+
+# the collection's documents
+
+
+def document_index(collection: Collection) -> DocumentIndex:
+    """The collection's document vectors; any that ingest did not write (a collection built
+    before they existed) are first made from the chunk vectors in the store."""
+    collection.require()
+    index = collection.documents
+    files = [path for path, record in collection.files().items() if record.chunks]
+    if index.count() != len(files):
+        index.rebuild(files)
+    return index
+
+
+def similar(collection: Collection, path: Path, n: int = 10) -> list[Related]:
+    """The ``n`` documents nearest to ``path`` by cosine similarity of document vectors."""
+    key = str(path.expanduser().resolve())
+    record = collection.files().get(key) if collection.exists else None
+    if record is None:
+        raise ExploreError(
+            f"{path} is not in collection {collection.name!r}; ingest it first:"
+            f" ragchat ingest {path} --collection {collection.name}"
+        )
+    if not record.chunks:
+        raise ExploreError(f"{path} has no text to compare (it was ingested as empty).")
+    index = document_index(collection)
+    own = document_id(key)
+    found = index.get([own])
+    if own not in found:  # written by an older ragchat and not rebuilt: say how to mend it
+        raise ExploreError(
+            f"{path} has no document vector; run 'ragchat ingest --reindex PATH' to rebuild"
+            " the collection."
+        )
+    neighbours = index.nearest(found[own].vector, n + 1)
+    nearest = [(i, score) for i, score in neighbours if i != own][:n]
+    documents = index.get([i for i, _ in nearest])
+    return [
+        Related(documents[i].path, documents[i].title, score)
+        for i, score in nearest
+        if i in documents
+    ]
+
+
+# clusters
+
+
+def clusters(
+    collection: Collection, n: int | None = None, llm: LLM | None = None, home: Path | None = None
+) -> list[Cluster]:
+    """k-means clusters of the collection's documents (``n`` of them, or a default for the
+    size); with ``llm``, the LLM names each one (prompts/cluster.md, or the user's own in
+    ``home``/prompts)."""
+    documents = document_index(collection).all()
+    if not documents:
+        raise ExploreError(
+            f"Collection {collection.name!r} has no documents with text; ingest some first."
+        )
+    found = cluster(documents, n if n is not None else default_cluster_count(len(documents)))
+    if llm is not None:
+        from ragchat.prompting import load_template, prompts_dirs
+
+        llm.check()
+        name_clusters(found, llm, load_template("cluster", prompts_dirs(home)))
+    return found
 
 
 def default_cluster_count(documents: int) -> int:
@@ -143,11 +220,9 @@ def add_keywords(clusters: Sequence[Cluster], count: int = 3) -> None:
 def name_clusters(clusters: Sequence[Cluster], llm: LLM, template: str) -> None:
     """Ask the LLM for a short name per cluster from its members' titles and first lines;
     a reply that is empty or too long to be a name leaves the keywords in place."""
-    from ragchat.render import sanitize
-
     for c in clusters:
         listing = "\n".join(
-            f"- {d.title}: {one_line(d.lead, 120)}"
+            f"- {d.title}: {shorten(d.lead, 120)}"
             if d.lead and d.lead != d.title
             else f"- {d.title}"
             for d in c.members[:MEMBERS_IN_PROMPT]
@@ -158,7 +233,8 @@ def name_clusters(clusters: Sequence[Cluster], llm: LLM, template: str) -> None:
 
 
 _NAME_PREFIX = re.compile(
-    r"^(?:(?:group |cluster |topic )?name|title|topic|(?:the )?(?:group|topic|name) is(?: called)?)\s*[:\-–]?\s*",
+    r"^(?:(?:group |cluster |topic )?name|title|topic|(?:the )?(?:group|topic|name) is(?: called)?)"
+    r"\s*[:\-–]?\s*",
     re.IGNORECASE,
 )
 _QUOTED = re.compile(r"[\"“]([^\"“”]{3,60})[\"”]")
@@ -174,7 +250,7 @@ def clean_name(text: str) -> str:
     line = _NAME_PREFIX.sub("", line.lstrip("#*-• ").strip()).strip(" \"'“”*`.").strip()
     if not line or len(line) > NAME_CHARS * 2:
         return ""
-    return one_line(line, NAME_CHARS)
+    return shorten(line, NAME_CHARS)
 
 
 def project(
@@ -210,6 +286,51 @@ def project(
     return [(float(x), float(y)) for x, y in points], labels
 
 
+# the map
+
+
+def document_map(
+    collection: Collection,
+    embedder_id: str,
+    method: str = "pca",
+    colour: str = "cluster",
+    n_clusters: int | None = None,
+    llm: LLM | None = None,
+    home: Path | None = None,
+) -> DocumentMap:
+    """Every document as a point in 2-D (``project``), grouped by k-means cluster
+    (``clusters``, named by ``llm`` if given) or by folder (``folder_groups``)."""
+    documents = document_index(collection).all()
+    coordinates, axes = project(documents, method)
+    if colour == "folder":
+        names = folder_groups(documents)
+        # the biggest folders first, "other folders" last
+        groups = sorted(set(names), key=lambda g: (g == "other folders", -names.count(g), g))
+        group_of = {d.id: groups.index(name) for d, name in zip(documents, names, strict=True)}
+        kind = f"{len(groups)} folders"
+    elif colour == "cluster":
+        found = clusters(collection, n_clusters, llm, home)
+        groups = [c.label for c in found]
+        group_of = {d.id: c.number - 1 for c in found for d in c.members}
+        kind = f"{len(groups)} clusters"
+    else:
+        raise ExploreError(f"Unknown colouring {colour!r}; use cluster or folder.")
+    points = [
+        Point(x, y, d.title, d.path, group_of[d.id])
+        for d, (x, y) in zip(documents, coordinates, strict=True)
+    ]
+    return DocumentMap(
+        title=f"Collection {collection.name!r}: {len(documents)} documents",
+        subtitle=(
+            f"Each point is a document (the mean of its chunks' embeddings, {embedder_id}),"
+            f" placed by {method.upper()}; colour: {kind}."
+        ),
+        axes=axes,
+        groups=groups,
+        points=points,
+    )
+
+
 def folder_groups(documents: Sequence[Document], most: int = MAX_DEFAULT_CLUSTERS) -> list[str]:
     """Each document's folder relative to the folders' common parent; past the ``most``
     biggest folders, the rest are "other folders"."""
@@ -223,12 +344,15 @@ def folder_groups(documents: Sequence[Document], most: int = MAX_DEFAULT_CLUSTER
     return [name if name in common else "other folders" for name in names]
 
 
+# the spectrum
+
+
 @dataclass
 class Axis:
     """A direction between two sets of examples: A's centre scores 0, B's scores 1."""
 
-    a_centre: Any
-    direction: Any  # B's centre minus A's
+    a_centre: NDArray[np.float64]
+    direction: NDArray[np.float64]  # B's centre minus A's
     a_label: str = "a"
     b_label: str = "b"
 
@@ -297,3 +421,56 @@ def read_examples(path: Path) -> list[str]:
     if not examples:
         raise ExploreError(f"{path} has no examples; write one example per line.")
     return examples
+
+
+def spectrum_axis(
+    collection: Collection,
+    embedder: Embedder,
+    a: Sequence[str],
+    b: Sequence[str],
+    labels: tuple[str, str] = ("a", "b"),
+) -> Axis:
+    """The axis from the A examples to the B examples, embedded as the collection's chunks
+    were (a collection built with another embedder is refused)."""
+    if collection.exists:
+        collection.check_embedder(embedder.id)
+    return Axis.from_examples(embedder, a, b, *labels)
+
+
+def place_texts(axis: Axis, embedder: Embedder, texts: Sequence[str]) -> list[Placed]:
+    """The texts on the axis, lowest score first."""
+    scores = axis.scores(embedder.embed_passages(list(texts)))
+    return sorted((Placed(t, s) for t, s in zip(texts, scores, strict=True)), key=lambda p: p.score)
+
+
+def place_chunks(
+    collection: Collection, axis: Axis, n: int
+) -> tuple[list[Placed], list[Placed], int]:
+    """The ``n`` chunks of the collection lowest and highest on the axis, and how many were
+    scored; read from the store a page at a time, nothing re-embedded."""
+    import heapq
+    from itertools import islice
+
+    collection.require()
+    records = collection.store.scan(collection.name, text=True)
+    low: list[tuple[float, str, Placed]] = []  # heaps of (key, id, chunk), kept to n
+    high: list[tuple[float, str, Placed]] = []
+    scored = 0
+    while page := list(islice(records, 1000)):
+        for record, score in zip(page, axis.scores([r.vector for r in page]), strict=True):
+            scored += 1
+            meta = record.metadata
+            path = str(meta.get("path", ""))
+            placed = Placed(
+                record.text, score, path, location(path, meta.get("line"), meta.get("page"))
+            )
+            for heap, key in ((low, -score), (high, score)):
+                if len(heap) < n:
+                    heapq.heappush(heap, (key, record.id, placed))
+                elif key > heap[0][0]:
+                    heapq.heapreplace(heap, (key, record.id, placed))
+    return (
+        sorted((p for _, _, p in low), key=lambda p: p.score),
+        sorted((p for _, _, p in high), key=lambda p: -p.score),
+        scored,
+    )

@@ -8,21 +8,19 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from urllib.parse import urlparse
 
+from ragchat.config import TRUE_VALUES
 from ragchat.errors import ModelNotAvailable
+from ragchat.text import HttpUrl, http_url
 
-OFFLINE_VALUES = ("1", "true", "yes", "on")
+HUB = HttpUrl("https", "huggingface.co", None)
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Can we open a connection to the hub? (Fails fast instead of retrying for 20 s.)"""
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    endpoint = http_url(os.environ.get("HF_ENDPOINT", "")) or HUB
     try:
-        with socket.create_connection(
-            (endpoint.hostname or "huggingface.co", port), timeout=timeout
-        ):
+        with socket.create_connection((endpoint.host, endpoint.port_or_default), timeout=timeout):
             return True
     except OSError:
         return False
@@ -49,7 +47,7 @@ def fetch(repo_id: str, filename: str | None, what: str, fix: str) -> str:
         raise ModelNotAvailable(f"{what} is neither a local path nor a hub name; {fix}") from exc
     except Exception:
         pass  # not cached: try the network
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in OFFLINE_VALUES:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in TRUE_VALUES:
         raise ModelNotAvailable(f"{what} is not downloaded yet and HF_HUB_OFFLINE is set; {fix}")
     if not hub_reachable():
         raise ModelNotAvailable(

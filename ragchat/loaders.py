@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragchat.errors import LoadError
+from ragchat.text import trimmed_span
 
 
 @dataclass(frozen=True)
@@ -118,11 +119,9 @@ def paragraph_blocks(text: str, offset: int = 0, headings: tuple[str, ...] = ())
     position = 0
     for match in [*_BLANK_LINES.finditer(text), None]:
         end = match.start() if match else len(text)
-        piece = text[position:end]
-        stripped = piece.strip()
-        if stripped:
-            start = position + (len(piece) - len(piece.lstrip()))
-            blocks.append(Block(offset + start, offset + start + len(stripped), headings))
+        span = trimmed_span(text, position, end)
+        if span:
+            blocks.append(Block(offset + span[0], offset + span[1], headings))
         if match:
             position = match.end()
     return blocks
@@ -238,14 +237,10 @@ def python_page(text: str, name: str = "") -> Page:
         if number <= len(lines) and owner[number] == owner[first]:
             continue
         kind, symbol = owner[first]
-        start, end = starts[first - 1], min(starts[number - 1], len(text))
-        piece = text[start:end]
-        if piece.strip():
-            start += len(piece) - len(piece.lstrip())
+        span = trimmed_span(text, starts[first - 1], min(starts[number - 1], len(text)))
+        if span:
             headings = (name, f"{kind} {symbol}") if symbol else (name,)
-            blocks.append(
-                Block(start, start + len(piece.strip()), tuple(h for h in headings if h), symbol)
-            )
+            blocks.append(Block(*span, tuple(h for h in headings if h), symbol))
         first = number
     return Page(text=text, blocks=blocks, code=True)
 
@@ -279,12 +274,9 @@ def markdown_page(text: str) -> Page:
         if token.type == "hr":
             continue
         first, last = token.map
-        start, end = line_starts[first], line_starts[min(last, len(line_starts) - 1)]
-        piece = text[start:end]
-        stripped = piece.strip()
-        if stripped:
-            start += len(piece) - len(piece.lstrip())
-            blocks.append(Block(start, start + len(stripped), tuple(h[1] for h in headings)))
+        span = trimmed_span(text, line_starts[first], line_starts[min(last, len(line_starts) - 1)])
+        if span:
+            blocks.append(Block(*span, tuple(h[1] for h in headings)))
     return Page(text=text, blocks=blocks)
 
 

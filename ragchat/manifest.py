@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragchat.errors import StoreError
+from ragchat.errors import StoreBusy, StoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -74,6 +74,34 @@ class CollectionRecord:
     passage_prefix: str
     chunker: str
     backend: str = "torch"  # collections from before the ONNX backend were built with torch
+
+
+METADATA_PREFIX = "ragchat:"
+
+
+def collection_metadata(record: CollectionRecord) -> dict[str, Any]:
+    """The record as the metadata of its Chroma collection (read back by ``record_from_metadata``),
+    so a Chroma server tells every machine what a collection was built with."""
+    return {METADATA_PREFIX + k: v for k, v in record.__dict__.items() if k != "name"}
+
+
+def record_from_metadata(name: str, meta: dict[str, Any]) -> CollectionRecord | None:
+    """The record kept by ``collection_metadata``; None for a collection ragchat did not make."""
+
+    def value(key: str, default: Any = None) -> Any:
+        return meta.get(METADATA_PREFIX + key, default)
+
+    if value("embedder") is None:
+        return None
+    return CollectionRecord(
+        name=name,
+        embedder=str(value("embedder")),
+        dimension=int(value("dimension")),
+        query_prefix=str(value("query_prefix", "")),
+        passage_prefix=str(value("passage_prefix", "")),
+        chunker=str(value("chunker", "")),
+        backend=str(value("backend", "torch")),
+    )
 
 
 class Manifest:
@@ -135,9 +163,8 @@ class Manifest:
         )
 
     def drop_collection(self, name: str) -> None:
-        from ragchat.lexical import LexicalIndex
-
-        LexicalIndex(self, name).drop()
+        """Forget the collection's rows (its record, files and unfinished writes) and flag a
+        purge; the rest of what dropping a collection removes is in ``Collection.drop``."""
         with self.transaction() as db:
             db.execute("DELETE FROM pending WHERE collection = ?", (name,))
             db.execute("DELETE FROM files WHERE collection = ?", (name,))
@@ -211,7 +238,7 @@ class Manifest:
         return int(row[0]), int(row[1])
 
 
-def _values(record: Any) -> tuple[Any, ...]:
+def _values(record: CollectionRecord | FileRecord) -> tuple[Any, ...]:
     return tuple(record.__dict__.values())
 
 
@@ -229,7 +256,7 @@ def write_lock(folder: Path) -> Iterator[None]:
         handle.seek(0)
         holder = handle.read().strip() or "unknown"
         handle.close()
-        raise StoreError(
+        raise StoreBusy(
             f"The store at {folder} is in use by PID {holder} (another ingest);"
             " wait for it to finish, or stop that process."
         ) from None

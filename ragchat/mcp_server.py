@@ -22,11 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from ragchat import ids
 from ragchat.errors import RagchatError
-from ragchat.ingest import chunk_id as make_chunk_id
-from ragchat.ingest import chunk_index, require_collection
-from ragchat.render import sanitize
 from ragchat.store import Hit
+from ragchat.text import sanitize
 
 if TYPE_CHECKING:
     from ragchat.app import App
@@ -69,7 +68,8 @@ class Tools:
     """What each MCP tool does, on the collections of one ragchat home; never writes.
 
     ``app`` is the App built from the command's flags (its collection is the default one);
-    another collection is opened with ``App.switch`` and kept for later calls."""
+    another collection is opened with ``App.switch`` and kept for later calls. What a tool
+    reads of a collection it reads through ``App.collection`` (collection.py)."""
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -78,25 +78,25 @@ class Tools:
     def _app(self, collection: str | None) -> App:
         """The App of a collection, reopened when another process (an ingest, a watcher) has
         written to the store since: the vector index reader caches what it loaded."""
-        name = collection or self.app.collection
+        name = collection or self.app.collection.name
         if name in self.apps:
             app, seen = self.apps[name]
             if app.manifest.version() != seen:
                 app = app.reopen()
         else:
-            app = self.app if name == self.app.collection else self.app.switch(collection=name)
+            app = self.app if name == self.app.collection.name else self.app.switch(collection=name)
         self.apps[name] = app, app.manifest.version()
-        if name == self.app.collection:
+        if name == self.app.collection.name:
             self.app = app
         return app
 
     def _paths(self, app: App, path: str | None) -> list[str] | None:
         if not path:
             return None
-        paths = app.ingested_under(Path(path).expanduser())
+        paths = app.collection.files_under(Path(path).expanduser())
         if not paths:
             raise RagchatError(
-                f"Nothing ingested at or under {path} in collection {app.collection!r}; give a"
+                f"Nothing ingested at or under {path} in collection {app.collection.name!r}; give a"
                 " path from a search result, or leave path out."
             )
         return paths
@@ -115,7 +115,7 @@ class Tools:
         hits = retriever.retrieve(query, k, self._paths(app, path))
         return {
             "query": query,
-            "collection": app.collection,
+            "collection": app.collection.name,
             "mode": mode or app.settings.mode,
             "content_notice": CONTENT_NOTICE,
             "results": [excerpt(hit, n) for n, hit in enumerate(hits, start=1)],
@@ -141,7 +141,7 @@ class Tools:
             "question": question,
             "answer": sanitize(data["answer"]),
             "truncated": data["truncated"],
-            "collection": app.collection,
+            "collection": app.collection.name,
             "content_notice": CONTENT_NOTICE,
             "sources": [excerpt(hit, n) for n, hit in enumerate(answer.sources, start=1)],
             "models": data["models"],
@@ -151,28 +151,32 @@ class Tools:
         self, chunk_id: str, neighbours: int = 1, collection: str | None = None
     ) -> dict[str, Any]:
         app = self._app(collection)
-        require_collection(app.manifest, app.collection)
+        app.collection.require()
         neighbours = max(0, min(neighbours, MAX_NEIGHBOURS))
-        _, index = chunk_index(chunk_id)
-        found = self._read(app, [chunk_id])
+        _, index = ids.parse_chunk_id(chunk_id)
+        found = app.collection.chunks([chunk_id])
         if not found:
             raise RagchatError(
-                f"No chunk {chunk_id!r} in collection {app.collection!r}; use a chunk_id from a"
-                " search result (the collection may have changed since)."
+                f"No chunk {chunk_id!r} in collection {app.collection.name!r}; use a chunk_id from"
+                " a search result (the collection may have changed since)."
             )
         path = found[0].path
-        record = app.manifest.files(app.collection).get(path)
+        record = app.collection.files().get(path)
         total = record.chunks if record else 1
         first, last = max(0, index - neighbours), min(total - 1, index + neighbours)
-        chunks = self._read(app, [make_chunk_id(path, i) for i in range(first, last + 1)])
+        chunks = app.collection.chunks([ids.chunk_id(path, i) for i in range(first, last + 1)])
         return {
-            "collection": app.collection,
+            "collection": app.collection.name,
             "path": sanitize(path),
             "chunk_id": chunk_id,
             "chunks_in_document": total,
             "content_notice": CONTENT_NOTICE,
             "chunks": [
-                {**excerpt(hit), "index": chunk_index(hit.id)[1], "target": hit.id == chunk_id}
+                {
+                    **excerpt(hit),
+                    "index": ids.parse_chunk_id(hit.id)[1],
+                    "target": hit.id == chunk_id,
+                }
                 for hit in chunks
             ],
         }
@@ -185,27 +189,27 @@ class Tools:
         collection: str | None = None,
     ) -> dict[str, Any]:
         app = self._app(collection)
-        require_collection(app.manifest, app.collection)
-        files = app.manifest.files(app.collection)
+        app.collection.require()
+        files = app.collection.files()
         key = path if path in files else str(Path(path).expanduser().resolve())
         record = files.get(key)
         if record is None:
             raise RagchatError(
-                f"{path} is not a document of collection {app.collection!r}; give the path"
+                f"{path} is not a document of collection {app.collection.name!r}; give the path"
                 " exactly as a search result shows it."
             )
         start = max(0, start)
         stop = min(record.chunks, start + max(1, min(max_chunks, MAX_DOCUMENT_CHUNKS)))
         chunks: list[dict[str, Any]] = []
         chars = 0
-        for hit in self._read(app, [make_chunk_id(key, i) for i in range(start, stop)]):
+        for hit in app.collection.chunks([ids.chunk_id(key, i) for i in range(start, stop)]):
             if chunks and chars + len(hit.text) > MAX_DOCUMENT_CHARS:
                 break
-            chunks.append({**excerpt(hit), "index": chunk_index(hit.id)[1]})
+            chunks.append({**excerpt(hit), "index": ids.parse_chunk_id(hit.id)[1]})
             chars += len(hit.text)
         end = chunks[-1]["index"] + 1 if chunks else start
         return {
-            "collection": app.collection,
+            "collection": app.collection.name,
             "path": sanitize(key),
             "chunks_in_document": record.chunks,
             "pages": record.pages,
@@ -218,7 +222,7 @@ class Tools:
     def list_collections(self) -> dict[str, Any]:
         app = self._app(None)
         return {
-            "default": app.collection,
+            "default": app.collection.name,
             "collections": [
                 {key: sanitize(v) if isinstance(v, str) else v for key, v in row.items()}
                 for row in app.status()["collections"]
@@ -229,15 +233,6 @@ class Tools:
         info = self._app(None).status()
         info["read_only"] = True
         return info
-
-    @staticmethod
-    def _read(app: App, ids: list[str]) -> list[Hit]:
-        """Chunks by id, with text and metadata, in the order asked (missing ones left out)."""
-        blanks = [
-            Hit(id=i, text="", path="", page=None, headings="", start=0, end=0, score=0.0)
-            for i in ids
-        ]
-        return app.store.hydrate(app.collection, blanks)
 
 
 class _Worker:

@@ -71,8 +71,6 @@ class Prompts:
 
 def source_label(hit: Hit) -> str:
     label = hit.location
-    if hit.page is not None:
-        label += f", page {hit.page}"
     if hit.symbol:
         label += f" — {hit.symbol}"
     elif hit.headings:

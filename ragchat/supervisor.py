@@ -12,21 +12,33 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Sequence
 
-# Commands that load a model or open the store; the others (help, config, status) need no guard.
-SUPERVISED = {"ask", "chat", "ingest", "search", "eval", "doctor", "mcp", "watch"}
+# The commands that run unguarded, in this process: they read settings and the manifest and
+# load no native library. Every other command (and any new one) runs supervised, since it may
+# open Chroma's engine or load llama.cpp or torch; tests/test_supervisor.py checks the split.
+LIGHT = frozenset({"config", "status"})
+HELP = frozenset({"--help", "-h"})
 CHILD = "RAGCHAT_SUPERVISED"  # set in the child: run the command itself
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
 FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 _crash_file = None
 
 
+def supervised_command(args: Sequence[str]) -> str | None:
+    """The command ``args`` run when it is to run supervised: not a light one, not --help,
+    not ``ragchat`` alone or ``ragchat --version``."""
+    command = next((a for a in args if not a.startswith("-")), "")
+    if not command or command in LIGHT or HELP & set(args):
+        return None
+    return command
+
+
 def main() -> None:
-    command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
     crash_fd = os.environ.get(CHILD)
     if crash_fd is not None:
         _run_child(crash_fd)
-    elif command in SUPERVISED and "--help" not in sys.argv and "-h" not in sys.argv:
+    elif command := supervised_command(sys.argv[1:]):
         sys.exit(_supervise(command))
     else:
         from ragchat.cli import main as cli

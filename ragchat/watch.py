@@ -12,7 +12,6 @@ search, ask and chat meanwhile, and a crash or a kill leaves only what the next 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragchat.errors import StoreError
+from ragchat.errors import StoreBusy
 from ragchat.ingest import SKIP_DIRS, IngestReport
 
 if TYPE_CHECKING:
@@ -144,9 +143,7 @@ class Watcher:
         self.syncing = True
         try:
             report = self.app.ingest(roots)
-        except StoreError as exc:
-            if "in use by PID" not in str(exc):
-                raise
+        except StoreBusy as exc:
             if not self.busy:
                 self.on_wait(f"{exc} Changes wait until it is free.")
             self.busy = True
@@ -158,33 +155,6 @@ class Watcher:
         if report.added or report.updated or report.removed or report.skipped:
             self.on_sync(report)
         return report
-
-
-def sync_line(report: IngestReport, root: Path) -> str:
-    """One line per sync: when, what changed (paths under ``root`` when few), how long."""
-    from ragchat.render import sanitize
-
-    parts = []
-    for verb, paths in (
-        ("added", report.added),
-        ("updated", report.updated),
-        ("removed", report.removed),
-    ):
-        if paths:
-            names = ", ".join(_under(p, root) for p in paths) if len(paths) <= 3 else len(paths)
-            parts.append(f"{verb} {names}")
-    if report.skipped:
-        parts.append(
-            "skipped " + ", ".join(f"{_under(p, root)} ({why})" for p, why in report.skipped)
-        )
-    return sanitize(
-        f"{time.strftime('%H:%M:%S')} synced in {report.seconds:.1f}s"
-        f" ({report.chunks_embedded} chunks embedded): {'; '.join(parts)}"
-    )
-
-
-def _under(path: str, root: Path) -> str:
-    return os.path.relpath(path, root) if path.startswith(str(root)) else path
 
 
 def interrupt_on_terminate() -> None:

@@ -1,17 +1,13 @@
+"""Fixtures. Plain helpers (running the CLI, real servers, a test App) are in helpers.py."""
+
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "corpora" / "harbor"
-EVAL = Path(os.environ.get("RAGCHAT_EVAL_DATA", ROOT.parent / "shared" / "eval"))
+from helpers import CORPUS, EVAL, ragchat, write
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach a model hub
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
@@ -66,27 +62,6 @@ def eval_pdfs() -> Path:
     return folder
 
 
-def ragchat(
-    *args: str, input: str | None = None, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    environment = {
-        **os.environ,
-        "RAGCHAT_EMBEDDING_MODEL": "bundled",
-        "RAGCHAT_MODEL": "bundled",
-        "RAGCHAT_N_CTX": "2048",
-        "RAGCHAT_MAX_TOKENS": "96",
-        **(env or {}),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "ragchat", *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=600,
-    )
-
-
 @pytest.fixture(scope="session")
 def ingested(tmp_path_factory) -> tuple[Path, Path]:
     """The sample corpus ingested once with the bundled embedder, via the CLI."""
@@ -99,57 +74,13 @@ def ingested(tmp_path_factory) -> tuple[Path, Path]:
     return home, docs
 
 
-def llama_cpp_server(port: int, key: str, *extra: str) -> list[str]:
-    """The command of llama.cpp's OpenAI-compatible server for the bundled GGUF ("smol")."""
-    from ragchat.embedders import bundled_path
-    from ragchat.llms import BUNDLED_LLM_DIST, BUNDLED_LLM_FILE
-
-    model = str(bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE))
-    return [
-        *(sys.executable, "-m", "llama_cpp.server", "--model", model, "--model_alias", "smol"),
-        *("--host", "127.0.0.1", "--port", str(port), "--api_key", key, "--n_threads", "2"),
-        *extra,
-    ]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def serving(
-    command: list[str], probe: str, headers: dict[str, str] | None = None, timeout: float = 120
-):
-    """Run a real server on 127.0.0.1 until ``probe`` answers; stop it afterwards."""
-    import time
-    import urllib.request
-
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    deadline = time.time() + timeout
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(
-                    urllib.request.Request(probe, headers=headers or {}), timeout=2
-                ).read()
-                break
-            except OSError:
-                if time.time() > deadline or process.poll() is not None:
-                    pytest.fail(f"{command[0]} {command[1]} did not start")
-                time.sleep(0.3)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    """A small folder: Markdown, text and HTML to ingest, a binary file and a hidden one not to."""
+    folder = tmp_path / "docs"
+    write(folder, "a.md", "# Alpha\n\nApples are red.\n\nAlpha has two paragraphs.\n")
+    write(folder, "b.txt", "Bananas are yellow.\n\nBananas grow in bunches.")
+    write(folder, "sub/c.html", "<h1>Cherry</h1><p>Cherries are small.</p>")
+    (folder / "blob.bin").write_bytes(b"\x00\x01binary")
+    write(folder, ".hidden.md", "never ingested")
+    return folder

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,42 @@ def test_every_command_has_help_with_an_example():
         assert result.exit_code == 0, name
         if not hasattr(command, "commands"):
             assert "Example:" in result.output, f"{name} --help has no example"
+
+
+def test_option_help_says_the_settings_default_and_variable():
+    """Help texts are derived from Settings: a changed default cannot leave a stale help."""
+    import click
+
+    from ragchat.cli import main
+    from ragchat.config import FIELDS
+
+    def commands(group: click.Group):
+        for command in group.commands.values():
+            yield from commands(command) if isinstance(command, click.Group) else [command]
+
+    checked = set()
+    for command in commands(main):
+        for option in command.params:
+            if option.name not in FIELDS or isinstance(option.default, int | str):
+                continue  # not a setting (search -k has a default of its own)
+            if (command.name, option.name) == ("eval", "collection"):
+                continue  # BEIR data goes to a temporary collection, not the setting's
+            help_text = option.help or ""
+            assert f"RAGCHAT_{option.name.upper()}" in help_text, (command.name, option.name)
+            shown = re.search(r"\[default: ([^;]+);", help_text)
+            if shown and option.name != "threads":  # 0 threads is shown as "one per core"
+                assert shown.group(1) == str(FIELDS[option.name].default), (
+                    command.name,
+                    option.name,
+                )
+            checked.add(option.name)
+    assert {
+        "collection",
+        "mode",
+        "top_k",
+        "chunk_tokens",
+        "chroma_url",
+        "model",
+        "embedding_base_url",
+        "embedding_device",
+    } <= checked

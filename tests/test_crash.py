@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ragchat
+from helpers import ragchat
 
 pytestmark = pytest.mark.slow
 

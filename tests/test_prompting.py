@@ -12,7 +12,11 @@ from ragchat.store import Hit
 
 def hit(n: int, words: int = 10, page: int | None = None) -> Hit:
     return Hit(
-        f"id{n}", " ".join([f"w{n}"] * words), f"/docs/f{n}.md", page, "", 0, 0, 1.0 - n / 100
+        id=f"id{n}",
+        text=" ".join([f"w{n}"] * words),
+        path=f"/docs/f{n}.md",
+        page=page,
+        score=1.0 - n / 100,
     )
 
 

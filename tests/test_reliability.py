@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from test_ingest import docs, make_app, write  # noqa: F401 - the docs fixture
+from helpers import make_app, write
 
-MARKER = "qzxkplmwv"  # one token, its own Porter stem: also findable in the FTS index
+MARKER = "qzxkplmwv"  # one token, its own stem: findable as a term of the lexical index too
 
 
 def files_holding(home: Path, marker: str) -> list[str]:
@@ -25,7 +25,7 @@ def files_holding(home: Path, marker: str) -> list[str]:
 
 def test_removed_and_changed_documents_leave_no_text_on_disk(
     ragchat_home: Path,
-    docs: Path,  # noqa: F811
+    docs: Path,
     monkeypatch,
 ):
     write(docs, "secret.md", f"# Plans\n\nThe {MARKER} project starts in May.\n")
@@ -56,7 +56,7 @@ def test_removed_and_changed_documents_leave_no_text_on_disk(
     assert make_app(ragchat_home).ingest(docs).unchanged == 4
 
 
-def test_reindex_and_interrupted_removals_are_purged(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811
+def test_reindex_and_interrupted_removals_are_purged(ragchat_home: Path, docs: Path, monkeypatch):
     write(docs, "secret.md", f"The {MARKER} code word.\n")
     make_app(ragchat_home).ingest(docs)
     (docs / "secret.md").unlink()
@@ -89,7 +89,7 @@ def test_truncated_index_files_are_found_and_rebuild_recovers(
     import shutil
     import struct
 
-    from conftest import ragchat
+    from helpers import ragchat
 
     notes = tmp_path / "many"
     for n in range(60):
@@ -137,7 +137,7 @@ def test_truncated_index_files_are_found_and_rebuild_recovers(
 @pytest.mark.parametrize("changes", [1, 5])
 def test_a_file_written_while_being_read_ends_with_its_final_text(
     ragchat_home: Path,
-    docs: Path,  # noqa: F811
+    docs: Path,
     monkeypatch,
     changes,
 ):
@@ -178,7 +178,7 @@ def test_a_file_written_while_being_read_ends_with_its_final_text(
 
 def test_a_file_that_vanishes_mid_ingest_is_skipped_with_the_reason(
     ragchat_home: Path,
-    docs: Path,  # noqa: F811
+    docs: Path,
     monkeypatch,
 ):
     import ragchat.ingest
@@ -197,7 +197,7 @@ def test_a_file_that_vanishes_mid_ingest_is_skipped_with_the_reason(
 
 
 def _tiny_store(tmp_path: Path) -> dict[str, str]:
-    from conftest import ragchat
+    from helpers import ragchat
 
     ferry = tmp_path / "ferry"
     write(ferry, "ferry.md", "# Ferry\n\nThe ferry leaves the harbour at noon.\n")
@@ -208,7 +208,7 @@ def _tiny_store(tmp_path: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_a_segfault_in_llama_cpp_is_one_line_naming_a_private_crash_log(tmp_path: Path):
-    from conftest import ragchat
+    from helpers import ragchat
 
     env = _tiny_store(tmp_path)
     # no test hook in the product: the real llama.cpp binding is made to crash at load time
@@ -246,7 +246,7 @@ def test_ctrl_c_stops_an_ingest_soon_and_the_next_run_finishes_the_rest(tmp_path
     import sys
     import time
 
-    from conftest import ragchat
+    from helpers import ragchat
 
     notes = tmp_path / "notes"
     for n in range(80):
@@ -322,13 +322,12 @@ def test_unusable_model_files_are_one_line_errors(tmp_path: Path):
     import subprocess
     import sys
 
-    from conftest import ragchat
+    from helpers import ragchat
 
-    from ragchat.embedders import bundled_path
-    from ragchat.llms import BUNDLED_LLM_DIST, BUNDLED_LLM_FILE
+    from ragchat.bundled import bundled_llm
 
     env = _tiny_store(tmp_path)
-    gguf = bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)
+    gguf = bundled_llm()
     truncated = tmp_path / "truncated.gguf"
     truncated.write_bytes(gguf.read_bytes()[:3_000_000])
     not_gguf = tmp_path / "weights.gguf"
@@ -350,7 +349,7 @@ def test_unusable_model_files_are_one_line_errors(tmp_path: Path):
     assert "too large for memory" in too_big.stdout
 
 
-def test_chroma_telemetry_is_off(ragchat_home: Path, docs: Path, monkeypatch):  # noqa: F811
+def test_chroma_telemetry_is_off(ragchat_home: Path, docs: Path, monkeypatch):
     monkeypatch.delenv("ANONYMIZED_TELEMETRY", raising=False)
     app = make_app(ragchat_home)
     app.ingest(docs)

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from conftest import free_port, llama_cpp_server, ragchat, serving
+from helpers import free_port, llama_cpp_server, ragchat, serving
 
 from ragchat.config import Settings
-from ragchat.embedders import make_embedder
 from ragchat.errors import EmbedderMismatch, EmbeddingError
 from ragchat.llms import CHARS_PER_TOKEN, RemoteNotAllowed
 from ragchat.remote_embedder import REQUEST_BATCH, OpenAIEmbedder
@@ -28,14 +27,9 @@ BLACKHOLE = "http://10.255.255.1:9/v1"  # routable nowhere: a connection would h
 
 
 def remote(model: str, url: str, **settings) -> OpenAIEmbedder:
-    embedder = make_embedder(
-        f"openai:{model}",
-        "onnx",
-        Path("unused"),
-        settings=Settings(embedding_base_url=url, **settings),
+    return OpenAIEmbedder.from_settings(
+        f"openai:{model}", Settings(embedding_base_url=url, **settings)
     )
-    assert isinstance(embedder, OpenAIEmbedder)
-    return embedder
 
 
 class _Embeddings(BaseHTTPRequestHandler):
@@ -127,12 +121,8 @@ def test_a_changed_dimension_is_refused(stub):
     handler.dimension = 4  # the server now serves another model
     with pytest.raises(EmbedderMismatch, match=r"now returns 4-d vectors for 'alpha'.*3-d"):
         built.embed_query("b")
-    collection = make_embedder(
-        "openai:alpha",
-        "openai",
-        Path("unused"),
-        settings=Settings(embedding_base_url=url),
-        dimension=3,
+    collection = OpenAIEmbedder.from_settings(
+        "openai:alpha", Settings(embedding_base_url=url), dimension=3
     )  # a new process, querying a collection built with 3-d vectors
     with pytest.raises(EmbedderMismatch, match="--reindex"):
         collection.embed_query("b")

@@ -24,8 +24,10 @@ def test_sanitize_removes_terminal_control_sequences():
 
 def test_sources_render_as_plain_text_not_markup():
     hits = [
-        Hit("1", "t", "/x/[bold]evil[/bold].md", None, "Intro", 0, 1, 0.8123),
-        Hit("2", "t", "/x/report.pdf", 3, "", 0, 1, 0.5),
+        Hit(
+            id="1", text="t", path="/x/[bold]evil[/bold].md", headings="Intro", end=1, score=0.8123
+        ),
+        Hit(id="2", text="t", path="/x/report.pdf", page=3, end=1, score=0.5),
     ]
     assert render(sources_view(hits)) == (
         "Sources\n[1] /x/[bold]evil[/bold].md — Intro  (0.81)\n[2] /x/report.pdf, page 3  (0.50)\n"
@@ -51,14 +53,16 @@ def test_markdown_answer_shows_image_and_link_urls_as_text():
 
 
 def test_document_markup_is_shown_literally():
-    hit = Hit("1", "[red]alarm[/red] [link=http://x]y[/link]", "/d/a.md", None, "", 0, 1, 0.5)
+    hit = Hit(
+        id="1", text="[red]alarm[/red] [link=http://x]y[/link]", path="/d/a.md", end=1, score=0.5
+    )
     from ragchat.render import search_view
 
     assert "[red]alarm[/red] [link=http://x]y[/link]" in render(search_view([hit]))
 
 
 def test_sources_link_to_their_files_on_a_terminal():
-    hit = Hit("1", "t", "/x/a\x1b[2Jb.md", None, "", 0, 1, 0.5)
+    hit = Hit(id="1", text="t", path="/x/a\x1b[2Jb.md", end=1, score=0.5)
     console = Console(file=io.StringIO(), width=120, color_system="truecolor", force_terminal=True)
     console.print(sources_view([hit]))
     output = console.file.getvalue()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fakes import FakeEmbedder
-from test_ingest import make_app, write
+from helpers import make_app, write
 
 from ragchat.lexical import query_words
 from ragchat.retrieval import convex_fusion, fuse, reciprocal_rank_fusion
@@ -19,7 +19,7 @@ def test_query_words_drop_stopwords_and_syntax():
 
 
 def test_rrf_by_hand():
-    a, b, c = (Hit(x, "", x, None, "", 0, 0, 0.0) for x in "abc")
+    a, b, c = (Hit(id=x, path=x, score=0.0) for x in "abc")
     fused = reciprocal_rank_fusion([a, b], [b, c])
     assert fused == {"a": 1 / 61, "b": 1 / 62 + 1 / 61, "c": 1 / 62}
     ranked = fuse([a, b], [b, c], reciprocal_rank_fusion)

@@ -1,34 +1,45 @@
-"""Two machines sharing one real Chroma server (`chroma run` on 127.0.0.1)."""
+"""Two machines sharing one real Chroma server (`chroma run` on 127.0.0.1), and a server that
+goes away for a while."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import sqlite3
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import free_port, ragchat, serving
 from fakes import FakeEmbedder
-from test_ingest import write
+from helpers import free_port, ragchat, serving, write
 
 from ragchat.app import App
 from ragchat.config import Settings
+from ragchat.errors import StoreError
+from ragchat.store import VectorStore
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory):
+@contextmanager
+def chroma_run(path: Path, port: int) -> Iterator[str]:
+    """A real Chroma server on 127.0.0.1:``port`` keeping its data in ``path``; its URL."""
     chroma = str(Path(sys.executable).parent / "chroma")
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
     with serving(
         [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
         f"http://127.0.0.1:{port}/api/v2/heartbeat",
         timeout=60,
     ):
         yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    with chroma_run(tmp_path_factory.mktemp("chroma-server"), free_port()) as url:
+        yield url
 
 
 def machine(home: Path, url: str, collection: str, embedder=None) -> App:
@@ -70,7 +81,7 @@ def test_two_machines_stay_consistent(chroma_server, tmp_path: Path):
 
 
 def test_cli_ingest_search_ask_through_the_server(chroma_server, tmp_path: Path):
-    from conftest import CORPUS
+    from helpers import CORPUS
 
     docs = tmp_path / "docs"
     shutil.copytree(CORPUS, docs)
@@ -109,3 +120,66 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path):
     result = ragchat("ingest", str(docs), env=env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "Chroma server" in result.stderr
+
+
+def local_copy(app: App) -> tuple[list[tuple], list[tuple], list[tuple[str, str, str]]]:
+    """This machine's copy of the server's manifest (rows with their ingest times, so a row
+    fetched again would differ) and its lexical index."""
+    db = sqlite3.connect(app.manifest.path)
+    try:
+        collections = db.execute("SELECT * FROM collections ORDER BY name").fetchall()
+        files = db.execute("SELECT * FROM files ORDER BY collection, path").fetchall()
+    finally:
+        db.close()
+    lexical = sorted(app.collection.lexical.entries())
+    app.collection.lexical.close()
+    return collections, files, lexical
+
+
+def test_a_server_that_is_down_is_an_error_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    docs, home, data, port = tmp_path / "docs", tmp_path / "home", tmp_path / "data", free_port()
+    write(docs, "zeppelin.md", "The zeppelin hangar is in Friedrichshafen.")
+    write(docs, "tea.md", "Green tea is unoxidised.")
+    url = f"http://127.0.0.1:{port}"
+    down = (
+        re.escape(f"Cannot reach the Chroma server at {url} (")
+        + r"\w+\); is 'chroma run' running there\?"
+    )
+    with chroma_run(data, port):
+        app = machine(home, url, "outage")
+        assert len(app.ingest(docs).added) == 2
+        chat = app.retriever("hybrid")  # a long-lived process (a chat), synced while it was up
+        assert chat.retrieve("zeppelin", 1)[0].path == str(docs / "zeppelin.md")
+        before = local_copy(app)
+        assert len(before[1]) == 2 and len(before[2]) == 2
+
+    # stopped: every way in is one error naming the server, and the local copy stays
+    with pytest.raises(StoreError, match=down):
+        chat.retrieve("zeppelin", 1)
+    fresh = machine(home, url, "outage")  # a new process, whose first sync meets the outage
+    with pytest.raises(StoreError, match=down):
+        fresh.retriever("lexical").retrieve("zeppelin", 1)
+    env = {"RAGCHAT_HOME": str(home), "RAGCHAT_CHROMA_URL": url, "RAGCHAT_COLLECTION": "outage"}
+    for command in (["search", "zeppelin"], ["status"]):
+        result = ragchat(*command, env=env)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1 and re.match("Error: " + down, result.stderr)
+    assert local_copy(fresh) == before
+
+    # started again on the same data: search works, and nothing had to be fetched again
+    fetched: list[object] = []
+    records = VectorStore.records
+    monkeypatch.setattr(
+        VectorStore, "records", lambda self, *a, **k: fetched.append(a) or records(self, *a, **k)
+    )
+    with chroma_run(data, port):
+        again = machine(home, url, "outage")
+        assert again.retriever("hybrid").retrieve("zeppelin", 1)[0].path == str(
+            docs / "zeppelin.md"
+        )
+        assert chat.retrieve("green tea", 1)[0].path == str(docs / "tea.md")  # reconnected
+        status = json.loads(ragchat("status", "--json", env=env).stdout)
+        assert status["collections"][0]["documents"] == 2
+        assert fetched == [] and local_copy(again) == before

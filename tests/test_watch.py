@@ -15,14 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import ragchat
 from fakes import FakeEmbedder
+from helpers import ragchat
 
 from ragchat.app import App
 from ragchat.config import Settings
 from ragchat.ingest import IngestReport
 from ragchat.manifest import write_lock
-from ragchat.watch import Waiting, Watcher, ignored, sync_line
+from ragchat.render import sync_line
+from ragchat.watch import Waiting, Watcher, ignored
 
 DEADLINE = 20.0  # seconds a change may take to show (generous: two cores, shared)
 

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragchat.ids import document_id, parse_chunk_id
 from ragchat.store import VectorStore
+from ragchat.text import shorten
 
 DOCS_SUFFIX = "__docs"
 LEAD_CHARS = 200  # the opening of a document kept beside its vector (cluster names, hovers)
 TITLE_CHARS = 120
-_SPACE = re.compile(r"\s+")
 _DOCSTRING = re.compile(r"[rRuU]?(?:\"\"\"|\'\'\')(.*?)(?:\"\"\"|\'\'\'|$)", re.DOTALL)
 
 
@@ -40,11 +41,6 @@ def mean_vector(vectors: Sequence[Sequence[float]]) -> list[float]:
     return [float(x) for x in (centre / length if length else centre)]
 
 
-def one_line(text: str, limit: int) -> str:
-    text = _SPACE.sub(" ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def describe(path: str, headings: Sequence[str], first_text: str) -> dict[str, Any]:
     """Title (first heading, else first line, else file name) and lead of a document."""
     first_line = next((line for line in first_text.splitlines() if line.strip()), "")
@@ -58,8 +54,8 @@ def describe(path: str, headings: Sequence[str], first_text: str) -> dict[str, A
         first_text = docstring.group(1)
     return {
         "path": path,
-        "title": one_line(title, TITLE_CHARS),
-        "lead": one_line(first_text, LEAD_CHARS),
+        "title": shorten(title, TITLE_CHARS),
+        "lead": shorten(first_text, LEAD_CHARS),
     }
 
 
@@ -84,7 +80,7 @@ class Document:
 
 
 class DocumentIndex:
-    """The ``NAME__docs`` collection: id = the file's chunk prefix, vector, title and lead."""
+    """The ``NAME__docs`` collection: id = the file's document id, vector, title and lead."""
 
     def __init__(self, store: VectorStore, collection: str) -> None:
         self.store = store
@@ -136,11 +132,11 @@ class DocumentIndex:
         k = min(k, self.count())
         return [(hit.id, hit.score) for hit in self.store.query(self.name, vector, k)] if k else []
 
-    def rebuild(self, paths: Iterable[str], prefix_of: Any) -> int:
+    def rebuild(self, paths: Iterable[str]) -> int:
         """Bring the index in step with ``paths`` (the manifest's files), computing missing
         vectors from the chunk vectors already in the store; returns how many were built.
         Collections ingested before document vectors existed are caught up this way."""
-        wanted = {prefix_of(p): p for p in paths}
+        wanted = {document_id(p): p for p in paths}
         present = set(self.ids())
         stale = [i for i in present if i not in wanted]
         self.delete(stale)
@@ -154,7 +150,7 @@ class DocumentIndex:
             for record in self.store.scan(
                 self.collection, where={"path": {"$in": batch}}, text=True
             ):
-                index = int(record.id.rsplit("-", 1)[1])
+                index = parse_chunk_id(record.id)[1]
                 chunks[str(record.metadata["path"])].append(
                     (index, record.vector, record.metadata, record.text)
                 )
@@ -167,7 +163,7 @@ class DocumentIndex:
                 headings = str(first[2].get("headings", "")).split(" > ")
                 entries.append(
                     (
-                        prefix_of(path),
+                        document_id(path),
                         mean_vector([c[1] for c in found]),
                         describe(path, headings, first[3]),
                     )

@@ -1,13 +1,14 @@
-"""A store shared through a Chroma server (``--chroma-url``).
+"""The manifest of a store shared through a Chroma server (``--chroma-url``).
 
 Several machines may ingest into and query one server, so what must agree lives on the
-server: the chunks (with their text) in the collection itself, and the manifest of files as a
+server: the chunks (with their text) in the collection itself, the manifest of files as a
 companion collection ``NAME__files`` (one record per file: path, size, mtime, SHA-256, chunk
-count), and the document vectors in ``NAME__docs`` (see ragchat/documents.py). The lexical index cannot live in Chroma (it has no BM25), so each machine keeps it as
-a cache in its own SQLite file, derived from the server: before a collection is used, files
-whose record changed on the server have their chunks re-read into the cache, and files gone
-from the server leave it. Every machine therefore ranks with the same chunks and the same
-file list, whoever ingested them.
+count), and the document vectors in ``NAME__docs`` (see document_vectors.py). The lexical
+index cannot live in Chroma (it has no BM25), so each machine keeps it as a local cache (a
+tantivy index beside a local copy of the manifest, under ``<home>/servers/``), derived from
+the server: before a collection is used, files whose record changed on the server have their
+chunks re-read into the cache, and files gone from the server leave it. Every machine
+therefore ranks with the same chunks and the same file list, whoever ingested them.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ragchat.documents import DOCS_SUFFIX
-from ragchat.ingest import chunk_prefix
+from ragchat.document_vectors import DOCS_SUFFIX
+from ragchat.ids import document_id, parse_chunk_id
 from ragchat.lexical import LexicalIndex
-from ragchat.manifest import CollectionRecord, FileRecord, Manifest
+from ragchat.manifest import CollectionRecord, FileRecord, Manifest, record_from_metadata
 from ragchat.store import VectorStore
 
 FILES_SUFFIX = "__files"
@@ -43,8 +44,8 @@ def _file_record(meta: dict[str, Any]) -> FileRecord:
 
 
 class ServerManifest(Manifest):
-    """The manifest on a Chroma server, with a local SQLite copy that also holds the lexical
-    index; ``sync`` brings the copy in step with the server."""
+    """The manifest on a Chroma server, with a local SQLite copy (beside which the lexical
+    index is kept); ``sync`` brings the copy and the index in step with the server."""
 
     def __init__(self, path: Path, store: VectorStore) -> None:
         super().__init__(path)
@@ -52,17 +53,17 @@ class ServerManifest(Manifest):
         self.synced: set[str] = set()
 
     def _files(self, name: str) -> Any:
-        return self.store.client.get_or_create_collection(
-            name + FILES_SUFFIX, embedding_function=None
-        )
+        with self.store.asking():
+            return self.store.client.get_or_create_collection(
+                name + FILES_SUFFIX, embedding_function=None
+            )
 
     def collection(self, name: str) -> CollectionRecord | None:
         self.sync(name)
         return super().collection(name)
 
     def collections(self) -> list[CollectionRecord]:
-        for collection in self.store.client.list_collections():
-            name = getattr(collection, "name", collection)
+        for name in self.store.collection_names():
             if not name.endswith((FILES_SUFFIX, DOCS_SUFFIX)):
                 self.sync(name)
         return super().collections()
@@ -73,13 +74,19 @@ class ServerManifest(Manifest):
 
     def put_file(self, collection: str, record: FileRecord) -> None:
         super().put_file(collection, record)
-        self._files(collection).upsert(
-            ids=[chunk_prefix(record.path)], embeddings=[[1.0]], metadatas=[_file_metadata(record)]
-        )
+        files = self._files(collection)
+        with self.store.asking():
+            files.upsert(
+                ids=[document_id(record.path)],
+                embeddings=[[1.0]],
+                metadatas=[_file_metadata(record)],
+            )
 
     def delete_file(self, collection: str, path: str) -> None:
         super().delete_file(collection, path)
-        self._files(collection).delete(ids=[chunk_prefix(path)])
+        files = self._files(collection)
+        with self.store.asking():
+            files.delete(ids=[document_id(path)])
 
     def drop_collection(self, name: str) -> None:
         super().drop_collection(name)
@@ -87,29 +94,28 @@ class ServerManifest(Manifest):
         self.synced.discard(name)
 
     def sync(self, name: str) -> None:
-        """Make the local copy (file list and lexical index) match the server, once per run."""
-        if name in self.synced:
-            return
-        self.synced.add(name)
-        if not self.store.exists(name):
+        """Make the local copy (file list and lexical index) match the server, once per run.
+
+        Only the server saying the collection does not exist makes the copy go; a server that
+        cannot be reached is a StoreError, and the copy is left as it is (tried again next
+        time)."""
+        if name not in self.synced:
+            self._sync(name)
+            self.synced.add(name)
+
+    def _sync(self, name: str) -> None:
+        if not self.store.exists(name):  # dropped on the server: forget the local copy too
+            LexicalIndex(self, name).drop()
             Manifest.drop_collection(self, name)
             return
-        meta = self.store.metadata(name)
-        if "ragchat:embedder" not in meta:
+        record = record_from_metadata(name, self.store.metadata(name))
+        if record is None:
             return  # not a ragchat collection
-        Manifest.add_collection(
-            self,
-            CollectionRecord(
-                name,
-                str(meta["ragchat:embedder"]),
-                int(meta["ragchat:dimension"]),
-                str(meta.get("ragchat:query_prefix", "")),
-                str(meta.get("ragchat:passage_prefix", "")),
-                str(meta.get("ragchat:chunker", "")),
-                str(meta.get("ragchat:backend", "torch")),
-            ),
-        )
-        page = self._files(name).get(include=["metadatas"])
+        if Manifest.collection(self, name) != record:  # a row rewritten only when it changed
+            Manifest.add_collection(self, record)
+        files = self._files(name)
+        with self.store.asking():
+            page = files.get(include=["metadatas"])
         remote = {r.path: r for r in (_file_record(m) for m in page["metadatas"])}
         local = Manifest.files(self, name)
         changed = [path for path, record in remote.items() if local.get(path) != record]
@@ -128,7 +134,7 @@ class ServerManifest(Manifest):
                         (chunk_id, f"{headings}\n{text}" if headings else text)
                     )
                 for path in batch:
-                    pairs = sorted(chunks[path], key=lambda pair: int(pair[0].rsplit("-", 1)[1]))
+                    pairs = sorted(chunks[path], key=lambda pair: parse_chunk_id(pair[0])[1])
                     lexical.replace(path, [i for i, _ in pairs], [t for _, t in pairs])
             lexical.commit()  # before the rows: a sync stopped in between is redone next time
         finally:  # a long-lived reader must not keep the writer's lock

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ragchat.errors import ExploreError
+from ragchat.text import shorten
 
 # Tableau's 20 colours, paired: the first 10 are tab10, told apart by most eyes and printers.
 PALETTE = [
@@ -120,8 +121,7 @@ def spread_sample(points: Sequence[Point], count: int) -> list[int]:
 
 def _plain(text: str, limit: int = 40) -> str:
     """Text for matplotlib: short, and with '$' escaped so it is not read as math."""
-    text = text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-    return text.replace("$", r"\$")
+    return shorten(text, limit).replace("$", r"\$")
 
 
 def build_figure(document_map: DocumentMap) -> Any:

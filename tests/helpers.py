@@ -1,0 +1,119 @@
+"""Plain helpers the tests share: paths, the real CLI in a subprocess, real servers on
+127.0.0.1, and a test App (real Chroma, fake embedder). Fixtures are in conftest.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from fakes import FakeEmbedder
+
+from ragchat.app import App
+from ragchat.config import Settings
+from ragchat.embedders import Embedder
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpora" / "harbor"
+EVAL = Path(os.environ.get("RAGCHAT_EVAL_DATA", ROOT.parent / "shared" / "eval"))
+
+
+def ragchat(
+    *args: str, input: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    environment = {
+        **os.environ,
+        "RAGCHAT_EMBEDDING_MODEL": "bundled",
+        "RAGCHAT_MODEL": "bundled",
+        "RAGCHAT_N_CTX": "2048",
+        "RAGCHAT_MAX_TOKENS": "96",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "ragchat", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+    )
+
+
+def llama_cpp_server(port: int, key: str, *extra: str) -> list[str]:
+    """The command of llama.cpp's OpenAI-compatible server for the bundled GGUF ("smol")."""
+    from ragchat.bundled import bundled_llm
+
+    model = str(bundled_llm())
+    return [
+        *(sys.executable, "-m", "llama_cpp.server", "--model", model, "--model_alias", "smol"),
+        *("--host", "127.0.0.1", "--port", str(port), "--api_key", key, "--n_threads", "2"),
+        *extra,
+    ]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(
+    command: list[str], probe: str, headers: dict[str, str] | None = None, timeout: float = 120
+):
+    """Run a real server on 127.0.0.1 until ``probe`` answers; stop it afterwards."""
+    import time
+    import urllib.request
+
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    deadline = time.time() + timeout
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(
+                    urllib.request.Request(probe, headers=headers or {}), timeout=2
+                ).read()
+                break
+            except OSError:
+                if time.time() > deadline or process.poll() is not None:
+                    pytest.fail(f"{command[0]} {command[1]} did not start")
+                time.sleep(0.3)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def make_app(home: Path, embedder: Embedder | None = None, **settings) -> App:
+    """An App over a real store in ``home`` with the fake embedder (or ``embedder``)."""
+    explicit = frozenset({"embedding_model"}) if embedder is not None else frozenset()
+    return App(home, Settings(**settings), explicit=explicit, embedder=embedder or FakeEmbedder())
+
+
+def chroma_paths(app: App) -> dict[str, int]:
+    """Chunks per file, read from the Chroma collection itself."""
+    got = app.store._collection(app.collection.name).get(include=["metadatas"])
+    counts: dict[str, int] = {}
+    for meta in got["metadatas"]:
+        counts[meta["path"]] = counts.get(meta["path"], 0) + 1
+    return counts
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
