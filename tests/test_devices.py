@@ -24,6 +24,7 @@ def torch_sees(monkeypatch: pytest.MonkeyPatch):
     return sees
 
 
+@pytest.mark.slow
 def test_torch_takes_cuda_then_mps_then_the_cpu(torch_sees):
     torch_sees(cuda=True, mps=True)
     assert torch_device() == "cuda"
@@ -35,6 +36,7 @@ def test_torch_takes_cuda_then_mps_then_the_cpu(torch_sees):
     assert torch_device("cpu") == "cpu"  # asked for: no probing
 
 
+@pytest.mark.slow
 def test_the_torch_embedder_loads_on_the_chosen_device(torch_sees, monkeypatch):
     import sys
     import types
@@ -103,32 +105,31 @@ def test_status_shows_the_setting_without_loading_a_runtime():
     import subprocess
     import sys
 
-    probe = (
-        "import json, sys; from click.testing import CliRunner; from ragchat.cli import main;"
-        " out = CliRunner().invoke(main, ['status', '--json']).output;"
-        " loaded = [m for m in ('onnxruntime', 'torch') if m in sys.modules];"
-        " print(json.dumps([json.loads(out)['embedding_device'], loaded]))"
+    probe = """
+import json, sys
+from click.testing import CliRunner
+from ragchat.cli import main
+shown = []
+for env in json.loads(sys.argv[1]):
+    shown.append(json.loads(CliRunner().invoke(main, ["status", "--json"], env=env).output))
+loaded = [m for m in ("onnxruntime", "torch") if m in sys.modules]
+print(json.dumps([[s["embedding_device"] for s in shown], loaded]))
+"""
+    cases = [
+        {},
+        {"RAGCHAT_EMBEDDING_DEVICE": "cpu", "RAGCHAT_EMBEDDING_BACKEND": "torch"},
+        {
+            "RAGCHAT_EMBEDDING_MODEL": "openai:nomic-embed-text",
+            "RAGCHAT_EMBEDDING_BASE_URL": "http://127.0.0.1:11434/v1/",
+        },
+    ]
+    found = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(cases)], capture_output=True, text=True
     )
-
-    def status(**env: str) -> list:
-        import os
-
-        found = subprocess.run(
-            [sys.executable, "-c", probe],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **env},
-            check=True,
-        )
-        return json.loads(found.stdout)
-
-    assert status() == ["auto", []]
-    assert status(RAGCHAT_EMBEDDING_DEVICE="cpu", RAGCHAT_EMBEDDING_BACKEND="torch") == ["cpu", []]
-    remote = status(
-        RAGCHAT_EMBEDDING_MODEL="openai:nomic-embed-text",
-        RAGCHAT_EMBEDDING_BASE_URL="http://127.0.0.1:11434/v1/",
-    )
-    assert remote == ["remote, at http://127.0.0.1:11434/v1", []]
+    assert found.returncode == 0, found.stderr
+    devices, loaded = json.loads(found.stdout)
+    assert devices == ["auto", "cpu", "remote, at http://127.0.0.1:11434/v1"]
+    assert loaded == []
 
 
 def test_doctor_says_where_the_embedder_runs(monkeypatch: pytest.MonkeyPatch):

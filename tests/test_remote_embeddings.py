@@ -81,7 +81,8 @@ def stub():
     _Embeddings.dimension, _Embeddings.per_token, _Embeddings.status = 3, False, 200
     _Embeddings.inputs = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Embeddings)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # a short poll: shutdown() waits for it (the default half second, at every test's end)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1", _Embeddings
     server.shutdown()
@@ -133,7 +134,9 @@ def test_a_changed_dimension_is_refused(stub):
     [
         (401, "API key rejected by 127.0.0.1:"),
         (404, "has no model 'gamma'; it offers: alpha, beta (use --embedding-model openai:NAME)"),
-        (503, "failed with HTTP 503 (after 3 retries for 5xx)"),
+        pytest.param(  # retried with backoff: seconds of waiting
+            503, "failed with HTTP 503 (after 3 retries for 5xx)", marks=pytest.mark.slow
+        ),
     ],
 )
 def test_server_errors_are_one_line(stub, status, message):
@@ -144,6 +147,7 @@ def test_server_errors_are_one_line(stub, status, message):
     assert len(handler.inputs) == (4 if status == 503 else 1)  # 5xx retried with backoff
 
 
+@pytest.mark.slow
 def test_a_dead_server_is_one_line():
     url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(
