@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from fakes import FakeEmbedder, FakeLLM
-from helpers import CORPUS, free_port, ragchat
+from helpers import free_port, ingest_corpus, ragchat
 
 from ragchat.app import App
 from ragchat.config import Settings
@@ -183,12 +182,8 @@ def test_the_server_registers_every_tool_read_only(tools: Tools):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("mcp")
-    home, docs = base / "home", base / "docs"
-    shutil.copytree(CORPUS, docs)
-    result = ragchat("ingest", str(docs), env={"RAGCHAT_HOME": str(home)})
-    assert result.returncode == 0, result.stderr
-    return home, docs
+    """The sample corpus, ingested for this module alone: a test adds to it."""
+    return ingest_corpus(tmp_path_factory.mktemp("mcp"))
 
 
 def server_env(home: Path, **extra: str) -> dict[str, str]:

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from helpers import free_port, llama_cpp_server, ragchat, serving
+from helpers import JsonHandler, free_port, llama_cpp_serving, ragchat, stub_server
 
 from ragchat.config import Settings
 from ragchat.errors import EmbedderMismatch, EmbeddingError
@@ -32,7 +30,7 @@ def remote(model: str, url: str, **settings) -> OpenAIEmbedder:
     )
 
 
-class _Embeddings(BaseHTTPRequestHandler):
+class _Embeddings(JsonHandler):
     """An OpenAI-style /v1/embeddings: vectors of ``dimension`` (or one per word when
     ``per_token``), or ``status`` as an error."""
 
@@ -42,13 +40,13 @@ class _Embeddings(BaseHTTPRequestHandler):
     inputs: ClassVar[list[list[str]]] = []
 
     def do_GET(self):  # /v1/models
-        self._send(200, {"object": "list", "data": [{"id": "alpha"}, {"id": "beta"}]})
+        self.send_json(200, {"object": "list", "data": [{"id": "alpha"}, {"id": "beta"}]})
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        body = self.read_json()
         type(self).inputs.append(body["input"])
         if self.status != 200:
-            self._send(self.status, {"error": {"message": "nope", "type": "error"}})
+            self.send_json(self.status, {"error": {"message": "nope", "type": "error"}})
             return
         data = []
         for index, text in enumerate(body["input"]):
@@ -62,30 +60,15 @@ class _Embeddings(BaseHTTPRequestHandler):
                 }
             )
         data.reverse()  # the index, not the order, says which text a vector belongs to
-        self._send(200, {"object": "list", "model": body["model"], "data": data})
-
-    def _send(self, status, body):
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
+        self.send_json(200, {"object": "list", "model": body["model"], "data": data})
 
 
 @pytest.fixture
 def stub():
     _Embeddings.dimension, _Embeddings.per_token, _Embeddings.status = 3, False, 200
     _Embeddings.inputs = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Embeddings)
-    # a short poll: shutdown() waits for it (the default half second, at every test's end)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", _Embeddings
-    server.shutdown()
+    with stub_server(_Embeddings) as url:
+        yield url, _Embeddings
 
 
 def test_vectors_come_in_order_normalised_and_in_batches(stub):
@@ -206,10 +189,7 @@ def test_tokens_are_counted_by_the_models_own_tokenizer_when_it_is_here(stub):
 
 @pytest.fixture(scope="module")
 def llama_server():
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    command = llama_cpp_server(port, KEY, "--embedding", "true")
-    with serving(command, url + "/models", {"Authorization": f"Bearer {KEY}"}):
+    with llama_cpp_serving(KEY, "--embedding", "true") as url:
         yield url
 
 
