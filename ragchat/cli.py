@@ -81,8 +81,10 @@ def ingest(
 ) -> None:
     """Load, chunk, embed and store documents; a re-run only does what changed.
 
-    Reads Markdown, text, HTML, PDF and source files under each PATH. Files that changed
-    are re-embedded, deleted ones removed, unchanged ones skipped without reading.
+    Reads Markdown, text, HTML, PDF, Word, PowerPoint, Excel, CSV, OpenDocument, e-mail,
+    EPUB, notebooks, RTF and source files under each PATH (scans and images with the OCR
+    extra). Files that changed are re-embedded, deleted ones removed, unchanged ones skipped
+    without reading.
 
     \b
     Example:
@@ -222,6 +224,41 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
         return
     out, _ = consoles()
     out.print(search_view(hits))
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@collection_option
+@embedding_option
+@remote_embedding_option
+@setting_option(
+    "--chunk-tokens", name="chunk_tokens", text="Target chunk size in embedder tokens", type=int
+)
+@json_option("the chunks (whole texts)")
+@handle_errors
+def chunks(path: Path, as_json: bool, **flags: Any) -> None:
+    """Show how a file is split: each chunk as it would be cited (path, page, slide, sheet or
+    message), its heading path, its size in embedder tokens and the start of its text.
+    Nothing is embedded or stored.
+
+    Sizes are counted with the collection's embedding model (or the one named), so they are
+    the sizes an ingest would make.
+
+    \b
+    Example:
+        ragchat chunks report.docx
+        ragchat chunks deck.pptx --json --collection notes
+    """
+    from ragchat.preview import split_file
+    from ragchat.render import chunks_view
+
+    app = build_app(**flags)
+    split = split_file(path, app.embedder, app.settings.chunk_tokens)
+    if as_json:
+        echo_json(split.to_dict())
+        return
+    out, _ = consoles()
+    out.print(chunks_view(split))
 
 
 @main.command(name="eval")

@@ -58,7 +58,7 @@ def watch(path: Path, quiet: bool, **flags: Any) -> None:
         app,
         path,
         on_start=lambda report: err.print(
-            ingest_line(path, report) + "; watching for changes (Ctrl-C to stop).",
+            ingest_line(path, report, then="; watching for changes (Ctrl-C to stop)."),
             markup=False,
         ),
         on_sync=lambda report: err.print(sync_line(report, watcher.root), markup=False),

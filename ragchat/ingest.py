@@ -8,6 +8,7 @@ nothing the next run does not repair.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -24,8 +25,9 @@ from ragchat.embedders import Embedder
 from ragchat.errors import LoadError
 from ragchat.ids import chunk_id, document_id
 from ragchat.isolation import SafeLoader
-from ragchat.loaders import Page, load, loader_for, paragraph_blocks, unsupported_reason
+from ragchat.loaders import ISOLATED_SUFFIXES, file_notes, load, loader_for, unsupported_reason
 from ragchat.manifest import FileRecord
+from ragchat.pages import Page, paragraph_blocks
 from ragchat.store import chunk_metadata
 from ragchat.text import is_under
 
@@ -37,6 +39,8 @@ EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses
 class Progress(Protocol):
     def start(self, total_files: int) -> None: ...
     def advance(self, files: int = 0, chunks: int = 0) -> None: ...
+    def step(self, text: str) -> None:
+        """What the file being read is doing, e.g. "scan.pdf: OCR page 3 of 40"."""
 
 
 class _NoProgress:
@@ -44,6 +48,9 @@ class _NoProgress:
         pass
 
     def advance(self, files: int = 0, chunks: int = 0) -> None:
+        pass
+
+    def step(self, text: str) -> None:
         pass
 
 
@@ -56,6 +63,8 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     chunks_embedded: int = 0
     seconds: float = 0.0
+    # (path, note): what was off in a file that was read, e.g. "OCR'd (pages 1-2)"
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         text = (
@@ -66,6 +75,13 @@ class IngestReport:
             text += ": " + ", ".join(f"{Path(p).name} ({why})" for p, why in self.skipped)
         return text
 
+    def note_lines(self) -> list[str]:
+        """One line per file with notes: "report.pdf: OCR'd (pages 1-2); no text (page 3)"."""
+        by_file: dict[str, list[str]] = {}
+        for path, note in self.notes:
+            by_file.setdefault(path, []).append(note)
+        return [f"{Path(path).name}: {'; '.join(notes)}" for path, notes in by_file.items()]
+
     def to_dict(self) -> dict[str, object]:
         return {
             "added": self.added,
@@ -73,6 +89,7 @@ class IngestReport:
             "removed": self.removed,
             "unchanged": self.unchanged,
             "skipped": [{"path": p, "reason": why} for p, why in self.skipped],
+            "notes": [{"path": p, "note": note} for p, note in self.notes],
             "chunks_embedded": self.chunks_embedded,
             "seconds": round(self.seconds, 3),
         }
@@ -175,8 +192,11 @@ class FileSource:
         return self.reader(self.path)
 
 
-# Formats whose parsers can be made to loop or explode: read in a worker with limits.
-ISOLATED_SUFFIXES = {".pdf"}
+def reader_for(path: Path, safe: SafeLoader) -> Callable[[Path], list[Page]]:
+    """How to read ``path``: in the worker when its format's parsers can loop or explode."""
+    if path.suffix.lower() in ISOLATED_SUFFIXES:
+        return functools.partial(safe.load_with, load)
+    return load
 
 
 @dataclass
@@ -283,13 +303,10 @@ class Ingestor:
             found.update(dict.fromkeys(files))
             skipped += skips
         scopes = [str(root.absolute().resolve()) for root in roots]
-        safe = SafeLoader()
+        safe = SafeLoader(on_step=self.progress.step)
         try:
             report = self.sync(
-                [
-                    FileSource(p, safe.load if p.suffix.lower() in ISOLATED_SUFFIXES else load)
-                    for p in found
-                ],
+                [FileSource(p, reader_for(p, safe)) for p in found],
                 lambda key: any(is_under(key, scope) for scope in scopes),
             )
         finally:
@@ -384,6 +401,8 @@ class Ingestor:
         chunks = chunk_pages(
             pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens
         )
+        notes = file_notes(pages) or ([] if chunks else ["no text found"])
+        report.notes.extend((key, note) for note in notes)
         paginated = any(p.number is not None for p in pages)
         record = FileRecord(
             key, size, mtime_ns, digest, len(chunks), len(pages) if paginated else None
@@ -412,7 +431,15 @@ class Ingestor:
                 [c.text for _, _, c in chunks],
                 [
                     chunk_metadata(
-                        path, c.page, c.heading_path, c.start, c.end, c.line, c.end_line, c.symbol
+                        path,
+                        c.page,
+                        c.heading_path,
+                        c.start,
+                        c.end,
+                        c.line,
+                        c.end_line,
+                        c.symbol,
+                        c.label,
                     )
                     for path, _, c in chunks
                 ],

@@ -58,10 +58,8 @@ def excerpt(hit: Hit, n: int | None = None) -> dict[str, Any]:
         data.pop("score")
         data.pop("scores")
     data["chunk_id"] = hit.id
-    for key in ("text", "path", "headings", "symbol"):
-        if isinstance(data.get(key), str):
-            data[key] = sanitize(data[key])
-    return data
+    # every string came from a document (text, path, headings, symbol, a sheet's name...)
+    return {key: sanitize(v) if isinstance(v, str) else v for key, v in data.items()}
 
 
 class Tools:
@@ -281,8 +279,9 @@ def build_server(tools: Tools) -> Any:
     ) -> dict[str, Any]:
         """The best-matching excerpts of the user's documents for a query, best first.
 
-        Each result has its path, page (PDFs) or line (code), headings, chunk_id and scores
-        (dense: cosine similarity; lexical: BM25; fused: the hybrid ranking). mode: dense,
+        Each result has its path, page (PDFs; page_label for a slide, sheet or message) or
+        line (code), headings, chunk_id and scores (dense: cosine similarity; lexical: BM25;
+        fused: the hybrid ranking). mode: dense,
         lexical or hybrid (default: the user's setting). path: only this ingested file or
         folder. k: how many (at most 50). collection: default the server's."""
         return await worker.run(tools.search, query, k, mode, path, collection)

@@ -80,15 +80,19 @@ def test_document_text_is_sanitised_like_terminal_output():
         start=0,
         end=10,
         score=0.5,
+        page_label="sheet \x1b[8mQ3",
     )
     shown = excerpt(hit, 1)
-    assert (shown["text"], shown["path"], shown["headings"]) == (
+    assert (shown["text"], shown["path"], shown["headings"], shown["page_label"]) == (
         "Ignore this.",
         "/docs/evil.md",
         "Intro",
+        "sheet Q3",
     )
     assert shown["chunk_id"] == "abc-3" and shown["n"] == 1
-    assert set(excerpt(hit)) == {"chunk_id", "path", "page", "headings", "start", "end", "text"}
+    assert set(excerpt(hit)) == {
+        *("chunk_id", "path", "page", "headings", "start", "end", "text", "page_label")
+    }
 
 
 def test_search_bounds_k_and_filters_by_path(tools: Tools, library: Path):
