@@ -1,8 +1,8 @@
 """The ``ragchat`` command: parses, delegates to the library, renders. Nothing heavy at import.
 
 The group and the commands that ingest, answer, search, measure and check are here; the
-commands that explore a collection are in cli_explore.py, the options they all share in
-cli_options.py.
+commands that explore a collection are in cli_explore.py, the long-running ones (watch, mcp)
+in cli_serve.py, the options they all share in cli_options.py.
 
 Exit codes: 0 done, 1 error (one line on stderr naming the fix), 2 usage error,
 130 interrupted, 128+N a crash by signal N in native code (see supervisor.py).
@@ -20,9 +20,10 @@ from typing import Any
 
 import click
 
-from ragchat import __version__, cli_explore
+from ragchat import __version__, cli_explore, cli_serve
 from ragchat.cli_options import (
     OneLineUsageError,
+    allow_remote_option,
     announce_destination,
     backend_option,
     build_app,
@@ -31,14 +32,16 @@ from ragchat.cli_options import (
     echo_json,
     embedding_option,
     handle_errors,
+    ingest_options,
     json_option,
     llm_options,
     mode_option,
     read_question,
+    remote_embedding_option,
     setting_option,
 )
 from ragchat.config import MODES
-from ragchat.text import escaped, plural, shown_path
+from ragchat.text import escaped, plural
 
 
 class _Group(click.Group):
@@ -77,12 +80,7 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @collection_option
-@embedding_option
-@backend_option
-@setting_option(
-    "--chunk-tokens", name="chunk_tokens", text="Target chunk size in embedder tokens", type=int
-)
-@setting_option("--max-file-mb", name="max_file_mb", text="Skip files larger than this", type=int)
+@ingest_options
 @click.option(
     "--rebuild",
     "--reindex",
@@ -97,13 +95,10 @@ def ingest(
     paths: tuple[Path, ...],
     collection: str | None,
     chroma_url: str | None,
-    embedding_model: str | None,
-    embedding_backend: str | None,
-    chunk_tokens: int | None,
-    max_file_mb: int | None,
     reindex: bool,
     quiet: bool,
     as_json: bool,
+    **flags: Any,
 ) -> None:
     """Load, embed and store documents; a re-run does what changed.
 
@@ -118,16 +113,9 @@ def ingest(
         ragchat ingest --rebuild ./docs    # after 'ragchat doctor' reports damage
         RAGCHAT_EMBEDDING_MODEL=bundled ragchat ingest corpora/harbor
     """
-    from ragchat.render import IngestProgress
+    from ragchat.render import IngestProgress, ingest_line
 
-    app = build_app(
-        collection=collection,
-        chroma_url=chroma_url,
-        embedding_model=embedding_model,
-        embedding_backend=embedding_backend,
-        chunk_tokens=chunk_tokens,
-        max_file_mb=max_file_mb,
-    )
+    app = build_app(collection=collection, chroma_url=chroma_url, **flags)
     out, err = consoles(quiet or as_json)
     if quiet or as_json:
         app.notify = lambda message: None
@@ -149,19 +137,14 @@ def ingest(
         )
         return
     for path, report in zip(paths, reports, strict=True):
-        err.print(
-            f"{shown_path(str(path))}: {report.summary()}"
-            f" ({plural(report.chunks_embedded, 'chunk')} embedded in {report.seconds:.1f}s)",
-            markup=False,
-        )
-        for line in report.note_lines():
-            err.print(f"  {line}", markup=False)
+        err.print(ingest_line(path, report), markup=False)
 
 
 @main.command()
 @click.argument("question")
 @collection_option
 @embedding_option
+@remote_embedding_option
 @mode_option
 @llm_options
 @json_option("question, answer, sources, models and timings")
@@ -202,6 +185,7 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
 @main.command()
 @collection_option
 @embedding_option
+@remote_embedding_option
 @mode_option
 @llm_options
 @handle_errors
@@ -226,6 +210,8 @@ def chat(**flags: Any) -> None:
 @click.argument("query")
 @collection_option
 @embedding_option
+@remote_embedding_option
+@allow_remote_option("Allow sending the query to an embeddings server off this machine")
 @mode_option
 @click.option(
     "-k",
@@ -270,6 +256,7 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @collection_option
 @embedding_option
+@remote_embedding_option
 @setting_option(
     "--chunk-tokens", name="chunk_tokens", text="Target chunk size in embedder tokens", type=int
 )
@@ -517,6 +504,7 @@ def status(collection: str | None, chroma_url: str | None, as_json: bool) -> Non
                 ("Config file", info["config_file"]),
                 ("Collection", info["collection"]),
                 ("Embedding model", info["embedding_model"]),
+                ("Embedding device", info["embedding_device"]),
                 ("LLM", info["llm"]),
             ]
         )
@@ -527,7 +515,7 @@ def status(collection: str | None, chroma_url: str | None, as_json: bool) -> Non
         out.print("No collections yet: run 'ragchat ingest PATH'.", markup=False)
 
 
-for _command in cli_explore.COMMANDS:
+for _command in [*cli_explore.COMMANDS, *cli_serve.COMMANDS]:
     main.add_command(_command)
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from ragchat.config import EMBEDDING_BACKENDS, FIELDS, MODES
+from ragchat.config import EMBEDDING_BACKENDS, EMBEDDING_DEVICES, FIELDS, MODES
 from ragchat.errors import RagchatError
 from ragchat.text import escaped
 
@@ -166,8 +166,29 @@ def embedding_option(command: F) -> F:
     return setting_option(
         "--embedding-model",
         name="embedding_model",
-        text="Embedding model: hub name, local folder or 'bundled'; querying uses the"
-        " collection's own model unless you name one",
+        text="Embedding model: hub name, local folder, 'bundled' or 'openai:NAME' (a server, see"
+        " --embedding-base-url); querying uses the collection's own model unless you name one",
+    )(command)
+
+
+def remote_embedding_option(command: F) -> F:
+    """Where --embedding-model openai:NAME is served."""
+    return setting_option(
+        "--embedding-base-url",
+        name="embedding_base_url",
+        text="Endpoint for --embedding-model openai:NAME, e.g. http://gpu-box:8000/v1 (its key:"
+        " RAGCHAT_EMBEDDING_API_KEY, else OPENAI_API_KEY)",
+        default_shown=False,
+        fallback="OPENAI_BASE_URL",
+    )(command)
+
+
+def device_option(command: F) -> F:
+    return setting_option(
+        "--embedding-device",
+        name="embedding_device",
+        text="Where the embedding model runs: auto takes a CUDA or Apple GPU when there is one",
+        type=click.Choice(EMBEDDING_DEVICES),
     )(command)
 
 
@@ -213,6 +234,29 @@ def allow_remote_option(text: str) -> Callable[[F], F]:
         default=None,
         default_shown=False,
     )
+
+
+def ingest_options(command: F) -> F:
+    """What ingest and watch are told about embedding and chunking."""
+    options = [
+        embedding_option,
+        remote_embedding_option,
+        allow_remote_option("Allow sending document text to an embeddings server off this machine"),
+        backend_option,
+        device_option,
+        setting_option(
+            "--chunk-tokens",
+            name="chunk_tokens",
+            text="Target chunk size in embedder tokens",
+            type=int,
+        ),
+        setting_option(
+            "--max-file-mb", name="max_file_mb", text="Skip files larger than this", type=int
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def llm_options(command: F) -> F:

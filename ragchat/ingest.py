@@ -299,16 +299,22 @@ class Ingestor:
         self.max_file_mb = max_file_mb
         self._model_loaded = False
 
-    def run(self, root: Path) -> IngestReport:
-        """Bring the collection in step with the files under ``root`` (a folder or a file)."""
-        root = root.absolute()
-        files, skipped = discover(root, self.max_file_mb * 1_000_000)
-        scope = str(root.resolve())
+    def run(self, roots: Path | Sequence[Path]) -> IngestReport:
+        """Bring the collection in step with the files under ``roots`` (folders or files; one
+        that no longer exists loses what the collection held under it)."""
+        roots = [roots] if isinstance(roots, Path) else list(roots)
+        found: dict[Path, None] = {}
+        skipped: list[tuple[str, str]] = []
+        for root in roots:
+            files, skips = discover(root.absolute(), self.max_file_mb * 1_000_000)
+            found.update(dict.fromkeys(files))
+            skipped += skips
+        scopes = [str(root.absolute().resolve()) for root in roots]
         safe = SafeLoader(on_step=self.progress.step)
         try:
             report = self.sync(
-                [FileSource(p, reader_for(p, safe)) for p in files],
-                lambda key: is_under(key, scope),
+                [FileSource(p, reader_for(p, safe)) for p in found],
+                lambda key: any(is_under(key, scope) for scope in scopes),
             )
         finally:
             safe.close()

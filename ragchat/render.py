@@ -33,6 +33,7 @@ from rich.text import Text
 
 from ragchat.store import Hit
 from ragchat.text import (
+    is_under,
     location_suffix,
     page_name,
     plural,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
     from ragchat.engine import Answer
     from ragchat.explore import Axis, Cluster, Placed, Related
+    from ragchat.ingest import IngestReport
     from ragchat.preview import Split
 
 
@@ -414,6 +416,46 @@ def chunks_view(split: Split) -> RenderableType:
         parts.append(line)
         parts.append(Text("    " + shorten(sanitize(chunk.text), 200)))
     return Group(*parts)
+
+
+def ingest_line(path: Path | str, report: IngestReport, then: str = "") -> str:
+    """What an ingest of ``path`` did, on one line (``then`` added to it), and a line for
+    each file with notes."""
+    return _with_notes(
+        f"{shown_path(str(path))}: {report.summary()}"
+        f" ({plural(report.chunks_embedded, 'chunk')} embedded in {report.seconds:.1f}s){then}",
+        report,
+    )
+
+
+def sync_line(report: IngestReport, root: Path) -> str:
+    """One line per sync of ``ragchat watch`` (when, what changed: paths under ``root`` when
+    few, how long), and a line for each file with notes."""
+    import time
+
+    def under(path: str) -> str:
+        return shown_path(os.path.relpath(path, root) if is_under(path, str(root)) else path)
+
+    parts = []
+    for verb, paths in (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("removed", report.removed),
+    ):
+        if paths:
+            names = ", ".join(under(p) for p in paths) if len(paths) <= 3 else len(paths)
+            parts.append(f"{verb} {names}")
+    if report.skipped:
+        parts.append("skipped " + ", ".join(f"{under(p)} ({why})" for p, why in report.skipped))
+    return _with_notes(
+        f"{time.strftime('%H:%M:%S')} synced in {report.seconds:.1f}s"
+        f" ({plural(report.chunks_embedded, 'chunk')} embedded): {'; '.join(parts)}",
+        report,
+    )
+
+
+def _with_notes(line: str, report: IngestReport) -> str:
+    return sanitize("\n  ".join([line, *report.note_lines()]))
 
 
 # exploring: similar, cluster, spectrum
