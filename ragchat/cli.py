@@ -364,24 +364,28 @@ def doctor(chroma_url: str | None, as_json: bool) -> None:
 def config() -> None:
     """Show or change settings in $RAGCHAT_HOME/config.toml (written readable by you only).
 
+    A value is checked when it is set (as every setting is when it is read), so a bad one is
+    refused and nothing is written.
+
     \b
     Example:
         ragchat config set embedding_model bundled
         ragchat config set api_key        # prompts for the value, without echo
+        ragchat config get top_k
         ragchat config show
     """
 
 
-@config.command(name="set")
+@config.command(name="set", context_settings={"ignore_unknown_options": True})  # VALUE may be -1
 @click.argument("name")
 @click.argument("value", required=False)
 @handle_errors
 def config_set(name: str, value: str | None) -> None:
     """Set NAME to VALUE (secrets are asked for without echo when VALUE is left out)."""
-    from ragchat.config import SECRET_SETTINGS, resolve_home, write_setting
+    from ragchat.config import SECRET_SETTINGS, check_setting_name, resolve_home, write_setting
 
     if value is None:
-        value = click.prompt(name, hide_input=name in SECRET_SETTINGS)
+        value = click.prompt(check_setting_name(name), hide_input=name in SECRET_SETTINGS)
     path = write_setting(resolve_home(), name, value)
     click.echo(f"Set {name} in {path}.", err=True)
 
@@ -397,27 +401,94 @@ def config_unset(name: str) -> None:
     click.echo(f"Removed {name} from {path}.", err=True)
 
 
+@config.command(name="get")
+@click.argument("name")
+@handle_errors
+def config_get(name: str) -> None:
+    """Print the value of NAME in effect (environment > config file > default); keys are masked.
+
+    \b
+    Example:
+        ragchat config get top_k
+    """
+    from ragchat.config import check_setting_name, resolve_home, resolve_settings, shown
+    from ragchat.errors import ConfigError
+
+    setting = resolve_settings(resolve_home())[check_setting_name(name)]
+    if setting.error:
+        raise ConfigError(setting.message)
+    click.echo(shown(name, setting.value))
+
+
 @config.command(name="show")
-@json_option("the settings")
+@json_option("the settings, each with its value (typed) and source")
 @handle_errors
 def config_show(as_json: bool) -> None:
-    """Every setting in effect (flag > environment > config file > default); keys are masked."""
+    """Every setting in effect and where it comes from (environment > config file > default);
+    keys are masked. A bad value is shown, marked invalid, with its fix.
 
-    from ragchat.config import FIELDS, load_settings_explained, resolve_home, shown
+    \b
+    Example:
+        ragchat config show --json
+    """
+    from ragchat.config import (
+        CONFIG_FILE,
+        resolve_home,
+        resolve_settings,
+        shown,
+        unknown_in_file,
+    )
 
-    settings, explicit = load_settings_explained(resolve_home())
-    rows = {name: shown(name, getattr(settings, name)) for name in FIELDS}
+    home = resolve_home()
+    settings = resolve_settings(home)
+    unknown = unknown_in_file(home)
+    masked = {name: shown(name, setting.value) for name, setting in settings.items()}
     if as_json:
+        rows: dict[str, Any] = {}
+        for name, setting in settings.items():
+            row = {"value": masked[name], "source": setting.source}
+            if setting.source != "default":
+                row["origin"] = setting.origin
+            if setting.error:
+                row["invalid"] = setting.error
+                row["fix"] = setting.fix
+            rows[name] = row
+        for name in unknown:
+            rows[name] = {
+                "source": "file",
+                "invalid": "unknown setting",
+                "fix": f"run 'ragchat config unset {name}'",
+            }
         echo_json(rows)
         return
-    from ragchat.render import key_value_table
+    from rich.text import Text
 
-    out, _ = consoles()
-    out.print(
-        key_value_table(
-            [(n, v + ("" if n in explicit else "  (default)")) for n, v in rows.items()]
+    from ragchat.render import key_value_table
+    from ragchat.text import sanitize
+
+    out, err = consoles()
+    where = {"env": "environment", "file": "config file", "flag": "flag", "default": "default"}
+    lines = []
+    for name, setting in settings.items():
+        line = Text(sanitize(str(masked[name])))
+        source = where[setting.source] + (f" {setting.origin}" if setting.source == "env" else "")
+        line.append(f"  ({source})", style="dim")
+        if setting.error:
+            line.append(f"  invalid: {setting.error}; {setting.fix}", style="red")
+        lines.append((name, line))
+    for name in unknown:
+        fix = f"unknown setting; run 'ragchat config unset {name}'"
+        lines.append((name, Text(fix, style="red")))
+    out.print(key_value_table(lines))
+    out.print(Text(f"Config file: {home / CONFIG_FILE}", style="dim"))
+    bad = [r for r in settings.values() if r.error]
+    if bad or unknown:
+        err.print(
+            f"{len(bad) + len(unknown)} invalid: every other command refuses to run until"
+            " it is fixed.",
+            markup=False,
+            style="yellow",
         )
-    )
 
 
 @main.command()

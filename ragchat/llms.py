@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing
 from ragchat.errors import LLMError, ModelNotAvailable
-from ragchat.text import http_url
+from ragchat.text import parse_http_url
 
 if TYPE_CHECKING:
     from ragchat.config import Settings
@@ -263,12 +263,12 @@ class OpenAILLM(LLM):
             "/"
         )
         self._key = api_key or os.environ.get("OPENAI_API_KEY", "")
-        url = http_url(self.base_url)
-        if url is None:
+        try:
+            url = parse_http_url(self.base_url)
+        except ValueError as exc:
             raise LLMError(
-                f"Base URL {self.base_url!r} is not an http(s) URL;"
-                " set --base-url like http://127.0.0.1:8000/v1."
-            )
+                f"Base URL {self.base_url!r} {exc}; set --base-url like http://127.0.0.1:8000/v1."
+            ) from None
         self.host = url.host + (f":{url.port}" if url.port else "")
         self.remote = not is_loopback(url.host)
         self.allow_remote = allow_remote

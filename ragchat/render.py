@@ -161,8 +161,8 @@ def key_value_table(rows: Sequence[tuple[str, Any]]) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    for key, value in rows:
-        table.add_row(key, Text(sanitize(str(value))))
+    for key, value in rows:  # a Text is shown as it is (its maker sanitized it)
+        table.add_row(key, value if isinstance(value, Text) else Text(sanitize(str(value))))
     return table
 
 

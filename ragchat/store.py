@@ -20,18 +20,26 @@ from pathlib import Path
 from typing import Any
 
 from ragchat.errors import ConfigError, RagchatError, StoreError
-from ragchat.text import http_url, location
+from ragchat.text import location, parse_http_url
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 WRITE_BATCH = 2000  # well under Chroma's max batch size (~5,461)
 
 
-def check_collection_name(name: str) -> str:
+def collection_name_problem(name: str) -> str | None:
+    """What Chroma would refuse in a collection name, or None when it may be used."""
     if not _NAME.match(name) or ".." in name:
-        raise ConfigError(
-            f"Invalid collection name {name!r}: use 3-512 letters, digits, '.', '_' or '-',"
-            " starting and ending with a letter or digit (e.g. --collection notes)."
+        return (
+            "must be 3-512 letters, digits, '.', '_' or '-', starting and ending with a letter"
+            " or digit (e.g. notes)"
         )
+    return None
+
+
+def check_collection_name(name: str) -> str:
+    wrong = collection_name_problem(name)
+    if wrong:
+        raise ConfigError(f"Invalid collection name {name!r}: it {wrong}.")
     return name
 
 
@@ -252,11 +260,12 @@ class VectorStore:
 
         settings = Settings(anonymized_telemetry=False)
         if self.url:
-            url = http_url(self.url)
-            if url is None:
+            try:
+                url = parse_http_url(self.url)
+            except ValueError as exc:
                 raise ConfigError(
-                    f"--chroma-url {self.url!r} is not an http(s) URL, e.g. http://127.0.0.1:8000."
-                )
+                    f"--chroma-url {self.url!r} {exc}, e.g. http://127.0.0.1:8000."
+                ) from None
             with self.asking():  # the client asks the server for its version at once
                 return chromadb.HttpClient(
                     host=url.host, port=url.port_or_default, ssl=url.https, settings=settings
