@@ -26,6 +26,7 @@ from ragchat.cli_options import (
     build_app,
     collection_option,
     consoles,
+    count_option,
     echo_json,
     embedding_option,
     handle_errors,
@@ -201,9 +202,7 @@ def chat(**flags: Any) -> None:
 @collection_option
 @embedding_option
 @mode_option
-@click.option(
-    "-k", "top_k", type=int, default=10, show_default=True, help="How many excerpts to show."
-)
+@count_option("top_k", "How many excerpts to show.")
 @json_option("the ranked excerpts")
 @handle_errors
 def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
@@ -219,7 +218,7 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
     """
     from ragchat.render import search_view
 
-    text = read_question(query)
+    text = read_question(query, "query")
     app = build_app(**flags)
     hits = app.retriever().retrieve(text, top_k)
     if as_json:

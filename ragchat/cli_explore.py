@@ -20,6 +20,7 @@ from ragchat.cli_options import (
     build_app,
     collection_option,
     consoles,
+    count_option,
     echo_json,
     embedding_option,
     handle_errors,
@@ -31,14 +32,7 @@ from ragchat.cli_options import (
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @collection_option
-@click.option(
-    "-n",
-    "count",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="How many related documents.",
-)
+@count_option("count", "How many related documents.")
 @json_option("the related documents")
 @handle_errors
 def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
@@ -221,14 +215,7 @@ def examples_option(flag: str, which: str) -> Callable[[F], F]:
     is_flag=True,
     help="Score every chunk of the collection and show the lowest and highest.",
 )
-@click.option(
-    "-n",
-    "count",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="With --chunks: how many from each end.",
-)
+@count_option("count", "With --chunks: how many from each end.")
 @collection_option
 @embedding_option
 @json_option("the scores")

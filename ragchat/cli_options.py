@@ -164,7 +164,7 @@ def allow_remote_option(text: str) -> Callable[[F], F]:
 def llm_options(command: F) -> F:
     options = [
         model_option("LLM: .gguf path, hub 'REPO:FILE.gguf' or 'bundled'"),
-        setting_option("-k", name="top_k", text="Excerpts to retrieve", type=int),
+        setting_option("-k", "-n", name="top_k", text="Excerpts to retrieve", type=int),
         setting_option(
             "--max-tokens", name="max_tokens", text="Longest answer in tokens", type=int
         ),
@@ -194,6 +194,19 @@ def llm_options(command: F) -> F:
     return command
 
 
+def count_option(name: str, text: str, default: int = 10) -> Callable[[F], F]:
+    """How many results: ``-k`` or ``-n``, the same spelling on every command."""
+    return click.option(
+        "-k",
+        "-n",
+        name,
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=True,
+        help=text,
+    )
+
+
 def json_option(what: str) -> Callable[[F], F]:
     """``--json``: print ``what`` as JSON instead of a table."""
     return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON.")
@@ -214,12 +227,10 @@ def announce_destination(app: App, quiet: bool) -> None:
         )
 
 
-def read_question(question: str) -> str:
-    """The question, or stdin for '-'; an empty one is a usage error."""
+def read_question(question: str, what: str = "question") -> str:
+    """The question (or query), or stdin for '-'; an empty one is a usage error."""
     text = sys.stdin.read() if question == "-" else question
     text = text.strip()
     if not text:
-        raise click.UsageError(
-            "The question is empty; pass it as an argument or on stdin with '-'."
-        )
+        raise click.UsageError(f"The {what} is empty; pass it as an argument or on stdin with '-'.")
     return text

@@ -10,6 +10,7 @@ Chroma server the file list is also the collection NAME__files, server_manifest.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +21,7 @@ from ragchat.errors import CollectionNotFound, EmbedderMismatch
 from ragchat.lexical import LexicalIndex
 from ragchat.manifest import CollectionRecord, FileRecord, Manifest, collection_metadata
 from ragchat.store import Hit, VectorStore, check_collection_name
-from ragchat.text import is_under
+from ragchat.text import close_matches, did_you_mean, display_path, is_under
 
 if TYPE_CHECKING:
     from ragchat.embedders import Embedder
@@ -49,15 +50,11 @@ class Collection:
         return self.record is not None
 
     def require(self) -> CollectionRecord:
-        """The record, or CollectionNotFound naming the collections there are."""
+        """The record, or CollectionNotFound naming the collections there are (the closest
+        first, for a typo)."""
         record = self.record
         if record is None:
-            known = [c.name for c in self.manifest.collections()]
-            hint = f" (known: {', '.join(known)})" if known else ""
-            raise CollectionNotFound(
-                f"Collection {self.name!r} is empty{hint}; run 'ragchat ingest PATH"
-                f" --collection {self.name}' first."
-            )
+            raise CollectionNotFound(missing_collection(self.name, self.manifest))
         return record
 
     def check_embedder(self, embedding_model: str) -> None:
@@ -102,6 +99,14 @@ class Collection:
         target = str(path.resolve())
         return [p for p in self.files() if is_under(p, target)]
 
+    def paths_like(self, path: str) -> list[str]:
+        """Ingested files, and the folders they are in, named most like ``path`` (compared by
+        their last part), as the user would type them: for "did you mean"."""
+        files = list(self.files())
+        folders = {os.path.dirname(p) for p in files}
+        found = close_matches(path.rstrip(os.sep), [*files, *sorted(folders)], os.path.basename)
+        return [display_path(p) for p in found]
+
     @cached_property
     def lexical(self) -> LexicalIndex:
         """The BM25 index of its chunks."""
@@ -141,3 +146,15 @@ class Collection:
         self.documents.drop()
         self.lexical.drop()
         self.manifest.drop_collection(self.name)
+
+
+def missing_collection(name: str, manifest: Manifest) -> str:
+    """Why there is no collection ``name``, and what to do: the one meant, or how to make it."""
+    known = [c.name for c in manifest.collections()]
+    make = f"ragchat ingest PATH --collection {name}"
+    if not known:
+        return f"No collection {name!r} yet; create it with '{make}'."
+    meant = did_you_mean(close_matches(name, known))
+    if meant:
+        return f"No collection {name!r}{meant} (To create it: '{make}'.)"
+    return f"No collection {name!r} (there are: {', '.join(known)}); create it with '{make}'."

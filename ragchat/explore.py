@@ -24,7 +24,7 @@ from ragchat.errors import ExploreError
 from ragchat.ids import document_id
 from ragchat.llms import LLM
 from ragchat.map_drawing import DocumentMap, Point
-from ragchat.text import location, sanitize, shorten
+from ragchat.text import did_you_mean, location, sanitize, shorten
 
 if TYPE_CHECKING:
     import numpy as np
@@ -88,11 +88,15 @@ def document_index(collection: Collection) -> DocumentIndex:
 def similar(collection: Collection, path: Path, n: int = 10) -> list[Related]:
     """The ``n`` documents nearest to ``path`` by cosine similarity of document vectors."""
     key = str(path.expanduser().resolve())
-    record = collection.files().get(key) if collection.exists else None
+    collection.require()
+    record = collection.files().get(key)
     if record is None:
+        meant = did_you_mean(collection.paths_like(key))
+        if not path.exists():
+            raise ExploreError(f"No such file: {path}{meant}")
         raise ExploreError(
             f"{path} is not in collection {collection.name!r}; ingest it first:"
-            f" ragchat ingest {path} --collection {collection.name}"
+            f" ragchat ingest {path} --collection {collection.name}{meant}"
         )
     if not record.chunks:
         raise ExploreError(f"{path} has no text to compare (it was ingested as empty).")

@@ -98,6 +98,13 @@ def resolve_gguf(spec: str) -> tuple[str, Path]:
         return BUNDLED_LLM_ID, path
     local = Path(spec).expanduser()
     if local.exists() or (spec.lower().endswith(".gguf") and ":" not in spec):
+        if local.is_dir():
+            inside = sorted(p.name for p in local.glob("*.gguf"))[:3]
+            hint = f" (it holds {', '.join(inside)})" if inside else " (it holds no .gguf file)"
+            raise ModelNotAvailable(
+                f"--model {spec} is a folder, not a model file{hint}; give the path of a .gguf"
+                " file, or 'bundled'."
+            )
         if not local.is_file():
             raise ModelNotAvailable(f"Model file {spec} does not exist; check the --model path.")
         return str(local.resolve()), local.resolve()

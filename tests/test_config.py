@@ -166,7 +166,9 @@ def test_a_bad_value_in_the_file_names_the_file_and_the_fix_and_show_still_works
         result = invoke(*command)
         assert result.exit_code == 1, command
         assert result.output.count("\n") == 1, result.output  # one line
-        assert str(path) in result.output and "mode must be dense, lexical or hybrid" in result.output
+        assert (
+            str(path) in result.output and "mode must be dense, lexical or hybrid" in result.output
+        )
         assert "ragchat config unset mode" in result.output
         assert "ragchat config set mode VALUE" in result.output
     shown = invoke("config", "show", "--json")

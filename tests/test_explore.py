@@ -173,6 +173,12 @@ def test_similar_and_cluster_refuse_what_they_cannot_do(ragchat_home: Path, tmp_
     docs = build_corpus(tmp_path / "docs")
     app = fake_app(ragchat_home)
     app.ingest(docs)
+    with pytest.raises(ExploreError, match=r"^No such file: .*elsewhere.md$"):
+        explore.similar(app.collection, tmp_path / "elsewhere.md")
+    # a typo: the ingested files named most like it
+    with pytest.raises(ExploreError, match=r"No such file: .*sky-00.md; did you mean '.*sky-0.md'"):
+        explore.similar(app.collection, docs / "astronomy" / "sky-00.md")
+    (tmp_path / "elsewhere.md").write_text("Not ingested.")
     with pytest.raises(ExploreError, match=r"not in collection 'default'; ingest it first"):
         explore.similar(app.collection, tmp_path / "elsewhere.md")
     with pytest.raises(
