@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
@@ -20,12 +20,14 @@ from ragchat.collection import Collection
 from ragchat.config import Settings, ensure_private_dir, model_cache
 from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
+from ragchat.errors import NotIngested
 from ragchat.ingest import Ingestor, IngestReport, Progress
 from ragchat.llms import LLM, OpenAILLM, build_llm
-from ragchat.manifest import Manifest, write_lock
+from ragchat.manifest import FileRecord, Manifest, write_lock
 from ragchat.prompting import Prompts
 from ragchat.retrieval import Retriever, build_retriever
 from ragchat.store import VectorStore, check_collection_name
+from ragchat.text import did_you_mean
 
 
 class App:
@@ -142,6 +144,38 @@ class App:
             collection.lexical.close()
         self.manifest.purge()
         self.manifest.purged()
+
+    def forget(self, paths: Sequence[Path]) -> dict[str, FileRecord]:
+        """Remove the ingested files at or under ``paths`` (as stored: also when they are gone
+        from disk) from the collection, and their text from the store's files. Nothing is
+        removed when any path holds no ingested file (NotIngested names it)."""
+        collection = self.collection
+        collection.require()
+        with self.writing():
+            files = collection.files()
+            chosen: dict[str, FileRecord] = {}
+            for path in paths:
+                found = collection.files_under(path)
+                if not found:
+                    raise NotIngested(
+                        f"Collection {collection.name!r} holds no file at or under {path}"
+                        f"{did_you_mean(collection.paths_like(str(path.absolute())))}"
+                    )
+                chosen.update((p, files[p]) for p in found)
+            try:
+                collection.remove(chosen)
+            finally:
+                collection.lexical.close()
+            if self.manifest.purge_needed():
+                self.purge()
+        return chosen
+
+    def drop(self) -> None:
+        """Drop the collection (see ``Collection.drop``) and scrub its text from disk."""
+        self.collection.require()
+        with self.writing():
+            self.collection.drop()
+            self.purge()
 
     def writing(self) -> AbstractContextManager[None]:
         """Hold the store's write lock (another writer is refused with its PID)."""

@@ -37,6 +37,7 @@ from ragchat.cli_options import (
     setting_option,
 )
 from ragchat.config import MODES
+from ragchat.text import plural
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -131,6 +132,77 @@ def ingest(
             f"{path}: {report.summary()} ({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)",
             markup=False,
         )
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@collection_option
+@json_option("the files removed")
+@handle_errors
+def forget(paths: tuple[Path, ...], as_json: bool, **flags: Any) -> None:
+    """Remove files, or every file under folders, from the collection, text and all.
+
+    PATHs are the paths as ingested (absolute; a relative one is taken from the current
+    folder), also when they are gone from disk. Their chunks, lexical rows and document
+    vectors go, and their text is scrubbed from the store's files, as ingest does for deleted
+    files. Nothing is removed when a PATH holds no ingested file.
+
+    \b
+    Example:
+        ragchat forget docs/old-drafts
+        ragchat forget /home/me/notes/2019.md --collection notes
+    """
+    app = build_app(**flags)
+    removed = app.forget(list(paths))
+    chunks = sum(record.chunks for record in removed.values())
+    if as_json:
+        echo_json({"collection": app.collection.name, "removed": sorted(removed), "chunks": chunks})
+        return
+    click.echo(
+        f"Forgot {plural(len(removed), 'file')} ({plural(chunks, 'chunk')}) from collection"
+        f" {app.collection.name!r}.",
+        err=True,
+    )
+
+
+@main.command()
+@click.argument("name", metavar="COLLECTION")
+@setting_option(
+    "--chroma-url",
+    name="chroma_url",
+    text="Drop it from this Chroma server (for every machine that uses it)",
+    default_shown=False,
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask; needed when stdin is not a terminal.")
+@handle_errors
+def drop(name: str, chroma_url: str | None, yes: bool) -> None:
+    """Delete a collection: its chunks, lexical index, document vectors and file list.
+
+    Its text is scrubbed from the store's files too. Asks first, unless --yes. The documents
+    themselves are not touched: 'ragchat ingest PATH --collection COLLECTION' rebuilds it.
+
+    \b
+    Example:
+        ragchat drop old-notes
+        ragchat drop scratch --yes
+    """
+    app = build_app(collection=name, chroma_url=chroma_url)
+    app.collection.require()
+    documents, chunks = app.collection.counts()
+    what = f"collection {name!r} ({plural(documents, 'document')}, {plural(chunks, 'chunk')})"
+    if app.settings.chroma_url:
+        what += (
+            f" from the Chroma server at {app.settings.chroma_url}, for every machine that uses"
+            f" it (its Chroma collections {name}, {name}__docs and {name}__files)"
+        )
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"Not dropping {what} without asking; add --yes to drop it.")
+        if not click.confirm(f"Drop {what}?", default=False, err=True):
+            click.echo("Nothing dropped.", err=True)
+            sys.exit(1)
+    app.drop()
+    click.echo(f"Dropped {what}.", err=True)
 
 
 @main.command()

@@ -11,13 +11,14 @@ Chroma server the file list is also the collection NAME__files, server_manifest.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragchat.document_vectors import DocumentIndex
 from ragchat.errors import CollectionNotFound, EmbedderMismatch
+from ragchat.ids import chunk_id, document_id
 from ragchat.lexical import LexicalIndex
 from ragchat.manifest import CollectionRecord, FileRecord, Manifest, collection_metadata
 from ragchat.store import Hit, VectorStore, check_collection_name
@@ -127,6 +128,25 @@ class Collection:
     def hydrate(self, hits: Sequence[Hit]) -> list[Hit]:
         """The hits with their text and metadata (see ``VectorStore.hydrate``)."""
         return self.store.hydrate(self.name, hits)
+
+    # removing files
+
+    def remove(self, records: Mapping[str, FileRecord]) -> None:
+        """Forget these files: their chunks, document vectors and lexical rows, then their
+        manifest rows, and flag a purge so their text leaves the disk. The one way a file
+        leaves a collection: ingest removes deleted files so, and ``ragchat forget`` too."""
+        if not records:
+            return
+        ids = [chunk_id(path, i) for path, record in records.items() for i in range(record.chunks)]
+        if ids and self.exists:
+            self.store.delete(self.name, ids)
+        self.documents.delete([document_id(path) for path in records])
+        self.lexical.remove(*records)
+        self.lexical.commit()
+        with self.manifest.transaction():
+            for path in records:
+                self.manifest.delete_file(self.name, path)
+            self.manifest.flag_purge()
 
     # dropping
 

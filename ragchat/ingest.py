@@ -308,7 +308,7 @@ class Ingestor:
 
         present = {s.key for s in sources}
         gone = [k for k in known if in_scope(k) and k not in present]
-        self._remove({key: known[key] for key in gone})
+        self.collection.remove({key: known[key] for key in gone})
         report.removed.extend(gone)
 
         batch: list[_Pending] = []
@@ -486,19 +486,4 @@ class Ingestor:
                         self.name, replace(owned[path], size=-1, mtime_ns=-1, sha256="")
                     )
             self.manifest.clear_pending(self.name, [path for path, _ in pending])
-            self.manifest.flag_purge()
-
-    def _remove(self, records: dict[str, FileRecord]) -> None:
-        """Forget deleted files: their chunks, document vectors, lexical rows, then rows."""
-        if not records:
-            return
-        ids = [chunk_id(path, i) for path, record in records.items() for i in range(record.chunks)]
-        if ids and self.collection.exists:
-            self.store.delete(self.name, ids)
-        self.documents.delete([document_id(path) for path in records])
-        self.lexical.remove(*records)
-        self.lexical.commit()
-        with self.manifest.transaction():
-            for path in records:
-                self.manifest.delete_file(self.name, path)
             self.manifest.flag_purge()

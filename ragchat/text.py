@@ -55,6 +55,11 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def plural(count: int, word: str) -> str:
+    """ "1 chunk", "3 chunks" (words whose plural adds an s)."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def trimmed_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     """The span of ``text[start:end]`` without its leading and trailing white space; None
     when that piece is blank."""
