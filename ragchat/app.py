@@ -17,10 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from ragchat.collection import Collection
-from ragchat.config import Settings, ensure_private_dir, model_cache
+from ragchat.config import (
+    Settings,
+    ensure_private_dir,
+    home_read_only,
+    model_cache,
+    prepare_home,
+)
 from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
-from ragchat.errors import NotIngested
+from ragchat.errors import NotIngested, StoreError
 from ragchat.ingest import Ingestor, IngestReport, Progress
 from ragchat.llms import LLM, OpenAILLM, build_llm
 from ragchat.manifest import FileRecord, Manifest, write_lock
@@ -50,22 +56,31 @@ class App:
         )
 
     @cached_property
-    def manifest(self) -> Manifest:
+    def writable(self) -> bool:
+        """Can the store be written? (A read-only home can still be searched and asked.)"""
         os.umask(0o077)  # everything ragchat writes to its store is the user's alone
-        ensure_private_dir(self.home)
+        return prepare_home(self.home)
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        read_only = not self.writable
         if self.settings.chroma_url:
             from ragchat.server_manifest import ServerManifest
 
             digest = hashlib.sha1(self.settings.chroma_url.rstrip("/").encode()).hexdigest()[:12]
-            folder = ensure_private_dir(self.home / "servers" / digest)
-            return ServerManifest(folder / "manifest.sqlite3", self.store)
-        return Manifest(self.home / "manifest.sqlite3")
+            folder = self.home / "servers" / digest
+            if not read_only:
+                ensure_private_dir(folder)
+            return ServerManifest(folder / "manifest.sqlite3", self.store, read_only)
+        return Manifest(self.home / "manifest.sqlite3", read_only)
 
     @cached_property
     def store(self) -> VectorStore:
         if self.settings.chroma_url:
             return VectorStore(self.home / "chroma", self.settings.chroma_url)
-        return VectorStore(ensure_private_dir(self.home / "chroma"))
+        if self.writable:
+            ensure_private_dir(self.home / "chroma")
+        return VectorStore(self.home / "chroma", read_only=not self.writable)
 
     @cached_property
     def collection(self) -> Collection:
@@ -178,7 +193,10 @@ class App:
             self.purge()
 
     def writing(self) -> AbstractContextManager[None]:
-        """Hold the store's write lock (another writer is refused with its PID)."""
+        """Hold the store's write lock (another writer is refused with its PID); a read-only
+        home is refused, in one line, before anything is written."""
+        if not self.writable:
+            raise StoreError(home_read_only(self.home))
         return write_lock(self.manifest.path.parent)
 
     def drop_collection(self) -> None:

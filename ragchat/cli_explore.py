@@ -14,6 +14,7 @@ import click
 
 from ragchat.cli_options import (
     F,
+    OutputFile,
     allow_remote_option,
     announce_destination,
     base_url_option,
@@ -117,11 +118,12 @@ def cluster(count: int | None, summary: bool, members: int, as_json: bool, **fla
 @click.option(
     "--out",
     "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputFile(),
     default=Path("map.html"),
     show_default=True,
     help="Where to write: .html (interactive, works offline) or .png.",
 )
+@click.option("--force", "-f", is_flag=True, help="Overwrite the file if it exists.")
 @click.option(
     "--method",
     type=click.Choice(["pca", "umap"]),
@@ -153,6 +155,7 @@ def cluster(count: int | None, summary: bool, members: int, as_json: bool, **fla
 @handle_errors
 def map_command(
     out: Path,
+    force: bool,
     method: str,
     colour: str,
     clusters: int | None,
@@ -174,6 +177,9 @@ def map_command(
     from ragchat.explore import document_map as draw
     from ragchat.map_drawing import write
 
+    replacing = out.exists()
+    if replacing and not force:
+        raise click.UsageError(f"{out} exists; add --force to overwrite it, or give another --out.")
     app = build_app(**flags)
     if summary:
         announce_destination(app, quiet)
@@ -189,7 +195,8 @@ def map_command(
     write(document_map, out)
     if not quiet:
         click.echo(
-            f"Wrote {out} ({len(document_map.points)} documents, {len(document_map.groups)} {colour} groups).",
+            f"{'Replaced' if replacing else 'Wrote'} {out} ({len(document_map.points)} documents,"
+            f" {len(document_map.groups)} {colour} groups).",
             err=True,
         )
 

@@ -9,6 +9,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -205,6 +206,25 @@ def count_option(name: str, text: str, default: int = 10) -> Callable[[F], F]:
         show_default=True,
         help=text,
     )
+
+
+class OutputFile(click.Path):
+    """A file to write: checked before any work is done, so a bad path costs nothing. Its
+    folder must exist and be writable; a folder is not a file."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = Path(os.fsdecode(super().convert(value, param, ctx))).expanduser()
+        folder = path.absolute().parent
+        if not folder.exists():
+            self.fail(f"the folder {folder} does not exist; create it first.", param, ctx)
+        if not folder.is_dir():
+            self.fail(f"{folder} is not a folder.", param, ctx)
+        if not os.access(folder, os.W_OK):
+            self.fail(f"the folder {folder} is not writable.", param, ctx)
+        return path
 
 
 def json_option(what: str) -> Callable[[F], F]:

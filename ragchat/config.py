@@ -6,7 +6,6 @@ the manifest, the REPL history and ``config.toml``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragchat.errors import ConfigError
+from ragchat.errors import ConfigError, StoreError
 from ragchat.text import close_matches, did_you_mean, either, parse_http_url
 
 DEFAULT_EMBEDDING_MODEL = "intfloat/e5-large-v2"
@@ -110,11 +109,42 @@ def model_cache() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) readable by the user only."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with contextlib.suppress(OSError):  # not ours to change (a shared mount): files still are
-        path.chmod(0o700)
+    """Create ``path`` (and parents) readable by the user only. A folder that exists is left
+    as it is: its mode is the user's choice (``ragchat doctor`` warns when others can read it)."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
+
+
+def prepare_home(home: Path) -> bool:
+    """Make sure the user directory can be used, creating it (private) when it is missing;
+    True when ragchat may write there, False when it can only read (a read-only store).
+    StoreError, one line naming the folder and the problem, when it cannot be used at all."""
+    fix = "set RAGCHAT_HOME to a writable folder"
+    if home.is_dir():
+        if not os.access(home, os.R_OK | os.X_OK):
+            raise StoreError(f"Cannot read RAGCHAT_HOME {home} (permission denied); {fix}.")
+        return os.access(home, os.W_OK)
+    if home.exists() or home.is_symlink():
+        kind = "a broken symlink" if not home.exists() else "a file, not a folder"
+        raise StoreError(f"RAGCHAT_HOME {home} is {kind}; {fix}.")
+    try:
+        home.mkdir(parents=True, mode=0o700)
+    except FileExistsError:  # made meanwhile by another ragchat
+        return prepare_home(home)
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot create RAGCHAT_HOME {home} ({exc.strerror or exc}); {fix}."
+        ) from exc
+    return True
+
+
+def home_read_only(home: Path) -> str:
+    """The one line that says a read-only home cannot be written, and what to do."""
+    return (
+        f"RAGCHAT_HOME {home} is read-only: searching and asking work, but writing the store"
+        " does not; make it writable (chmod u+w) or set RAGCHAT_HOME to a writable folder."
+    )
 
 
 # What each setting may be, beyond its type: checked the same way for a flag, a variable, the
@@ -341,7 +371,8 @@ def write_setting(home: Path, name: str, value: str | None) -> Path:
             if clash:
                 raise ConfigError(f"{name}: {clash}; nothing was written.")
     lines = [f"{key} = {_toml_value(v)}" for key, v in values.items()]
-    ensure_private_dir(home)
+    if not prepare_home(home):
+        raise StoreError(home_read_only(home))
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + ("\n" if lines else ""))

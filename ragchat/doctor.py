@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragchat.collection import Collection
+from ragchat.config import home_read_only
+from ragchat.errors import StoreError
 
 if TYPE_CHECKING:
     from ragchat.app import App
@@ -51,6 +53,14 @@ def _private(path: Path) -> Check:
 def run(app: App) -> list[Check]:
     checks = [Check("versions", "ok", versions())]
     home: Path = app.home
+    try:
+        writable = app.writable
+    except StoreError as exc:  # no store to check: say why, and still check the models
+        return [*checks, Check("home", "fail", str(exc)), _llm_check(app)]
+    if writable:
+        checks.append(Check("home", "ok", f"{home}, writable"))
+    else:
+        checks.append(Check("home", "warn", home_read_only(home)))
     checks.append(_private(home))
     checks.append(_private(home / "config.toml"))
     try:

@@ -105,9 +105,15 @@ def record_from_metadata(name: str, meta: dict[str, Any]) -> CollectionRecord | 
 
 
 class Manifest:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        """The manifest in ``path``; ``read_only`` for a store that cannot be written (a
+        read-only home), opened as immutable (no lock, no -shm file), empty when absent."""
         self.path = path
+        self.read_only = read_only
         try:
+            if read_only:
+                self.db = _read_only(path)
+                return
             self.db = sqlite3.connect(path, timeout=10, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             # deleted rows are overwritten, not left readable in free space
@@ -119,6 +125,11 @@ class Manifest:
                     "ALTER TABLE collections ADD COLUMN backend TEXT NOT NULL DEFAULT 'torch'"
                 )
         except sqlite3.Error as exc:
+            if not path.parent.is_dir() or not path.exists():
+                raise StoreError(
+                    f"Cannot create the manifest {path} ({exc}); set RAGCHAT_HOME to a"
+                    " writable folder."
+                ) from exc
             raise StoreError(
                 f"Cannot open the manifest {path} ({exc}); check its permissions,"
                 " or move it away and re-ingest."
@@ -231,6 +242,22 @@ class Manifest:
             (collection,),
         ).fetchone()
         return int(row[0]), int(row[1])
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A connection that reads ``path`` without writing anything beside it; an empty
+    manifest (in memory) when there is none yet."""
+    if not path.exists():
+        db = sqlite3.connect(":memory:", isolation_level=None)
+        db.executescript(SCHEMA)
+        return db
+    from urllib.parse import quote
+
+    # immutable: no -shm file to make; but a write-ahead log left by a writer still running
+    # (or killed) holds rows of its own, read as read-only WAL (SQLite uses its -shm as is)
+    log = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if log.exists() and log.stat().st_size else "immutable=1"
+    return sqlite3.connect(f"file:{quote(str(path))}?{mode}", uri=True, isolation_level=None)
 
 
 def _values(record: CollectionRecord | FileRecord) -> tuple[Any, ...]:

@@ -78,20 +78,29 @@ class DocumentMap:
 
 def write(document_map: DocumentMap, out: Path) -> None:
     suffix = out.suffix.lower()
-    if suffix in (".html", ".htm"):
-        out.write_text(html_page(document_map), encoding="utf-8")
-    elif suffix == ".png":
-        figure = build_figure(document_map)
-        figure.savefig(
-            out,
-            dpi=150,
-            bbox_inches="tight",
-            metadata={"Software": "ragchat", "ragchat:documents": str(len(document_map.points))},
-        )
-    else:
+    if suffix not in (".html", ".htm", ".png"):
         raise ExploreError(
             f"Cannot write a map as {out.name!r}; name the file .html (interactive) or .png."
         )
+    try:
+        if suffix == ".png":
+            figure = build_figure(document_map)
+            figure.savefig(
+                out,
+                dpi=150,
+                bbox_inches="tight",
+                metadata={
+                    "Software": "ragchat",
+                    "ragchat:documents": str(len(document_map.points)),
+                },
+            )
+        else:
+            out.write_text(html_page(document_map), encoding="utf-8")
+    except OSError as exc:
+        raise ExploreError(
+            f"Cannot write the map to {out} in the folder {out.absolute().parent}"
+            f" ({exc.strerror or exc}); give another --out."
+        ) from exc
 
 
 def spread_sample(points: Sequence[Point], count: int) -> list[int]:

@@ -224,11 +224,39 @@ def index_damage(folder: Path, thorough: bool = False) -> str | None:
     return None
 
 
+def _private_copy(path: Path) -> Path:
+    """A copy of the store at ``path``, readable by this user only, removed at exit: in
+    memory (/dev/shm) where there is one."""
+    import atexit
+    import tempfile
+
+    memory = Path("/dev/shm")
+    parent = memory if memory.is_dir() and os.access(memory, os.W_OK) else None
+    folder = Path(tempfile.mkdtemp(prefix="ragchat-read-only-", dir=parent))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    copy = folder / path.name
+    try:
+        shutil.copytree(path, copy, ignore=shutil.ignore_patterns("*.lock"))
+        for where, _, names in os.walk(copy):  # the copy is writable: Chroma writes to it
+            os.chmod(where, 0o700)
+            for name in names:
+                os.chmod(os.path.join(where, name), 0o600)
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot read the Chroma store at {path} ({exc.strerror or exc}); check its"
+            " permissions."
+        ) from exc
+    return copy
+
+
 class VectorStore:
     """Chroma: a PersistentClient under ``path``, or a Chroma server at ``url``."""
 
-    def __init__(self, path: Path, url: str = "") -> None:
-        self.path = path
+    def __init__(self, path: Path, url: str = "", read_only: bool = False) -> None:
+        """``read_only``: the store cannot be written (a read-only home), so Chroma, which
+        writes to its database even to read it, is given a private copy of it to read."""
+        self.origin = path
+        self.path = _private_copy(path) if read_only and not url and path.is_dir() else path
         self.url = url.rstrip("/")
         self._sound: set[str] = set()  # collections whose index files were checked
 
@@ -260,7 +288,7 @@ class VectorStore:
 
     @property
     def location(self) -> str:
-        return self.url or str(self.path)
+        return self.url or str(self.origin)
 
     @property
     def client(self) -> Any:
