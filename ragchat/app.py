@@ -134,10 +134,13 @@ class App:
             if self._embedder is None:
                 self._embedder = self._make_embedder(model, self.settings.embedding_backend)
         embedder = self.embedder
+        chunk_tokens, differs = self.collection.chunk_size(self.settings.chunk_tokens)
+        if differs and "chunk_tokens" in self.explicit:
+            self.notify(differs)
         return Ingestor(
             self.collection,
             embedder,
-            self.settings.chunk_tokens,
+            chunk_tokens,
             progress,
             self.settings.max_file_mb,
         )
@@ -252,6 +255,7 @@ class App:
                     "embedder": record.embedder,
                     "dimension": record.dimension,
                     "chunker": record.chunker,
+                    "chunk_tokens": record.chunk_tokens,
                 }
             )
         return {

@@ -71,19 +71,35 @@ class Collection:
                 f" to query it, or 'ragchat ingest --reindex PATH' to rebuild it with {wanted}."
             )
 
-    def ensure(self, embedder: Embedder) -> CollectionRecord:
+    def ensure(self, embedder: Embedder, chunk_tokens: int | None = None) -> CollectionRecord:
         """The record, creating the collection first (in Chroma, then in the manifest) when it
-        does not exist yet: it records what ``embedder`` and today's chunker are."""
+        does not exist yet: it records what ``embedder``, today's chunker and the chunk size
+        are."""
         from ragchat.chunking import CHUNKER_VERSION
 
         record = self.record
         if record is None:
             record = CollectionRecord(
-                name=self.name, chunker=CHUNKER_VERSION, **embedder.describe()
+                name=self.name,
+                chunker=CHUNKER_VERSION,
+                chunk_tokens=chunk_tokens,
+                **embedder.describe(),
             )
             self.store.create(self.name, collection_metadata(record))
             self.manifest.add_collection(record)
         return record
+
+    def chunk_size(self, wanted: int) -> tuple[int, str | None]:
+        """The chunk size to ingest with, and why it is not ``wanted``: a collection keeps
+        the size it was built with (its chunks stay alike) until it is rebuilt."""
+        record = self.record
+        if record is None or record.chunk_tokens in (None, wanted):
+            return wanted, None
+        return record.chunk_tokens, (
+            f"Collection {self.name!r} was chunked at {record.chunk_tokens} tokens, not"
+            f" {wanted}: it keeps {record.chunk_tokens}; 'ragchat ingest --reindex PATH"
+            f" --chunk-tokens {wanted}' rebuilds it at {wanted}."
+        )
 
     # what it holds
 

@@ -392,7 +392,7 @@ class Ingestor:
         self, batch: list[_Pending], vectors: list[list[float]], report: IngestReport
     ) -> None:
         """Write an embedded batch: vectors and lexical rows first, then the manifest rows."""
-        self.collection.ensure(self.embedder)
+        self.collection.ensure(self.embedder, self.chunk_tokens)
         self.manifest.mark_pending(
             self.name,
             [(p.path, max(len(p.chunks), p.previous.chunks if p.previous else 0)) for p in batch],

@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS collections (
     passage_prefix TEXT NOT NULL,
     chunker TEXT NOT NULL,
     created REAL NOT NULL,
-    backend TEXT NOT NULL DEFAULT 'torch'
+    backend TEXT NOT NULL DEFAULT 'torch',
+    chunk_tokens INTEGER
 );
 CREATE TABLE IF NOT EXISTS files (
     collection TEXT NOT NULL,
@@ -62,7 +63,9 @@ class FileRecord:
     pages: int | None = None
 
 
-COLLECTION_COLUMNS = "name, embedder, dimension, query_prefix, passage_prefix, chunker, backend"
+COLLECTION_COLUMNS = (
+    "name, embedder, dimension, query_prefix, passage_prefix, chunker, backend, chunk_tokens"
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class CollectionRecord:
     passage_prefix: str
     chunker: str
     backend: str = "torch"  # collections from before the ONNX backend were built with torch
+    chunk_tokens: int | None = None  # the target chunk size; None: not recorded (built before)
 
 
 METADATA_PREFIX = "ragchat:"
@@ -82,7 +86,11 @@ METADATA_PREFIX = "ragchat:"
 def collection_metadata(record: CollectionRecord) -> dict[str, Any]:
     """The record as the metadata of its Chroma collection (read back by ``record_from_metadata``),
     so a Chroma server tells every machine what a collection was built with."""
-    return {METADATA_PREFIX + k: v for k, v in record.__dict__.items() if k != "name"}
+    return {
+        METADATA_PREFIX + k: v
+        for k, v in record.__dict__.items()
+        if k != "name" and v is not None  # Chroma metadata values cannot be None
+    }
 
 
 def record_from_metadata(name: str, meta: dict[str, Any]) -> CollectionRecord | None:
@@ -101,6 +109,7 @@ def record_from_metadata(name: str, meta: dict[str, Any]) -> CollectionRecord | 
         passage_prefix=str(value("passage_prefix", "")),
         chunker=str(value("chunker", "")),
         backend=str(value("backend", "torch")),
+        chunk_tokens=int(value("chunk_tokens")) if value("chunk_tokens") is not None else None,
     )
 
 
@@ -124,6 +133,8 @@ class Manifest:
                 self.db.execute(
                     "ALTER TABLE collections ADD COLUMN backend TEXT NOT NULL DEFAULT 'torch'"
                 )
+            if "chunk_tokens" not in columns:  # from before the chunk size was recorded
+                self.db.execute("ALTER TABLE collections ADD COLUMN chunk_tokens INTEGER")
         except sqlite3.Error as exc:
             if not path.parent.is_dir() or not path.exists():
                 raise StoreError(
@@ -164,7 +175,7 @@ class Manifest:
     def add_collection(self, record: CollectionRecord) -> None:
         self.db.execute(
             f"INSERT OR REPLACE INTO collections ({COLLECTION_COLUMNS}, created)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*_values(record), time.time()),
         )
 

@@ -207,3 +207,42 @@ def _eat_memory(path):
     blocks = []
     while True:
         blocks.append(bytearray(50 * 1024 * 1024))
+
+
+def test_a_collection_keeps_its_chunk_size_and_says_so(ragchat_home: Path, docs: Path):
+    """--chunk-tokens on an existing collection used to change nothing and say nothing."""
+    from fakes import FakeEmbedder
+
+    from ragchat.app import App
+    from ragchat.config import Settings
+
+    def app(chunk_tokens: int) -> tuple[App, list[str]]:
+        notes: list[str] = []
+        made = App(
+            ragchat_home,
+            Settings(chunk_tokens=chunk_tokens),
+            explicit=frozenset({"embedding_model", "chunk_tokens"}),
+            embedder=FakeEmbedder(),
+        )
+        made.notify = notes.append
+        return made, notes
+
+    write(docs, "long.md", " ".join(f"Sentence {i} is short." for i in range(60)) + "\n")
+    first, notes = app(20)
+    first.ingest(docs)
+    assert notes == [] and first.collection.record.chunk_tokens == 20
+    chunks = first.collection.files()[str(docs / "long.md")].chunks
+
+    write(docs, "long2.md", " ".join(f"Sentence {i} is brief." for i in range(60)) + "\n")
+    second, notes = app(60)
+    second.ingest(docs)
+    assert notes == [
+        "Collection 'default' was chunked at 20 tokens, not 60: it keeps 20; 'ragchat ingest"
+        " --reindex PATH --chunk-tokens 60' rebuilds it at 60."
+    ]
+    assert second.collection.files()[str(docs / "long2.md")].chunks == chunks  # still at 20
+    rebuilt, notes = app(60)
+    rebuilt.ingest(docs, reindex=True)
+    assert notes == [] and rebuilt.collection.record.chunk_tokens == 60
+    assert rebuilt.collection.files()[str(docs / "long.md")].chunks < chunks
+    assert rebuilt.status()["collections"][0]["chunk_tokens"] == 60
