@@ -27,7 +27,7 @@ from ragchat.config import (
 from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
 from ragchat.errors import NotIngested, StoreError
-from ragchat.ingest import Ingestor, IngestReport, Progress
+from ragchat.ingest import Ingestor, IngestReport, Progress, Selection
 from ragchat.llms import LLM, OpenAILLM, build_llm
 from ragchat.manifest import FileRecord, Manifest, write_lock
 from ragchat.prompting import Prompts
@@ -127,7 +127,12 @@ class App:
             self._llm = build_llm(self.settings)
         return self._llm
 
-    def ingestor(self, progress: Progress | None = None, reindex: bool = False) -> Ingestor:
+    def ingestor(
+        self,
+        progress: Progress | None = None,
+        reindex: bool = False,
+        selection: Selection | None = None,
+    ) -> Ingestor:
         if reindex:  # rebuilt with the collection's model (unless one is named) on today's backend
             model = self.embedding_model
             self.drop_collection()
@@ -143,13 +148,18 @@ class App:
             chunk_tokens,
             progress,
             self.settings.max_file_mb,
+            selection,
         )
 
     def ingest(
-        self, root: Path, progress: Progress | None = None, reindex: bool = False
+        self,
+        root: Path,
+        progress: Progress | None = None,
+        reindex: bool = False,
+        selection: Selection | None = None,
     ) -> IngestReport:
         with self.writing():
-            report = self.ingestor(progress, reindex).run(root)
+            report = self.ingestor(progress, reindex, selection).run(root)
             if self.manifest.purge_needed():
                 self.purge()
             return report

@@ -71,11 +71,26 @@ def main() -> None:
     is_flag=True,
     help="Drop the collection and rebuild it from the files: after doctor finds damage, or to change embedder.",
 )
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="GLOB",
+    help="Only files matching GLOB (their path under PATH, or their name), e.g. '*.md'; repeatable.",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Leave out files and folders matching GLOB, e.g. 'drafts' or '*.log'; repeatable."
+    " Files left out that were ingested before are removed.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @json_option("the summary")
 @handle_errors
 def ingest(
     paths: tuple[Path, ...],
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
     collection: str | None,
     chroma_url: str | None,
     embedding_model: str | None,
@@ -95,10 +110,13 @@ def ingest(
     Example:
         ragchat ingest ./docs --collection notes
         ragchat ingest --rebuild ./docs    # after 'ragchat doctor' reports damage
+        ragchat ingest ~/notes --include '*.md' --exclude archive
         RAGCHAT_EMBEDDING_MODEL=bundled ragchat ingest corpora/harbor
     """
+    from ragchat.ingest import Selection
     from ragchat.render import IngestProgress
 
+    selection = Selection(include, exclude)
     app = build_app(
         collection=collection,
         chroma_url=chroma_url,
@@ -114,7 +132,7 @@ def ingest(
     try:
         for index, path in enumerate(paths):
             with IngestProgress(err) as progress:
-                reports.append(app.ingest(path, progress, reindex=reindex and index == 0))
+                reports.append(app.ingest(path, progress, reindex and index == 0, selection))
     except KeyboardInterrupt:
         click.echo(
             "Interrupted: what was embedded so far is kept; run the same command again to finish"

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Protocol
 
@@ -27,10 +28,12 @@ from ragchat.isolation import SafeLoader
 from ragchat.loaders import Page, load, loader_for, paragraph_blocks, unsupported_reason
 from ragchat.manifest import FileRecord
 from ragchat.store import chunk_metadata
-from ragchat.text import is_under
+from ragchat.text import is_under, plural
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
+HIDDEN = "hidden or tooling folder, not entered"  # reasons counted, not listed, in a summary
+LEFT_OUT = "left out by --include/--exclude"
 EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses at most two batches
 
 
@@ -58,12 +61,20 @@ class IngestReport:
     seconds: float = 0.0
 
     def summary(self) -> str:
+        files = [(p, why) for p, why in self.skipped if why not in (HIDDEN, LEFT_OUT)]
         text = (
             f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed,"
-            f" {self.unchanged} unchanged, {len(self.skipped)} skipped"
+            f" {self.unchanged} unchanged, {len(files)} skipped"
         )
-        if self.skipped:
-            text += ": " + ", ".join(f"{Path(p).name} ({why})" for p, why in self.skipped)
+        if files:
+            text += ": " + ", ".join(f"{Path(p).name} ({why})" for p, why in files)
+        hidden = [Path(p).name for p, why in self.skipped if why == HIDDEN]
+        if hidden:
+            shown = ", ".join(hidden[:3]) + (", …" if len(hidden) > 3 else "")
+            text += f"; {plural(len(hidden), 'hidden folder')} skipped ({shown})"
+        left_out = sum(1 for _, why in self.skipped if why == LEFT_OUT)
+        if left_out:
+            text += f"; {plural(left_out, 'file')} left out by --include/--exclude"
         return text
 
     def to_dict(self) -> dict[str, object]:
@@ -78,24 +89,64 @@ class IngestReport:
         }
 
 
-def discover(root: Path, max_bytes: int = 0) -> tuple[list[Path], list[tuple[str, str]]]:
+@dataclass(frozen=True)
+class Selection:
+    """Which files under a folder to ingest (--include and --exclude): a file is taken when
+    it matches an include glob (or none is given) and no exclude glob; a folder matching an
+    exclude glob is not entered. Globs match the path relative to the folder, or the name."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def _matches(self, globs: Sequence[str], relative: str) -> bool:
+        name = relative.rsplit("/", 1)[-1]
+        return any(fnmatch(relative, g) or fnmatch(name, g) for g in globs)
+
+    def takes(self, relative: str) -> bool:
+        if self._matches(self.exclude, relative):
+            return False
+        return not self.include or self._matches(self.include, relative)
+
+    def enters(self, relative: str) -> bool:
+        return not self._matches(self.exclude, relative)
+
+
+def discover(
+    root: Path, max_bytes: int = 0, selection: Selection | None = None
+) -> tuple[list[Path], list[tuple[str, str]]]:
     """Regular files under ``root`` that a loader can read, and the others with a reason.
 
     Symlinks are followed only within ``root``; FIFOs, devices and sockets are never opened;
-    files over ``max_bytes`` (when set) are skipped."""
+    files over ``max_bytes`` (when set) are skipped; hidden folders (and tooling folders such
+    as node_modules) are not entered, and named with the reason ``HIDDEN``; files that
+    ``selection`` leaves out are named with the reason ``LEFT_OUT``."""
     skipped: list[tuple[str, str]] = []
+    selection = selection or Selection()
     if root.is_file():
         files = [root]
     else:
         files = []
         for folder, dirs, names in os.walk(root):
+            relative = Path(folder).relative_to(root).as_posix()
+            prefix = "" if relative == "." else relative + "/"
             for name in dirs:
-                if Path(folder, name).is_symlink() and not name.startswith("."):
-                    skipped.append(
-                        (str(Path(folder, name).absolute()), "symlinked folder, not followed")
-                    )
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
-            files.extend(Path(folder, n) for n in sorted(names) if not n.startswith("."))
+                where = str(Path(folder, name).absolute())
+                if name.startswith(".") or name in SKIP_DIRS:
+                    skipped.append((where, HIDDEN))
+                elif Path(folder, name).is_symlink():
+                    skipped.append((where, "symlinked folder, not followed"))
+            dirs[:] = sorted(
+                d
+                for d in dirs
+                if not d.startswith(".") and d not in SKIP_DIRS and selection.enters(prefix + d)
+            )
+            for name in sorted(names):
+                if name.startswith("."):
+                    continue
+                if selection.takes(prefix + name):
+                    files.append(Path(folder, name))
+                else:
+                    skipped.append((str(Path(folder, name).absolute()), LEFT_OUT))
     inside = root.resolve()
     found: list[Path] = []
     seen: set[Path] = set()
@@ -260,6 +311,7 @@ class Ingestor:
         chunk_tokens: int,
         progress: Progress | None = None,
         max_file_mb: int = 0,
+        selection: Selection | None = None,
     ) -> None:
         self.collection = collection
         self.store = collection.store
@@ -271,11 +323,12 @@ class Ingestor:
         self.chunk_tokens = chunk_tokens
         self.progress = progress or _NoProgress()
         self.max_file_mb = max_file_mb
+        self.selection = selection
 
     def run(self, root: Path) -> IngestReport:
         """Bring the collection in step with the files under ``root`` (a folder or a file)."""
         root = root.absolute()
-        files, skipped = discover(root, self.max_file_mb * 1_000_000)
+        files, skipped = discover(root, self.max_file_mb * 1_000_000, self.selection)
         scope = str(root.resolve())
         safe = SafeLoader()
         try:
