@@ -107,7 +107,9 @@ def cluster(count: int | None, summary: bool, members: int, as_json: bool, **fla
         announce_destination(app, as_json)
     clusters = document_clusters(app.collection, count, app.llm if summary else None, app.home)
     if as_json:
-        echo_json({"collection": app.collection.name, "clusters": [c.to_dict() for c in clusters]})
+        echo_json(
+            {"collection": app.collection.name, "clusters": [c.to_dict(members) for c in clusters]}
+        )
         return
     out, _ = consoles()
     out.print(clusters_view(clusters, members))

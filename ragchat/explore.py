@@ -58,7 +58,13 @@ class Cluster:
     def label(self) -> str:
         return self.name or ", ".join(self.keywords) or f"cluster {self.number}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def shown(self, most: int = 0) -> list[Document]:
+        """The members to show: all of them, or the ``most`` nearest the centre."""
+        return self.members[:most] if most else self.members
+
+    def to_dict(self, most: int = 0) -> dict[str, Any]:
+        """The cluster as JSON, with all its members or the ``most`` nearest the centre
+        (``size`` still counts them all)."""
         return {
             "cluster": self.number,
             "name": self.name or None,
@@ -66,7 +72,7 @@ class Cluster:
             "size": len(self.members),
             "members": [
                 {"path": d.path, "title": d.title, "distance": round(distance, 6)}
-                for d, distance in zip(self.members, self.distances, strict=True)
+                for d, distance in zip(self.shown(most), self.distances, strict=False)
             ],
         }
 

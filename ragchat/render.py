@@ -293,7 +293,7 @@ def clusters_view(clusters: Sequence[Cluster], members: int = 0) -> RenderableTy
         if cluster.name and cluster.keywords:
             heading.append(f"  [{sanitize(', '.join(cluster.keywords))}]", style="dim")
         parts.append(heading)
-        shown = cluster.members[:members] if members else cluster.members
+        shown = cluster.shown(members)
         for document in shown:
             line = Text("  ")
             line.append(sanitize(display_path(document.path)))

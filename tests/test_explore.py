@@ -324,7 +324,7 @@ def test_similar_finds_the_near_duplicate_first(explored):
     assert (
         missing.returncode == 1
         and missing.stderr.count("\n") == 1
-        and "ingest it first" in missing.stderr
+        and "No such file" in missing.stderr
     )
 
 
@@ -445,3 +445,19 @@ def test_code_search_finds_the_function_and_cites_its_line(tmp_path: Path):
     assert (top["line"], top["end_line"]) == (17, 26)  # from the comment above the decorator
     shown = ragchat("search", "where do we retry HTTP requests?", "-k", "1", env=env)
     assert re.search(r"client\.py:17 — Client\.fetch_with_retry", shown.stdout), shown.stdout
+
+
+def test_cluster_json_honours_members(ragchat_home: Path, tmp_path: Path):
+    from click.testing import CliRunner
+
+    from ragchat.cli import main
+
+    fake_app(ragchat_home).ingest(build_corpus(tmp_path / "docs"))
+    result = CliRunner().invoke(main, ["cluster", "2", "--json", "--members", "2"])
+    assert result.exit_code == 0, result.output
+    clusters = json.loads(result.stdout)["clusters"]
+    assert [len(c["members"]) for c in clusters] == [2, 2]
+    assert sum(c["size"] for c in clusters) == 9  # the size still counts every member
+    everyone = json.loads(CliRunner().invoke(main, ["cluster", "2", "--json"]).stdout)
+    assert sum(len(c["members"]) for c in everyone["clusters"]) == 9
+    assert [c["members"][:2] for c in everyone["clusters"]] == [c["members"] for c in clusters]
