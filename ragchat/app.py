@@ -220,7 +220,15 @@ class App:
         """The ranking for ``mode`` (default: the setting) over an existing collection."""
         self.collection.require()
         self.collection.check_embedder(self.embedder.id)
-        return build_retriever(mode or self.settings.mode, self.embedder, self.collection)
+        mode = mode or self.settings.mode
+        if mode != "dense" and not self.manifest.read_only:
+            gap = self.collection.lexical_gap()
+            if gap:  # else the ranking is silently by embeddings alone
+                self.notify(
+                    f"Warning: {gap}: {'nothing' if mode == 'lexical' else 'only embeddings'}"
+                    f" rank the results; {self.collection.rebuild_command()} rebuilds it."
+                )
+        return build_retriever(mode, self.embedder, self.collection)
 
     def engine(self) -> Engine:
         retriever = self.retriever()

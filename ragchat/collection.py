@@ -11,6 +11,7 @@ Chroma server the file list is also the collection NAME__files, server_manifest.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -115,6 +116,42 @@ class Collection:
         """Ingested files at or under ``path`` (for @path in a question)."""
         target = str(path.resolve())
         return [p for p in self.files() if is_under(p, target)]
+
+    def folders(self) -> list[str]:
+        """The folders its files are under, none inside another: what to ingest again to
+        rebuild it (files directly in a folder make that folder one)."""
+        parents = sorted({os.path.dirname(p) for p in self.files()})
+        kept: list[str] = []
+        for folder in parents:  # sorted: a folder comes before those inside it
+            if not any(is_under(folder, outer) for outer in kept):
+                kept.append(folder)
+        return kept
+
+    def rebuild_command(self) -> str:
+        """'ragchat ingest --rebuild FOLDERS --collection NAME', naming its real folders."""
+        folders = [display_path(f) for f in self.folders()]
+        if not folders or len(folders) > 4:
+            paths = "PATH..."
+        else:
+            paths = " ".join(shlex.quote(f) for f in folders)
+        command = f"ragchat ingest --rebuild {paths} --collection {self.name}"
+        if len(folders) > 4:
+            command += f" (the folders you ingested: {', '.join(folders[:3])}, …)"
+        return command
+
+    def lexical_gap(self) -> str | None:
+        """Why BM25 cannot rank this collection's chunks (its index is missing or empty while
+        the manifest holds chunks), or None when it can."""
+        chunks = self.counts()[1]
+        if not chunks:
+            return None
+        if not self.lexical.is_built():
+            state = "is missing"
+        elif self.lexical.count() == 0:
+            state = "is empty"
+        else:
+            return None
+        return f"the lexical (BM25) index of collection {self.name!r} {state}, for {chunks} chunks"
 
     def paths_like(self, path: str) -> list[str]:
         """Ingested files, and the folders they are in, named most like ``path`` (compared by

@@ -242,7 +242,7 @@ class LexicalIndex:
     def _handle(self) -> _Handle:
         handle = _OPEN.get(self.folder)
         if handle is None:
-            if not (self.folder / "meta.json").exists():
+            if not self.is_built():
                 if self.manifest.read_only:
                     raise StoreError(
                         f"The lexical index of collection {self.collection!r} is missing from"
@@ -311,6 +311,10 @@ class LexicalIndex:
             return self.manifest.db.execute(f"SELECT chunk_id, path, text FROM {table}").fetchall()
         except sqlite3.Error:
             return None
+
+    def is_built(self) -> bool:
+        """Has the index been made (it is made on first use, by ingest or a search)?"""
+        return (self.folder / "meta.json").exists()
 
     def open(self) -> None:
         """Open (or create, or migrate) the index now, in this thread: creating it may read
