@@ -203,6 +203,16 @@ _CODE_WORDS = {
 }
 
 
+# what a website repeats on every page, and file types of titles that are file names
+_BOILERPLATE = {
+    "home", "menu", "blog", "login", "log", "sign", "subscribe", "newsletter", "copyright",
+    "privacy", "policy", "cookie", "cookies", "terms", "rights", "reserved", "contact",
+    "skip", "navigation", "search", "share", "twitter", "facebook", "linkedin", "instagram",
+    "click", "read", "page", "pages", "untitled", "pdf", "html", "htm", "md", "txt", "doc",
+    "docx",
+}  # fmt: skip
+
+
 def add_keywords(clusters: Sequence[Cluster], count: int = 3) -> None:
     """The words that most set each cluster's titles and opening lines apart from the others'
     (tf-idf with each cluster as one text): a name that costs no LLM."""
@@ -213,7 +223,7 @@ def add_keywords(clusters: Sequence[Cluster], count: int = 3) -> None:
         # a word most clusters share names none of them
         shared = 0.5 if len(texts) >= 4 else len(texts) - 1 if len(texts) > 1 else 1.0
         vectorizer = TfidfVectorizer(
-            stop_words=sorted(ENGLISH_STOP_WORDS | _CODE_WORDS),
+            stop_words=sorted(ENGLISH_STOP_WORDS | _CODE_WORDS | _BOILERPLATE),
             token_pattern=_TOKEN,
             sublinear_tf=True,
             max_df=shared,

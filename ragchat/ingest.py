@@ -299,6 +299,7 @@ class _Pending:
     record: FileRecord
     chunks: list[Chunk]
     previous: FileRecord | None
+    title: str = ""  # the loader's title for the document, if it knows one
 
 
 class Ingestor:
@@ -435,7 +436,7 @@ class Ingestor:
         record = FileRecord(
             key, size, mtime_ns, digest, len(chunks), len(pages) if paginated else None
         )
-        return _Pending(key, record, chunks, previous)
+        return _Pending(key, record, chunks, previous, pages[0].title if pages else "")
 
     def _embed(self, batch: list[_Pending]) -> list[list[float]]:
         texts = [c.embed_text for p in batch for c in p.chunks]
@@ -499,7 +500,7 @@ class Ingestor:
             count = len(pending.chunks)
             if count:
                 first = pending.chunks[0]
-                meta = describe(pending.path, first.headings, first.text)
+                meta = describe(pending.path, first.headings, first.text, pending.title)
                 entries.append(
                     (
                         document_id(pending.path),

@@ -34,6 +34,9 @@ class Page:
     number: int | None = None  # 1-based page number for paginated formats
     blocks: list[Block] = field(default_factory=list)
     code: bool = False  # source code: split at line ends, cited by line number
+    # the document's title, on its first page, from loaders that know one (HTML's <title>,
+    # a PDF's metadata); else it is read off the first heading or line (document_vectors.py)
+    title: str = ""
 
 
 Loader = Callable[[Path], list[Page]]
@@ -281,6 +284,9 @@ def markdown_page(text: str) -> Page:
 
 
 _HTML_DROP = {"script", "style", "noscript", "template", "head", "svg", "canvas", "iframe"}
+# a site's navigation, banners and asides: the same on every page, not what a page says
+_HTML_BOILERPLATE = {"nav", "footer", "aside"}
+_HTML_CONTENT = {"article", "main", "section"}  # a <header> in one of these is the page's own
 _HTML_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _HTML_BLOCKS = {
     "address", "article", "aside", "blockquote", "body", "caption", "dd", "details", "div",
@@ -297,10 +303,19 @@ def load_html(path: Path) -> list[Page]:
 
 
 def html_page(markup: str) -> Page:
-    """Visible text of an HTML document, one block per paragraph-level element."""
+    """Visible text of an HTML document, one block per paragraph-level element, without the
+    site's navigation, footers and asides; titled by its <title>, else its first <h1>."""
     from bs4 import BeautifulSoup, Comment, Doctype, NavigableString
 
     soup = BeautifulSoup(markup, "html.parser")
+    title = next(
+        (
+            _SPACES.sub(" ", found.get_text(" ")).strip()
+            for found in (soup.find("title"), soup.find("h1"))
+            if found is not None and found.get_text().strip()
+        ),
+        "",
+    )
     parts: list[str] = []
     blocks: list[Block] = []
     headings: list[tuple[int, str]] = []
@@ -332,8 +347,10 @@ def html_page(markup: str) -> Page:
                 inline.append(str(child))
                 continue
             name = child.name
-            if name in _HTML_DROP:
+            if name in _HTML_DROP or name in _HTML_BOILERPLATE:
                 continue
+            if name == "header" and not child.find_parent(_HTML_CONTENT):
+                continue  # the site's banner, not an article's own header
             if name in _HTML_HEADINGS:
                 flush()
                 level = int(name[1])
@@ -353,7 +370,27 @@ def html_page(markup: str) -> Page:
 
     walk(soup)
     flush()
-    return Page(text="".join(parts), blocks=blocks)
+    return Page(text="".join(parts), blocks=blocks, title=title)
+
+
+_GENERATED_TITLE = re.compile(
+    r"^(?:microsoft (?:word|powerpoint|excel) - |untitled|document\d*$|slide \d+$)"
+    r"|\.(?:docx?|pptx?|xlsx?|odt|rtf|pdf|tex|dvi|indd|qxd|txt|html?)$",
+    re.IGNORECASE,
+)
+
+
+def pdf_title(reader: object) -> str:
+    """The title in a PDF's metadata when it is a real one: not empty, not what a program
+    wrote by itself ("Microsoft Word - report.doc", "untitled", a file name)."""
+    try:
+        title = str(getattr(getattr(reader, "metadata", None), "title", None) or "")
+    except Exception:  # damaged metadata: no title, the document is still read
+        return ""
+    title = _SPACES.sub(" ", _CONTROL.sub("", title)).strip()
+    if len(title) < 3 or _GENERATED_TITLE.search(title) or not re.search(r"[^\W\d_]", title):
+        return ""
+    return title
 
 
 @register(".pdf")
@@ -382,6 +419,8 @@ def load_pdf(path: Path) -> list[Page]:
             Page(text=text, number=number, blocks=paragraph_blocks(text))
             for number, text in enumerate(clean_pdf_pages(texts), start=1)
         ]
+        if pages:  # a PDF's first line is a date or a letterhead as often as its title
+            pages[0].title = pdf_title(reader) or path.name
     except FileNotDecryptedError:
         raise LoadError("encrypted with a password") from None
     except PdfReadError as exc:

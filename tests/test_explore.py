@@ -461,3 +461,91 @@ def test_cluster_json_honours_members(ragchat_home: Path, tmp_path: Path):
     everyone = json.loads(CliRunner().invoke(main, ["cluster", "2", "--json"]).stdout)
     assert sum(len(c["members"]) for c in everyone["clusters"]) == 9
     assert [c["members"][:2] for c in everyone["clusters"]] == [c["members"] for c in clusters]
+
+
+def test_documents_are_titled_by_title_h1_pdf_metadata_or_file_name(
+    ragchat_home: Path, tmp_path: Path
+):
+    from pypdf import PdfWriter
+
+    from helpers import CORPUS
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    nav = "<nav><a href='/'>Home</a> | <a href='/blog'>Blog</a></nav>"
+    (docs / "post.html").write_text(
+        f"<html><head><title>Solar panels on the barn</title></head><body>{nav}"
+        "<p>Twelve panels went up in May.</p></body></html>"
+    )
+    (docs / "bare.html").write_text(f"<body>{nav}<h1>Battery sizing</h1><p>Ten kWh.</p></body>")
+    for name, title in (
+        ("report.pdf", "Harbor Lights Annual Report"),
+        ("scan.pdf", "Microsoft Word - x.doc"),
+    ):
+        writer = PdfWriter(clone_from=CORPUS / "annual-report-2024.pdf")
+        writer.add_metadata({"/Title": title})
+        with (docs / name).open("wb") as handle:
+            writer.write(handle)
+    app = fake_app(ragchat_home)
+    app.ingest(docs)
+    titles = {Path(d.path).name: d.title for d in explore.document_index(app.collection).all()}
+    assert titles == {
+        "post.html": "Solar panels on the barn",
+        "bare.html": "Battery sizing",
+        "report.pdf": "Harbor Lights Annual Report",
+        "scan.pdf": "scan.pdf",
+    }
+    related = explore.similar(app.collection, docs / "report.pdf", n=3)
+    assert {r.title for r in related} == {"Solar panels on the barn", "Battery sizing", "scan.pdf"}
+    document_map = explore.document_map(app.collection, "fake", method="pca", n_clusters=2)
+    assert sorted(p.title for p in document_map.points) == sorted(titles.values())
+
+
+def test_cluster_keywords_skip_stop_words_and_boilerplate():
+    import numpy as np
+
+    def doc(i: int, title: str, lead: str) -> Document:
+        return Document(str(i), f"/d/{i}.html", title, lead, np.ones(4) / 2)
+
+    clusters = [
+        explore.Cluster(
+            1,
+            [
+                doc(
+                    1,
+                    "Home | Blog: sourdough starter",
+                    "Read more: the sourdough starter rises; subscribe",
+                ),
+                doc(2, "Sourdough loaf", "Copyright all rights reserved; sourdough"),
+            ],
+            [0.0, 0.0],
+        ),
+        explore.Cluster(
+            2,
+            [
+                doc(
+                    3,
+                    "Home | Blog: tomato seedlings",
+                    "Click to read the tomato page; privacy policy",
+                ),
+                doc(4, "Tomato report.pdf", "tomato seedlings in the greenhouse"),
+            ],
+            [0.0, 0.0],
+        ),
+    ]
+    explore.add_keywords(clusters)
+    words = {w for c in clusters for w in c.keywords}
+    assert "sourdough" in clusters[0].keywords and "tomato" in clusters[1].keywords
+    assert not words & {
+        "home",
+        "blog",
+        "read",
+        "more",
+        "subscribe",
+        "copyright",
+        "click",
+        "page",
+        "privacy",
+        "pdf",
+        "the",
+    }
