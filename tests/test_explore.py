@@ -466,9 +466,8 @@ def test_cluster_json_honours_members(ragchat_home: Path, tmp_path: Path):
 def test_documents_are_titled_by_title_h1_pdf_metadata_or_file_name(
     ragchat_home: Path, tmp_path: Path
 ):
-    from pypdf import PdfWriter
-
     from helpers import CORPUS
+    from pypdf import PdfWriter
 
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -171,9 +171,8 @@ def test_html_titles_come_from_title_or_h1_and_boilerplate_is_dropped():
 
 
 def pdf_with_title(tmp_path: Path, name: str, title: str | None) -> Path:
-    from pypdf import PdfWriter
-
     from helpers import CORPUS
+    from pypdf import PdfWriter
 
     writer = PdfWriter(clone_from=CORPUS / "annual-report-2024.pdf")
     writer.add_metadata({"/Title": title} if title is not None else {"/Title": ""})
