@@ -28,6 +28,7 @@ from ragchat.cli_options import (
     json_option,
     model_option,
 )
+from ragchat.map_drawing import PROJECTIONS
 
 
 @click.command()
@@ -128,10 +129,11 @@ def cluster(count: int | None, summary: bool, members: int, as_json: bool, **fla
 @click.option("--force", "-f", is_flag=True, help="Overwrite the file if it exists.")
 @click.option(
     "--method",
-    type=click.Choice(["pca", "umap"]),
-    default="pca",
+    type=click.Choice(PROJECTIONS),
+    default="auto",
     show_default=True,
-    help="Projection to 2-D; umap needs: pip install umap-learn.",
+    help="Projection to 2-D: t-SNE or UMAP keep clusters apart (auto: UMAP when"
+    " umap-learn is installed, else t-SNE); pca keeps the directions of most variance.",
 )
 @click.option(
     "--color",

@@ -23,7 +23,7 @@ from ragchat.embedders import Embedder
 from ragchat.errors import ExploreError
 from ragchat.ids import document_id
 from ragchat.llms import LLM
-from ragchat.map_drawing import DocumentMap, Point
+from ragchat.map_drawing import PROJECTION_NAMES, PROJECTIONS, DocumentMap, Point
 from ragchat.text import did_you_mean, location, sanitize, shorten
 
 if TYPE_CHECKING:
@@ -273,37 +273,64 @@ def clean_name(text: str) -> str:
     return shorten(line, NAME_CHARS)
 
 
+def umap_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("umap") is not None
+
+
 def project(
-    documents: Sequence[Document], method: str = "pca"
-) -> tuple[list[tuple[float, float]], tuple[str, str]]:
-    """2-D coordinates of the documents, and the axis labels."""
+    documents: Sequence[Document], method: str = "auto"
+) -> tuple[list[tuple[float, float]], tuple[str, str], str]:
+    """2-D coordinates of the documents, the axis labels, and the projection used.
+
+    t-SNE and UMAP keep neighbours together and clusters apart (PCA keeps the directions of
+    most variance, which can pile several clusters into one corner); a handful of documents is
+    placed by PCA, as t-SNE and UMAP need more neighbours than that."""
     if len(documents) < 2:
         raise ExploreError("A map needs at least 2 documents; ingest more first.")
+    if method not in PROJECTIONS:
+        raise ExploreError(f"Unknown projection {method!r}; use {', '.join(PROJECTIONS)}.")
     import numpy as np
 
+    if method == "auto":
+        method = "umap" if umap_installed() else "tsne"
+    if len(documents) < 6:
+        method = "pca"
     matrix = np.asarray([d.vector for d in documents], dtype=np.float64)
     if method == "umap":
         try:
             import umap  # type: ignore[import-not-found]
         except ImportError:
             raise ExploreError(
-                "UMAP is not installed; run: pip install umap-learn (or use --method pca)."
+                "UMAP is not installed; run: pip install umap-learn (or use --method tsne)."
             ) from None
         neighbours = max(2, min(15, len(documents) - 1))
         points = umap.UMAP(
             n_components=2, n_neighbors=neighbours, metric="cosine", random_state=0
         ).fit_transform(matrix)
         labels = ("UMAP 1", "UMAP 2")
-    elif method == "pca":
+    elif method == "tsne":
+        from sklearn.manifold import TSNE
+        from threadpoolctl import threadpool_limits
+
+        perplexity = max(2.0, min(30.0, (len(documents) - 1) / 3))
+        model = TSNE(
+            n_components=2, perplexity=perplexity, metric="cosine", init="pca", random_state=0
+        )
+        # up to a few thousand documents one thread is quick (~3 s for 200), and immune to
+        # OpenMP threads spinning against each other on a busy machine (10x slower there)
+        with threadpool_limits(1 if len(documents) < 3000 else None):
+            points = model.fit_transform(matrix)
+        labels = ("t-SNE 1", "t-SNE 2")
+    else:
         from sklearn.decomposition import PCA
 
         model = PCA(n_components=2, random_state=0)
         points = model.fit_transform(matrix)
         share = model.explained_variance_ratio_
         labels = (f"PC 1 ({share[0]:.0%} of variance)", f"PC 2 ({share[1]:.0%} of variance)")
-    else:
-        raise ExploreError(f"Unknown projection {method!r}; use pca or umap.")
-    return [(float(x), float(y)) for x, y in points], labels
+    return [(float(x), float(y)) for x, y in points], labels, PROJECTION_NAMES[method]
 
 
 # the map
@@ -312,7 +339,7 @@ def project(
 def document_map(
     collection: Collection,
     embedder_id: str,
-    method: str = "pca",
+    method: str = "auto",
     colour: str = "cluster",
     n_clusters: int | None = None,
     llm: LLM | None = None,
@@ -321,7 +348,7 @@ def document_map(
     """Every document as a point in 2-D (``project``), grouped by k-means cluster
     (``clusters``, named by ``llm`` if given) or by folder (``folder_groups``)."""
     documents = document_index(collection).all()
-    coordinates, axes = project(documents, method)
+    coordinates, axes, projection = project(documents, method)
     if colour == "folder":
         names = folder_groups(documents)
         # the biggest folders first, "other folders" last
@@ -343,7 +370,7 @@ def document_map(
         title=f"Collection {collection.name!r}: {len(documents)} documents",
         subtitle=(
             f"Each point is a document (the mean of its chunks' embeddings, {embedder_id}),"
-            f" placed by {method.upper()}; colour: {kind}."
+            f" placed by {projection}; colour: {kind}."
         ),
         axes=axes,
         groups=groups,

@@ -293,6 +293,66 @@ def test_png_figure_plots_every_document():
     assert [t.get_text() for t in axes.get_legend().get_texts()] == ["first (4)", "second (3)"]
 
 
+def crowded_map() -> DocumentMap:
+    """10 groups of 20 points, all within a few units of one corner (as PCA drew 200 documents
+    in issue 18.9), each point titled."""
+    import random
+
+    generator = random.Random(1)
+    points = [
+        Point(generator.gauss(g % 3, 0.8), generator.gauss(g // 3, 0.8), f"Note {g}-{i}", "", g)
+        for g in range(10)
+        for i in range(20)
+    ]
+    points.append(Point(40.0, 30.0, "far away", "", 0))  # the other corner, where nothing is
+    names = [f"group name number {g}" for g in range(10)]
+    return DocumentMap("Collection 'x': 201 documents", "subtitle", ("1", "2"), names, points)
+
+
+def test_png_labels_are_above_the_points_and_overlap_nothing():
+    figure = build_figure(crowded_map())
+    axes = figure.axes[0]
+    renderer = figure.canvas.get_renderer()
+    names = {f"group name number {g}" for g in range(10)}
+    shown = [t for t in axes.texts if t.get_visible() and t.get_text()]
+    assert names <= {t.get_text() for t in shown}  # every group is named
+    assert "far away" in {t.get_text() for t in shown}  # a title with room around it is written
+    points_z = max(c.get_zorder() for c in axes.collections)
+    assert all(t.get_zorder() > points_z for t in shown if t.get_text() in names)
+    from matplotlib.text import Text
+
+    boxes = [Text.get_window_extent(t, renderer) for t in shown]  # the text, not its line
+    assert [
+        (shown[i].get_text(), shown[j].get_text())
+        for i in range(len(boxes))
+        for j in range(i + 1, len(boxes))
+        if boxes[i].overlaps(boxes[j])
+    ] == []
+
+
+def test_the_map_separates_clusters_by_t_sne_and_keeps_pca():
+    """10 clusters in 40 dimensions: t-SNE (the default when UMAP is not installed) keeps them
+    apart in 2-D; PCA (still there as --method pca) piles most of them up."""
+    import numpy as np
+    from sklearn.metrics import silhouette_score
+
+    generator = np.random.default_rng(0)
+    centres = generator.normal(size=(10, 40))
+    documents = [
+        Document(f"{c}-{i}", f"/d/{c}-{i}.md", "t", "", centres[c] + generator.normal(0, 0.8, 40))
+        for c in range(10)
+        for i in range(15)
+    ]
+    groups = [c for c in range(10) for _ in range(15)]
+    tsne, axes, name = explore.project(documents)
+    assert (name, axes) == ("t-SNE", ("t-SNE 1", "t-SNE 2"))
+    pca, _, pca_name = explore.project(documents, "pca")
+    assert pca_name == "PCA"
+    assert silhouette_score(tsne, groups) > 0.7 > silhouette_score(pca, groups) + 0.3
+    with pytest.raises(ExploreError, match="Unknown projection 'mds'"):
+        explore.project(documents, "mds")
+
+
 # the commands, end to end with the bundled models
 
 
