@@ -28,9 +28,10 @@ from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
 from ragchat.errors import NotIngested, StoreError
 from ragchat.ingest import Ingestor, IngestReport, Progress, Selection
-from ragchat.llms import LLM, OpenAILLM, build_llm
+from ragchat.llms import LLM, OpenAILLM, build_llm, endpoint_url
 from ragchat.manifest import FileRecord, Manifest, write_lock
 from ragchat.prompting import Prompts
+from ragchat.remote_embedder import OpenAIEmbedder, is_remote
 from ragchat.retrieval import Retriever, build_retriever
 from ragchat.store import VectorStore, check_collection_name
 from ragchat.text import did_you_mean
@@ -119,7 +120,12 @@ class App:
         return self._embedder
 
     def _make_embedder(self, model: str, backend: str) -> Embedder:
-        return make_embedder(model, backend, model_cache() / "models", self.notify)
+        if is_remote(model):  # an embeddings server, held to the collection's dimension
+            record = self.collection.record
+            dimension = record.dimension if record and record.embedder == model else None
+            return OpenAIEmbedder.from_settings(model, self.settings, dimension, self.notify)
+        cache = model_cache() / "models"
+        return make_embedder(model, backend, cache, self.notify, self.settings.embedding_device)
 
     @property
     def llm(self) -> LLM:
@@ -153,7 +159,7 @@ class App:
 
     def ingest(
         self,
-        root: Path,
+        root: Path | Sequence[Path],
         progress: Progress | None = None,
         reindex: bool = False,
         selection: Selection | None = None,
@@ -259,6 +265,16 @@ class App:
                 app._embedder = embedder
         return app
 
+    def reopen(self) -> App:
+        """The same App on a fresh view of the store (another process wrote to it since),
+        keeping the loaded models unless the collection now wants another embedder."""
+        record = self.collection.record
+        embedder = self._embedder
+        if embedder is not None and record is not None and record.embedder != embedder.id:
+            embedder = None
+        self.manifest.close()
+        return App(self.home, self.settings, self.explicit, embedder, self._llm)
+
     def status(self) -> dict[str, Any]:
         """Where things live and what is in them; loads no model."""
         collections = []
@@ -283,6 +299,12 @@ class App:
             "config_file": str(self.home / "config.toml"),
             "collection": self.collection.name,
             "embedding_model": self.embedder_id,
+            # the setting, not a probe: status loads no native library (doctor says which)
+            "embedding_device": (
+                f"remote, at {endpoint_url(self.settings.embedding_base_url)}"
+                if is_remote(self.embedding_model)
+                else self.settings.embedding_device
+            ),
             "llm": self.settings.model,
             "llm_endpoint": self.llm.base_url if isinstance(self.llm, OpenAILLM) else None,
             "collections": collections,

@@ -1,8 +1,8 @@
 """The ``ragchat`` command: parses, delegates to the library, renders. Nothing heavy at import.
 
 The group and the commands that ingest, answer, search, measure and check are here; the
-commands that explore a collection are in cli_explore.py, the options they all share in
-cli_options.py.
+commands that explore a collection are in cli_explore.py, the long-running ones (watch, mcp)
+in cli_serve.py, the options they all share in cli_options.py.
 
 Exit codes: 0 done, 1 error (one line on stderr naming the fix), 2 usage error,
 130 interrupted, 128+N a crash by signal N in native code (see supervisor.py).
@@ -19,8 +19,9 @@ from typing import Any
 
 import click
 
-from ragchat import __version__, cli_explore
+from ragchat import __version__, cli_explore, cli_serve
 from ragchat.cli_options import (
+    allow_remote_option,
     announce_destination,
     backend_option,
     build_app,
@@ -30,10 +31,13 @@ from ragchat.cli_options import (
     echo_json,
     embedding_option,
     handle_errors,
+    ingest_options,
     json_option,
     llm_options,
     mode_option,
     read_question,
+    remote_embedding_option,
+    selection_options,
     setting_option,
 )
 from ragchat.config import MODES
@@ -58,12 +62,7 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @collection_option
-@embedding_option
-@backend_option
-@setting_option(
-    "--chunk-tokens", name="chunk_tokens", text="Target chunk size in embedder tokens", type=int
-)
-@setting_option("--max-file-mb", name="max_file_mb", text="Skip files larger than this", type=int)
+@ingest_options
 @click.option(
     "--rebuild",
     "--reindex",
@@ -71,19 +70,7 @@ def main() -> None:
     is_flag=True,
     help="Drop the collection and rebuild it from the files: after doctor finds damage, or to change embedder.",
 )
-@click.option(
-    "--include",
-    multiple=True,
-    metavar="GLOB",
-    help="Only files matching GLOB (their path under PATH, or their name), e.g. '*.md'; repeatable.",
-)
-@click.option(
-    "--exclude",
-    multiple=True,
-    metavar="GLOB",
-    help="Leave out files and folders matching GLOB, e.g. 'drafts' or '*.log'; repeatable."
-    " Files left out that were ingested before are removed.",
-)
+@selection_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @json_option("the summary")
 @handle_errors
@@ -93,18 +80,17 @@ def ingest(
     exclude: tuple[str, ...],
     collection: str | None,
     chroma_url: str | None,
-    embedding_model: str | None,
-    embedding_backend: str | None,
-    chunk_tokens: int | None,
-    max_file_mb: int | None,
     reindex: bool,
     quiet: bool,
     as_json: bool,
+    **flags: Any,
 ) -> None:
     """Load, chunk, embed and store documents; a re-run only does what changed.
 
-    Reads Markdown, text, HTML, PDF and source files under each PATH. Files that changed
-    are re-embedded, deleted ones removed, unchanged ones skipped without reading.
+    Reads Markdown, text, HTML, PDF, Word, PowerPoint, Excel, CSV, OpenDocument, e-mail,
+    EPUB, notebooks, RTF and source files under each PATH (scans and images with the OCR
+    extra). Files that changed are re-embedded, deleted ones removed, unchanged ones skipped
+    without reading.
 
     \b
     Example:
@@ -114,17 +100,10 @@ def ingest(
         RAGCHAT_EMBEDDING_MODEL=bundled ragchat ingest corpora/harbor
     """
     from ragchat.ingest import Selection
-    from ragchat.render import IngestProgress
+    from ragchat.render import IngestProgress, ingest_line
 
     selection = Selection(include, exclude)
-    app = build_app(
-        collection=collection,
-        chroma_url=chroma_url,
-        embedding_model=embedding_model,
-        embedding_backend=embedding_backend,
-        chunk_tokens=chunk_tokens,
-        max_file_mb=max_file_mb,
-    )
+    app = build_app(collection=collection, chroma_url=chroma_url, **flags)
     out, err = consoles(quiet or as_json)
     if quiet or as_json:
         app.notify = lambda message: None
@@ -146,10 +125,7 @@ def ingest(
         )
         return
     for path, report in zip(paths, reports, strict=True):
-        err.print(
-            f"{path}: {report.summary()} ({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)",
-            markup=False,
-        )
+        err.print(ingest_line(path, report), markup=False)
 
 
 @main.command()
@@ -227,6 +203,7 @@ def drop(name: str, chroma_url: str | None, yes: bool) -> None:
 @click.argument("question")
 @collection_option
 @embedding_option
+@remote_embedding_option
 @mode_option
 @llm_options
 @json_option("question, answer, sources, models and timings")
@@ -267,6 +244,7 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
 @main.command()
 @collection_option
 @embedding_option
+@remote_embedding_option
 @mode_option
 @llm_options
 @handle_errors
@@ -291,6 +269,8 @@ def chat(**flags: Any) -> None:
 @click.argument("query")
 @collection_option
 @embedding_option
+@remote_embedding_option
+@allow_remote_option("Allow sending the query to an embeddings server off this machine")
 @mode_option
 @count_option("top_k", "How many excerpts to show.")
 @json_option("the ranked excerpts")
@@ -322,6 +302,41 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
         return
     out, _ = consoles()
     out.print(search_view(hits))
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@collection_option
+@embedding_option
+@remote_embedding_option
+@setting_option(
+    "--chunk-tokens", name="chunk_tokens", text="Target chunk size in embedder tokens", type=int
+)
+@json_option("the chunks (whole texts)")
+@handle_errors
+def chunks(path: Path, as_json: bool, **flags: Any) -> None:
+    """Show how a file is split: each chunk as it would be cited (path, page, slide, sheet or
+    message), its heading path, its size in embedder tokens and the start of its text.
+    Nothing is embedded or stored.
+
+    Sizes are counted with the collection's embedding model (or the one named), so they are
+    the sizes an ingest would make.
+
+    \b
+    Example:
+        ragchat chunks report.docx
+        ragchat chunks deck.pptx --json --collection notes
+    """
+    from ragchat.preview import split_file
+    from ragchat.render import chunks_view
+
+    app = build_app(**flags)
+    split = split_file(path, app.embedder, app.settings.chunk_tokens)
+    if as_json:
+        echo_json(split.to_dict())
+        return
+    out, _ = consoles()
+    out.print(chunks_view(split))
 
 
 @main.command(name="eval")
@@ -606,6 +621,7 @@ def status(collection: str | None, chroma_url: str | None, as_json: bool) -> Non
                 ("Config file", info["config_file"]),
                 ("Collection", info["collection"]),
                 ("Embedding model", info["embedding_model"]),
+                ("Embedding device", info["embedding_device"]),
                 ("LLM", info["llm"]),
             ]
         )
@@ -616,7 +632,7 @@ def status(collection: str | None, chroma_url: str | None, as_json: bool) -> Non
         out.print("No collections yet: run 'ragchat ingest PATH'.", markup=False)
 
 
-for _command in cli_explore.COMMANDS:
+for _command in [*cli_explore.COMMANDS, *cli_serve.COMMANDS]:
     main.add_command(_command)
 
 

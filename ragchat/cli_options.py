@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ragchat.config import EMBEDDING_BACKENDS, FIELDS, MODES
+from ragchat.config import EMBEDDING_BACKENDS, EMBEDDING_DEVICES, FIELDS, MODES
 from ragchat.errors import RagchatError
 
 if TYPE_CHECKING:
@@ -113,8 +113,29 @@ def embedding_option(command: F) -> F:
     return setting_option(
         "--embedding-model",
         name="embedding_model",
-        text="Embedding model: hub name, local folder or 'bundled'; querying uses the"
-        " collection's own model unless you name one",
+        text="Embedding model: hub name, local folder, 'bundled' or 'openai:NAME' (a server, see"
+        " --embedding-base-url); querying uses the collection's own model unless you name one",
+    )(command)
+
+
+def remote_embedding_option(command: F) -> F:
+    """Where --embedding-model openai:NAME is served."""
+    return setting_option(
+        "--embedding-base-url",
+        name="embedding_base_url",
+        text="Endpoint for --embedding-model openai:NAME, e.g. http://gpu-box:8000/v1 (its key:"
+        " RAGCHAT_EMBEDDING_API_KEY, else OPENAI_API_KEY)",
+        default_shown=False,
+        fallback="OPENAI_BASE_URL",
+    )(command)
+
+
+def device_option(command: F) -> F:
+    return setting_option(
+        "--embedding-device",
+        name="embedding_device",
+        text="Where the embedding model runs: auto takes a CUDA or Apple GPU when there is one",
+        type=click.Choice(EMBEDDING_DEVICES),
     )(command)
 
 
@@ -160,6 +181,47 @@ def allow_remote_option(text: str) -> Callable[[F], F]:
         default=None,
         default_shown=False,
     )
+
+
+def ingest_options(command: F) -> F:
+    """What ingest and watch are told about embedding and chunking."""
+    options = [
+        embedding_option,
+        remote_embedding_option,
+        allow_remote_option("Allow sending document text to an embeddings server off this machine"),
+        backend_option,
+        device_option,
+        setting_option(
+            "--chunk-tokens",
+            name="chunk_tokens",
+            text="Target chunk size in embedder tokens",
+            type=int,
+        ),
+        setting_option(
+            "--max-file-mb", name="max_file_mb", text="Skip files larger than this", type=int
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def selection_options(command: F) -> F:
+    """--include and --exclude: which files under the folders ingest and watch take."""
+    command = click.option(
+        "--exclude",
+        multiple=True,
+        metavar="GLOB",
+        help="Leave out files and folders matching GLOB, e.g. 'drafts' or '*.log'; repeatable."
+        " Files left out that were ingested before are removed.",
+    )(command)
+    return click.option(
+        "--include",
+        multiple=True,
+        metavar="GLOB",
+        help="Only files matching GLOB (their path under PATH, or their name), e.g. '*.md';"
+        " repeatable.",
+    )(command)
 
 
 def llm_options(command: F) -> F:

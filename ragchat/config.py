@@ -22,6 +22,7 @@ DEFAULT_EMBEDDING_MODEL = "intfloat/e5-large-v2"
 # A small instruct GGUF that runs on a laptop CPU; fetched from the hub on first use.
 DEFAULT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct-GGUF:qwen2.5-1.5b-instruct-q4_k_m.gguf"
 EMBEDDING_BACKENDS = ("onnx", "torch")  # int8 ONNX Runtime (default), sentence-transformers fp32
+EMBEDDING_DEVICES = ("auto", "cpu", "cuda", "mps")  # auto: a CUDA or Apple GPU, else the CPU
 # How chunks are ranked (retrieval.py): embeddings, BM25, or both fused.
 MODES = ("dense", "lexical", "hybrid")
 DEFAULT_MODE = "hybrid"
@@ -40,7 +41,23 @@ class Settings:
     collection: str = _setting("default", "Chroma collection to ingest into and ask.")
     embedding_model: str = _setting(
         DEFAULT_EMBEDDING_MODEL,
-        "Embedding model: a hub name, a local sentence-transformers folder, or 'bundled'.",
+        "Embedding model: a hub name, a local sentence-transformers folder, 'bundled', or"
+        " 'openai:NAME' (an OpenAI-compatible embeddings server, see embedding_base_url).",
+    )
+    embedding_base_url: str = _setting(
+        "",
+        "OpenAI-compatible endpoint for --embedding-model openai:NAME (else OPENAI_BASE_URL,"
+        " else OpenAI).",
+    )
+    embedding_api_key: str = field(
+        default="",
+        repr=False,
+        metadata={"description": "API key for that endpoint (else OPENAI_API_KEY). Never shown."},
+    )
+    embedding_device: str = _setting(
+        "auto",
+        "Where the local embedding model runs: auto (a CUDA or Apple GPU when there is one), cpu,"
+        " cuda or mps.",
     )
     embedding_backend: str = _setting(
         "onnx",
@@ -75,7 +92,8 @@ class Settings:
     )
     allow_remote: bool = _setting(
         False,
-        "Allow sending document excerpts to an endpoint that is not on this machine.",
+        "Allow sending document text (excerpts to an LLM, chunks to an embeddings server) to an"
+        " endpoint that is not on this machine.",
     )
 
     def replace(self, **changes: Any) -> Settings:
@@ -150,9 +168,13 @@ def home_read_only(home: Path) -> str:
 # What each setting may be, beyond its type: checked the same way for a flag, a variable, the
 # config file and 'config set' (``problem``).
 POSITIVE = ("top_k", "n_ctx", "max_tokens", "chunk_tokens", "max_file_mb")
-CHOICES = {"mode": MODES, "embedding_backend": EMBEDDING_BACKENDS}
+CHOICES = {
+    "mode": MODES,
+    "embedding_backend": EMBEDDING_BACKENDS,
+    "embedding_device": EMBEDDING_DEVICES,
+}
 RANGES = {"temperature": (0.0, 2.0), "threads": (0, None)}  # (least, most), inclusive
-URLS = ("chroma_url", "base_url")  # empty, or an http(s) URL
+URLS = ("chroma_url", "base_url", "embedding_base_url")  # empty, or an http(s) URL
 CONFIG_FILE = "config.toml"
 
 
@@ -336,7 +358,7 @@ def load_settings_explained(home: Path, **flags: Any) -> tuple[Settings, frozens
     return settings, frozenset(n for n, r in resolved.items() if r.source != "default")
 
 
-SECRET_SETTINGS = frozenset({"api_key"})
+SECRET_SETTINGS = frozenset({"api_key", "embedding_api_key"})
 
 
 def check_setting_name(name: str) -> str:

@@ -508,9 +508,10 @@ def place_chunks(
             scored += 1
             meta = record.metadata
             path = str(meta.get("path", ""))
-            placed = Placed(
-                record.text, score, path, location(path, meta.get("line"), meta.get("page"))
+            where = location(
+                path, meta.get("line"), meta.get("page"), str(meta.get("page_label", ""))
             )
+            placed = Placed(record.text, score, path, where)
             for heap, key in ((low, -score), (high, score)):
                 if len(heap) < n:
                     heapq.heappush(heap, (key, record.id, placed))

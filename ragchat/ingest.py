@@ -8,6 +8,7 @@ nothing the next run does not repair.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -25,8 +26,9 @@ from ragchat.embedders import Embedder
 from ragchat.errors import LoadError
 from ragchat.ids import chunk_id, document_id
 from ragchat.isolation import SafeLoader
-from ragchat.loaders import Page, load, loader_for, paragraph_blocks, unsupported_reason
+from ragchat.loaders import ISOLATED_SUFFIXES, file_notes, load, loader_for, unsupported_reason
 from ragchat.manifest import FileRecord
+from ragchat.pages import Page, paragraph_blocks
 from ragchat.store import chunk_metadata
 from ragchat.text import is_under, plural
 
@@ -40,6 +42,8 @@ EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses
 class Progress(Protocol):
     def start(self, total_files: int) -> None: ...
     def advance(self, files: int = 0, chunks: int = 0) -> None: ...
+    def step(self, text: str) -> None:
+        """What the file being read is doing, e.g. "scan.pdf: OCR page 3 of 40"."""
 
 
 class _NoProgress:
@@ -47,6 +51,9 @@ class _NoProgress:
         pass
 
     def advance(self, files: int = 0, chunks: int = 0) -> None:
+        pass
+
+    def step(self, text: str) -> None:
         pass
 
 
@@ -59,6 +66,8 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     chunks_embedded: int = 0
     seconds: float = 0.0
+    # (path, note): what was off in a file that was read, e.g. "OCR'd (pages 1-2)"
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         files = [(p, why) for p, why in self.skipped if why not in (HIDDEN, LEFT_OUT)]
@@ -77,6 +86,13 @@ class IngestReport:
             text += f"; {plural(left_out, 'file')} left out by --include/--exclude"
         return text
 
+    def note_lines(self) -> list[str]:
+        """One line per file with notes: "report.pdf: OCR'd (pages 1-2); no text (page 3)"."""
+        by_file: dict[str, list[str]] = {}
+        for path, note in self.notes:
+            by_file.setdefault(path, []).append(note)
+        return [f"{Path(path).name}: {'; '.join(notes)}" for path, notes in by_file.items()]
+
     def to_dict(self) -> dict[str, object]:
         return {
             "added": self.added,
@@ -84,6 +100,7 @@ class IngestReport:
             "removed": self.removed,
             "unchanged": self.unchanged,
             "skipped": [{"path": p, "reason": why} for p, why in self.skipped],
+            "notes": [{"path": p, "note": note} for p, note in self.notes],
             "chunks_embedded": self.chunks_embedded,
             "seconds": round(self.seconds, 3),
         }
@@ -226,8 +243,11 @@ class FileSource:
         return self.reader(self.path)
 
 
-# Formats whose parsers can be made to loop or explode: read in a worker with limits.
-ISOLATED_SUFFIXES = {".pdf"}
+def reader_for(path: Path, safe: SafeLoader) -> Callable[[Path], list[Page]]:
+    """How to read ``path``: in the worker when its format's parsers can loop or explode."""
+    if path.suffix.lower() in ISOLATED_SUFFIXES:
+        return functools.partial(safe.load_with, load)
+    return load
 
 
 @dataclass
@@ -326,19 +346,22 @@ class Ingestor:
         self.max_file_mb = max_file_mb
         self.selection = selection
 
-    def run(self, root: Path) -> IngestReport:
-        """Bring the collection in step with the files under ``root`` (a folder or a file)."""
-        root = root.absolute()
-        files, skipped = discover(root, self.max_file_mb * 1_000_000, self.selection)
-        scope = str(root.resolve())
-        safe = SafeLoader()
+    def run(self, roots: Path | Sequence[Path]) -> IngestReport:
+        """Bring the collection in step with the files under ``roots`` (folders or files; one
+        that no longer exists loses what the collection held under it)."""
+        roots = [roots] if isinstance(roots, Path) else list(roots)
+        found: dict[Path, None] = {}
+        skipped: list[tuple[str, str]] = []
+        for root in roots:
+            files, skips = discover(root.absolute(), self.max_file_mb * 1_000_000, self.selection)
+            found.update(dict.fromkeys(files))
+            skipped += skips
+        scopes = [str(root.absolute().resolve()) for root in roots]
+        safe = SafeLoader(on_step=self.progress.step)
         try:
             report = self.sync(
-                [
-                    FileSource(p, safe.load if p.suffix.lower() in ISOLATED_SUFFIXES else load)
-                    for p in files
-                ],
-                lambda key: is_under(key, scope),
+                [FileSource(p, reader_for(p, safe)) for p in found],
+                lambda key: any(is_under(key, scope) for scope in scopes),
             )
         finally:
             safe.close()
@@ -432,6 +455,8 @@ class Ingestor:
         chunks = chunk_pages(
             pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens
         )
+        notes = file_notes(pages) or ([] if chunks else ["no text found"])
+        report.notes.extend((key, note) for note in notes)
         paginated = any(p.number is not None for p in pages)
         record = FileRecord(
             key, size, mtime_ns, digest, len(chunks), len(pages) if paginated else None
@@ -460,7 +485,15 @@ class Ingestor:
                 [c.text for _, _, c in chunks],
                 [
                     chunk_metadata(
-                        path, c.page, c.heading_path, c.start, c.end, c.line, c.end_line, c.symbol
+                        path,
+                        c.page,
+                        c.heading_path,
+                        c.start,
+                        c.end,
+                        c.line,
+                        c.end_line,
+                        c.symbol,
+                        c.label,
                     )
                     for path, _, c in chunks
                 ],

@@ -30,13 +30,15 @@ from rich.table import Table
 from rich.text import Text
 
 from ragchat.store import Hit
-from ragchat.text import display_path, location_suffix, sanitize, shorten
+from ragchat.text import display_path, is_under, location_suffix, page_name, sanitize, shorten
 
 if TYPE_CHECKING:
     from rich.markdown import Markdown
 
     from ragchat.engine import Answer
     from ragchat.explore import Axis, Cluster, Placed, Related
+    from ragchat.ingest import IngestReport
+    from ragchat.preview import Split
 
 
 def source_line(n: int, hit: Hit) -> Text:
@@ -46,7 +48,7 @@ def source_line(n: int, hit: Hit) -> Text:
         line.append(path, style=Style(link=Path(hit.path).as_uri()))
     else:
         line.append(path)
-    line.append(location_suffix(hit.line, hit.page))
+    line.append(sanitize(location_suffix(hit.line, hit.page, hit.page_label)))  # labels: text
     if hit.symbol:  # code: the function or class instead of headings
         line.append(f" — {sanitize(hit.symbol)}", style="dim")
     elif hit.headings and hit.line is None:
@@ -263,7 +265,82 @@ class IngestProgress:
         if self.task is None:
             return
         done = self.bar.tasks[0].fields.get("chunks", 0) + chunks
-        self.bar.update(self.task, advance=files, chunks=done)
+        self.bar.update(self.task, advance=files, chunks=done, description="Ingesting")
+
+    def step(self, text: str) -> None:
+        """The file being read says what it is at (a long OCR: "scan.pdf: OCR page 3 of 40")."""
+        if self.task is not None:
+            from rich.markup import escape
+
+            self.bar.update(self.task, description=f"Ingesting · {escape(sanitize(text)[:60])}")
+
+
+def chunks_view(split: Split) -> RenderableType:
+    """``ragchat chunks``: each chunk with its line or page (as citations name it), headings,
+    size and the start of its text."""
+    parts: list[RenderableType] = []
+    total = sum(split.tokens)
+    summary = Text(sanitize(display_path(split.path)), style="bold")
+    summary.append(
+        f": {len(split.chunks)} chunks, {total:,} tokens (target {split.target}, limit"
+        f" {split.limit}, {sanitize(split.embedder)})",
+        style="dim",
+    )
+    parts.append(summary)
+    for note in split.notes:
+        parts.append(Text(f"note: {sanitize(note)}", style="yellow"))
+    for n, (chunk, tokens) in enumerate(zip(split.chunks, split.tokens, strict=True), start=1):
+        line = Text(f"[{n}] ", style="bold cyan")
+        place = page_name(chunk.page, chunk.label)
+        if chunk.line is not None:
+            place = f"line {chunk.line}" + (f", {place}" if place else "")
+        line.append(sanitize(place))
+        if chunk.heading_path:
+            line.append(f" — {sanitize(chunk.heading_path)}", style="dim")
+        line.append(f"  ({tokens} tokens)", style="dim")
+        parts.append(line)
+        parts.append(Text("    " + shorten(sanitize(chunk.text), 200)))
+    return Group(*parts)
+
+
+def ingest_line(path: Path | str, report: IngestReport, then: str = "") -> str:
+    """What an ingest of ``path`` did, on one line (``then`` added to it), and a line for
+    each file with notes."""
+    return _with_notes(
+        f"{path}: {report.summary()}"
+        f" ({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s){then}",
+        report,
+    )
+
+
+def sync_line(report: IngestReport, root: Path) -> str:
+    """One line per sync of ``ragchat watch`` (when, what changed: paths under ``root`` when
+    few, how long), and a line for each file with notes."""
+    import time
+
+    def under(path: str) -> str:
+        return os.path.relpath(path, root) if is_under(path, str(root)) else path
+
+    parts = []
+    for verb, paths in (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("removed", report.removed),
+    ):
+        if paths:
+            names = ", ".join(under(p) for p in paths) if len(paths) <= 3 else len(paths)
+            parts.append(f"{verb} {names}")
+    if report.skipped:
+        parts.append("skipped " + ", ".join(f"{under(p)} ({why})" for p, why in report.skipped))
+    return _with_notes(
+        f"{time.strftime('%H:%M:%S')} synced in {report.seconds:.1f}s"
+        f" ({report.chunks_embedded} chunks embedded): {'; '.join(parts)}",
+        report,
+    )
+
+
+def _with_notes(line: str, report: IngestReport) -> str:
+    return sanitize("\n  ".join([line, *report.note_lines()]))
 
 
 # exploring: similar, cluster, spectrum

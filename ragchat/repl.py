@@ -271,6 +271,8 @@ def transcript(answers: list[Answer]) -> str:
             lines.append("Sources:")
             lines.append("")
             for n, hit in enumerate(answer.sources, start=1):
-                lines.append(f"{n}. {location(display_path(hit.path), hit.line, hit.page)}")
+                lines.append(
+                    f"{n}. {location(display_path(hit.path), hit.line, hit.page, hit.page_label)}"
+                )
             lines.append("")
     return sanitize("\n".join(lines))

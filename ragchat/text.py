@@ -71,15 +71,23 @@ def trimmed_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     return start, start + len(stripped)
 
 
-def location_suffix(line: int | None = None, page: int | None = None) -> str:
-    """What follows a path to say where in the file: ``:LINE`` for code, ``, page N`` in a
-    paginated file, nothing otherwise."""
-    return (f":{line}" if line is not None else "") + (f", page {page}" if page is not None else "")
+def page_name(page: int | None = None, label: str = "") -> str:
+    """How a citation names a page: its label when the format has one ("slide 3", "sheet
+    Revenue", "message 2"), else ``page N``; "" for a file that is one whole."""
+    return label or (f"page {page}" if page is not None else "")
 
 
-def location(path: str, line: int | None = None, page: int | None = None) -> str:
-    """Where a chunk is, as shown and cited: ``path:line``, ``path, page N`` or ``path``."""
-    return path + location_suffix(line, page)
+def location_suffix(line: int | None = None, page: int | None = None, label: str = "") -> str:
+    """What follows a path to say where in the file: ``:LINE`` for code, ``, page N`` (or the
+    page's label, ``, slide 3``) in a file of pages, nothing otherwise."""
+    name = page_name(page, label)
+    return (f":{line}" if line is not None else "") + (f", {name}" if name else "")
+
+
+def location(path: str, line: int | None = None, page: int | None = None, label: str = "") -> str:
+    """Where a chunk is, as shown and cited: ``path:line``, ``path, page N``, ``path, slide 3``
+    or ``path``."""
+    return path + location_suffix(line, page, label)
 
 
 class HttpUrl(NamedTuple):

@@ -68,3 +68,36 @@ def test_sources_link_to_their_files_on_a_terminal():
     output = console.file.getvalue()
     assert "\x1b]8;id=" in output and "file:///x/a%1B%5B2Jb.md" in output
     assert "\x1b[2J" not in output
+
+
+def test_sources_name_slides_sheets_and_messages_by_their_label():
+    from ragchat.prompting import source_label
+    from ragchat.repl import transcript
+    from ragchat.store import chunk_metadata
+
+    deck = Hit.candidate("1", "dense", 0.9).with_metadata(
+        "t", chunk_metadata("/x/deck.pptx", 3, "Budget", 0, 1, page_label="slide 3")
+    )
+    sheet = Hit(id="2", path="/x/book.xlsx", page=2, end=1, score=0.5, page_label="sheet Revenue")
+    pdf = Hit(id="3", path="/x/a.pdf", page=4, end=1, score=0.1)
+    hits = [deck, sheet, pdf]
+    assert render(sources_view(hits)) == (
+        "Sources\n[1] /x/deck.pptx, slide 3 — Budget  (0.90)\n"
+        "[2] /x/book.xlsx, sheet Revenue  (0.50)\n"
+        "[3] /x/a.pdf, page 4  (0.10)\n"
+    )
+    assert source_label(deck) == "/x/deck.pptx, slide 3 — Budget"
+    assert [h.location for h in hits] == [
+        "/x/deck.pptx, slide 3",
+        "/x/book.xlsx, sheet Revenue",
+        "/x/a.pdf, page 4",
+    ]
+    assert (sheet.to_dict(1)["page_label"], sheet.to_dict(1)["page"]) == ("sheet Revenue", 2)
+    assert "page_label" not in pdf.to_dict(1)
+
+    class Answer:
+        question, text, sources = "q", "a [1]", hits
+
+    assert "1. /x/deck.pptx, slide 3\n2. /x/book.xlsx, sheet Revenue\n3. /x/a.pdf, page 4" in (
+        transcript([Answer()])
+    )
