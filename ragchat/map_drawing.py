@@ -163,49 +163,40 @@ def build_figure(document_map: DocumentMap) -> Any:
             label=f"{_plain(label, 36)} ({counts[group]})",
             zorder=2,
         )
-    labels = []  # group names first: they are placed before any title
-    for group, label in enumerate(document_map.groups):
+    labels: list[tuple[Any, bool]] = []  # (label, must it be shown); placed in this order
+
+    def write_label(text: str, at: tuple[float, float], required: bool, **style: Any) -> None:
+        annotation = axes.annotate(
+            text, at, xytext=(0, 0), textcoords="offset points", ha="center", va="center", **style
+        )
+        labels.append((annotation, required))
+
+    for group, name in enumerate(document_map.groups):  # group names first, then titles
         members = [p for p in document_map.points if p.group == group]
         if len(members) < 2:
             continue
         xs, ys = sorted(p.x for p in members), sorted(p.y for p in members)
-        labels.append(
-            (
-                axes.annotate(
-                    _plain(label, 30),
-                    (xs[len(xs) // 2], ys[len(ys) // 2]),
-                    xytext=(0, 0),
-                    textcoords="offset points",
-                    fontsize=13,
-                    fontweight="bold",
-                    ha="center",
-                    va="center",
-                    color=document_map.colour(group),
-                    path_effects=[patheffects.withStroke(linewidth=4, foreground="white")],
-                    arrowprops={"arrowstyle": "-", "color": "#999999", "lw": 0.7},
-                    zorder=4,
-                ),
-                True,
-            )
+        write_label(
+            _plain(name, 30),
+            (xs[len(xs) // 2], ys[len(ys) // 2]),
+            True,
+            fontsize=13,
+            fontweight="bold",
+            color=document_map.colour(group),
+            path_effects=[patheffects.withStroke(linewidth=4, foreground="white")],
+            arrowprops={"arrowstyle": "-", "color": "#999999", "lw": 0.7},  # when placed far
+            zorder=4,
         )
     for index in spread_sample(document_map.points, LABELLED_TITLES):
         point = document_map.points[index]
-        labels.append(
-            (
-                axes.annotate(
-                    _plain(point.title, 32),
-                    (point.x, point.y),
-                    xytext=(0, 0),
-                    textcoords="offset points",
-                    fontsize=7.5,
-                    ha="center",
-                    va="center",
-                    color="#333333",
-                    path_effects=halo,
-                    zorder=3,
-                ),
-                False,
-            )
+        write_label(
+            _plain(point.title, 32),
+            (point.x, point.y),
+            False,
+            fontsize=7.5,
+            color="#333333",
+            path_effects=halo,
+            zorder=3,
         )
     axes.set_title(_plain(document_map.title, 100), fontsize=15, loc="left", pad=22)
     axes.text(

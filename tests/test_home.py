@@ -103,6 +103,8 @@ def test_a_read_only_home_can_be_read_and_is_left_as_it_was(read_only_home: Path
     assert len(json.loads(similar.stdout)["results"]) == 2
     cluster = ragchat("cluster", "2", "--json", env=env, prefix=prefix)
     assert cluster.returncode == 0, cluster.stderr
+    chunked = ragchat("chunks", str(docs / "a.md"), "--json", env=env, prefix=prefix)
+    assert chunked.returncode == 0, chunked.stderr
     doctor = ragchat("doctor", "--json", env=env, prefix=prefix)
     checks = {c["name"]: c for c in json.loads(doctor.stdout)}
     assert checks["home"]["status"] == "warn" and "is read-only" in checks["home"]["detail"]
