@@ -28,7 +28,7 @@ from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
 from ragchat.errors import NotIngested, StoreError
 from ragchat.ingest import Ingestor, IngestReport, Progress, Selection
-from ragchat.llms import LLM, OpenAILLM, build_llm, endpoint_url
+from ragchat.llms import LLM, OpenAILLM, build_llm, endpoint_url, llm_id
 from ragchat.manifest import FileRecord, Manifest, write_lock
 from ragchat.prompting import Prompts
 from ragchat.remote_embedder import OpenAIEmbedder, is_remote
@@ -251,10 +251,12 @@ class App:
         )
 
     def switch(self, **changes: Any) -> App:
-        """The same App with other settings, keeping the loaded LLM, and the loaded embedder
-        when the new settings use the same one (no model is loaded twice)."""
+        """The same App with other settings, keeping the loaded LLM (unless another model is
+        named), and the loaded embedder when the new settings use the same one (no model is
+        loaded twice)."""
         explicit = self.explicit - {"embedding_model"} if "collection" in changes else self.explicit
-        app = App(self.home, self.settings.replace(**changes), explicit, llm=self._llm)
+        llm = None if "model" in changes else self._llm
+        app = App(self.home, self.settings.replace(**changes), explicit, llm=llm)
         embedder = self._embedder
         if embedder is not None:
             unchanged = not {"collection", "embedding_model", "embedding_backend"} & set(changes)
@@ -305,7 +307,7 @@ class App:
                 if is_remote(self.embedding_model)
                 else self.settings.embedding_device
             ),
-            "llm": self.settings.model,
+            "llm": llm_id(self.settings.model),
             "llm_endpoint": self.llm.base_url if isinstance(self.llm, OpenAILLM) else None,
             "collections": collections,
         }

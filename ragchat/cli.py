@@ -11,6 +11,7 @@ Exit codes: 0 done, 1 error (one line on stderr naming the fix), 2 usage error,
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -21,6 +22,7 @@ import click
 
 from ragchat import __version__, cli_explore, cli_serve
 from ragchat.cli_options import (
+    OneLineUsageError,
     allow_remote_option,
     announce_destination,
     backend_option,
@@ -41,11 +43,29 @@ from ragchat.cli_options import (
     setting_option,
 )
 from ragchat.config import MODES
-from ragchat.text import plural
+from ragchat.text import escaped, plural
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="ragchat")
+class _Group(click.Group):
+    """The ``ragchat`` group: a question typed where a command goes is pointed to ``ask``."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            name = args[0] if args else ""
+            if len(name.split()) > 1 or name.endswith("?"):
+                quoted = re.sub(r'(["\\$`])', r"\\\1", escaped(name))
+                raise OneLineUsageError(
+                    f'{escaped(name)!r} is not a command; to ask it: ragchat ask "{quoted}"'
+                ) from None
+            raise
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="ragchat")
 def main() -> None:
     """Ask questions about your own documents, privately, in the terminal.
 
@@ -85,12 +105,12 @@ def ingest(
     as_json: bool,
     **flags: Any,
 ) -> None:
-    """Load, chunk, embed and store documents; a re-run only does what changed.
+    """Load, embed and store documents; a re-run does what changed.
 
-    Reads Markdown, text, HTML, PDF, Word, PowerPoint, Excel, CSV, OpenDocument, e-mail,
-    EPUB, notebooks, RTF and source files under each PATH (scans and images with the OCR
-    extra). Files that changed are re-embedded, deleted ones removed, unchanged ones skipped
-    without reading.
+    Each file is loaded, split into chunks and embedded. Reads Markdown, text, HTML, PDF,
+    Word, PowerPoint, Excel, CSV, OpenDocument, e-mail, EPUB, notebooks, RTF and source files
+    under each PATH (scans and images with the OCR extra). Files that changed are re-embedded,
+    deleted ones removed, unchanged ones skipped without reading.
 
     \b
     Example:
@@ -134,7 +154,7 @@ def ingest(
 @json_option("the files removed")
 @handle_errors
 def forget(paths: tuple[Path, ...], as_json: bool, **flags: Any) -> None:
-    """Remove files, or every file under folders, from the collection, text and all.
+    """Remove files, or all files under folders, from the collection.
 
     PATHs are the paths as ingested (absolute; a relative one is taken from the current
     folder), also when they are gone from disk. Their chunks, lexical rows and document
@@ -170,10 +190,11 @@ def forget(paths: tuple[Path, ...], as_json: bool, **flags: Any) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask; needed when stdin is not a terminal.")
 @handle_errors
 def drop(name: str, chroma_url: str | None, yes: bool) -> None:
-    """Delete a collection: its chunks, lexical index, document vectors and file list.
+    """Delete a collection, text and all; asks first unless --yes.
 
-    Its text is scrubbed from the store's files too. Asks first, unless --yes. The documents
-    themselves are not touched: 'ragchat ingest PATH --collection COLLECTION' rebuilds it.
+    Its chunks, lexical index, document vectors and file list go, and its text is scrubbed
+    from the store's files. The documents themselves are not touched: 'ragchat ingest PATH
+    --collection COLLECTION' rebuilds it.
 
     \b
     Example:
@@ -219,23 +240,23 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
         ragchat ask "What is the warranty period?"
         echo "Who wrote the report?" | ragchat ask - --json
     """
-    from ragchat.render import answer_context, sanitize, sources_view
+    from ragchat.render import StatusLine, answer_context, sources_view, stream_markdown
 
     text = read_question(question)
     app = build_app(**flags)
     out, err = consoles(quiet or as_json)
     engine = app.engine()
     announce_destination(app, quiet)
-    answer = engine.ask(text)
-    if as_json:
-        for _ in answer.stream():
-            pass
-        echo_json(answer.to_dict())
-        return
-    for piece in answer.stream():
-        out.file.write(sanitize(piece))
-        out.file.flush()
-    out.file.write("\n")
+    with StatusLine(err, "Loading the models…") as status:
+        answer = engine.ask(text)
+        status.update(f"Reading {plural(len(answer.sources), 'excerpt')}…")
+        if as_json:
+            for _ in answer.stream():
+                pass
+            status.stop()
+            echo_json(answer.to_dict())
+            return
+        stream_markdown(out, answer.stream(), waiting=status.stop)
     out.print()
     out.print(sources_view(answer.sources))
     err.print(answer_context(answer, app.llm.n_ctx))
@@ -261,8 +282,8 @@ def chat(**flags: Any) -> None:
     from ragchat.repl import Repl
 
     app = build_app(**flags)
-    out, _ = consoles()
-    Repl(app, out).run()  # the REPL announces a hosted model's host itself
+    out, err = consoles()
+    Repl(app, out, errors=err).run()  # the REPL announces a hosted model's host itself
 
 
 @main.command()
@@ -301,7 +322,7 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
         )
         return
     out, _ = consoles()
-    out.print(search_view(hits))
+    out.print(search_view(hits, text))
 
 
 @main.command()
@@ -315,9 +336,10 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
 @json_option("the chunks (whole texts)")
 @handle_errors
 def chunks(path: Path, as_json: bool, **flags: Any) -> None:
-    """Show how a file is split: each chunk as it would be cited (path, page, slide, sheet or
-    message), its heading path, its size in embedder tokens and the start of its text.
-    Nothing is embedded or stored.
+    """Show how a file is split into chunks; nothing is stored.
+
+    Each chunk as it would be cited (path, page, slide, sheet or message), its heading path,
+    its size in embedder tokens and the start of its text. Nothing is embedded or stored.
 
     Sizes are counted with the collection's embedding model (or the one named), so they are
     the sizes an ingest would make.
@@ -377,8 +399,9 @@ def eval_command(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Score retrieval: nDCG@10, Recall@10/100, MRR@10 on BEIR data; recall on your gold set.
+    """Score retrieval on BEIR data or on your own gold set.
 
+    BEIR data gets nDCG@10, Recall@10/100 and MRR@10 per mode; a gold set, recall.
     DATA is a BEIR folder (corpus.jsonl, queries.jsonl, qrels) — its corpus is ingested into
     a temporary collection, or --collection to keep it — or a JSONL gold set of
     {"question": ..., "sources": [path, ...]} or {"question": ..., "spans": [{"path",
@@ -432,8 +455,10 @@ def eval_command(
 @json_option("the checks")
 @handle_errors
 def doctor(chroma_url: str | None, as_json: bool) -> None:
-    """Check the store (Chroma, manifest, lexical index agree), models, versions, permissions.
+    """Check that the store, the models and permissions are sound.
 
+    Chroma, the manifest and the lexical index must agree; models, versions and the
+    store's permissions are checked too.
     Exits 1 when a check fails; each failure says how to fix it.
 
     \b
@@ -466,7 +491,9 @@ def doctor(chroma_url: str | None, as_json: bool) -> None:
 
 @main.group()
 def config() -> None:
-    """Show or change settings in $RAGCHAT_HOME/config.toml (written readable by you only).
+    """Show or change settings (config.toml, readable by you only).
+
+    The file is $RAGCHAT_HOME/config.toml.
 
     A value is checked when it is set (as every setting is when it is read), so a bad one is
     refused and nothing is written.
@@ -600,7 +627,7 @@ def config_show(as_json: bool) -> None:
 @json_option("the status")
 @handle_errors
 def status(collection: str | None, chroma_url: str | None, as_json: bool) -> None:
-    """Where the store lives, its collections and counts, and the models in use.
+    """Where the store lives, its collections, the models in use.
 
     \b
     Example:

