@@ -99,13 +99,20 @@ def full_message(where: Path, needs: int | None = None) -> str:
     )
 
 
+def full(exc: BaseException, where: Path) -> StoreError | None:
+    """The StoreError for a full disk under ``where``, when ``exc`` says so (only that)."""
+    if _says(exc, _FULL, (errno.ENOSPC, errno.EDQUOT)):
+        return StoreError(full_message(where, _estimate()))
+    return None
+
+
 def failure(exc: BaseException, where: Path, database: Path | None = None) -> StoreError | None:
     """The StoreError that says what is wrong with the disk under ``where`` (the folder that
     was being written; ``database`` the SQLite file, if one was), or None when ``exc`` is not
     about the disk."""
     detail = str(exc).strip() or type(exc).__name__
-    if _says(exc, _FULL, (errno.ENOSPC, errno.EDQUOT)):
-        return StoreError(full_message(where, _estimate()))
+    if found := full(exc, where):
+        return found
     if _says(exc, _READ_ONLY, (errno.EROFS,)) or (
         _says(exc, _DENIED, (errno.EACCES, errno.EPERM)) and _read_only(where)
     ):

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -30,10 +31,12 @@ from ragchat.loaders import ISOLATED_SUFFIXES, file_notes, load, loader_for, uns
 from ragchat.manifest import FileRecord
 from ragchat.pages import Page, paragraph_blocks
 from ragchat.store import chunk_metadata
-from ragchat.text import escaped, is_under, undecodable
+from ragchat.text import escaped, is_under, plural, undecodable
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
+HIDDEN = "hidden or tooling folder, not entered"  # reasons counted, not listed, in a summary
+LEFT_OUT = "left out by --include/--exclude"
 EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses at most two batches
 # bytes on disk per byte of text ingested, measured (~17-19 for 1 MB of text as 800 chunks,
 # 384-d and 1024-d vectors): Chroma keeps the text, a trigram index of it, the vectors and
@@ -79,12 +82,20 @@ class IngestReport:
     notes: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
+        files = [(p, why) for p, why in self.skipped if why not in (HIDDEN, LEFT_OUT)]
         text = (
             f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed,"
-            f" {self.unchanged} unchanged, {len(self.skipped)} skipped"
+            f" {self.unchanged} unchanged, {len(files)} skipped"
         )
-        if self.skipped:
-            text += ": " + ", ".join(f"{escaped(Path(p).name)} ({why})" for p, why in self.skipped)
+        if files:
+            text += ": " + ", ".join(f"{escaped(Path(p).name)} ({why})" for p, why in files)
+        hidden = [escaped(Path(p).name) for p, why in self.skipped if why == HIDDEN]
+        if hidden:
+            shown = ", ".join(hidden[:3]) + (", …" if len(hidden) > 3 else "")
+            text += f"; {plural(len(hidden), 'hidden folder')} skipped ({shown})"
+        left_out = sum(1 for _, why in self.skipped if why == LEFT_OUT)
+        if left_out:
+            text += f"; {plural(left_out, 'file')} left out by --include/--exclude"
         if self.unowned:
             text += (
                 f"; {self.unowned} stored chunks no manifest row owned (a lost manifest?) were"
@@ -125,16 +136,41 @@ class Discovered(NamedTuple):
     unreadable: list[tuple[str, str]]  # (path, reason): cannot be read, so what it held is kept
 
 
-def discover(root: Path, max_bytes: int = 0) -> Discovered:
+@dataclass(frozen=True)
+class Selection:
+    """Which files under a folder to ingest (--include and --exclude): a file is taken when
+    it matches an include glob (or none is given) and no exclude glob; a folder matching an
+    exclude glob is not entered. Globs match the path relative to the folder, or the name."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def _matches(self, globs: Sequence[str], relative: str) -> bool:
+        name = relative.rsplit("/", 1)[-1]
+        return any(fnmatch(relative, g) or fnmatch(name, g) for g in globs)
+
+    def takes(self, relative: str) -> bool:
+        if self._matches(self.exclude, relative):
+            return False
+        return not self.include or self._matches(self.include, relative)
+
+    def enters(self, relative: str) -> bool:
+        return not self._matches(self.exclude, relative)
+
+
+def discover(root: Path, max_bytes: int = 0, selection: Selection | None = None) -> Discovered:
     """Regular files under ``root`` that a loader can read, and the others with a reason.
 
     Symlinks are followed only within ``root``; FIFOs, devices and sockets are never opened;
-    files over ``max_bytes`` (when set) are skipped. A folder or file that cannot be read (no
-    permission) is ``unreadable``: not a deletion, so its documents stay in the collection.
-    A name that is not valid UTF-8 cannot be stored (Chroma, SQLite and tantivy keep text):
-    skipped, shown with the odd bytes escaped."""
+    files over ``max_bytes`` (when set) are skipped; hidden folders (and tooling folders such
+    as node_modules) are not entered, and named with the reason ``HIDDEN``; files that
+    ``selection`` leaves out are named with the reason ``LEFT_OUT``. A folder or file that
+    cannot be read (no permission) is ``unreadable``: not a deletion, so its documents stay in
+    the collection. A name that is not valid UTF-8 cannot be stored (Chroma, SQLite and
+    tantivy keep text): skipped, shown with the odd bytes escaped."""
     skipped: list[tuple[str, str]] = []
     unreadable: list[tuple[str, str]] = []
+    selection = selection or Selection()
 
     def cannot_read(path: str | Path, exc: OSError, what: str) -> None:
         location = Path(path).absolute().resolve()  # resolving needs no access to it
@@ -148,13 +184,17 @@ def discover(root: Path, max_bytes: int = 0) -> Discovered:
         files = []
         walk = os.walk(root, onerror=lambda exc: cannot_read(exc.filename, exc, "folder"))
         for folder, dirs, names in walk:
+            relative = Path(folder).relative_to(root).as_posix()
+            prefix = "" if relative == "." else relative + "/"
             entered = []
             for name in sorted(dirs):
                 path = Path(folder, name)
+                where = str(path.absolute())
                 if name.startswith(".") or name in SKIP_DIRS:
+                    skipped.append((where, HIDDEN))
                     continue
                 if undecodable(name):
-                    skipped.append((escaped(str(path.absolute())), NOT_UTF8))
+                    skipped.append((escaped(where), NOT_UTF8))
                     continue
                 try:
                     linked = path.is_symlink()
@@ -162,14 +202,19 @@ def discover(root: Path, max_bytes: int = 0) -> Discovered:
                     cannot_read(path, exc, "folder")
                     continue
                 if linked:
-                    skipped.append((str(path.absolute()), "symlinked folder, not followed"))
-                entered.append(name)  # os.walk does not follow it: it is only listed
+                    skipped.append((where, "symlinked folder, not followed"))
+                if selection.enters(prefix + name):
+                    entered.append(name)  # os.walk does not follow a symlink: only listed
             dirs[:] = entered
             for name in sorted(names):
-                if undecodable(name) and not name.startswith("."):
+                if name.startswith("."):
+                    continue
+                if undecodable(name):
                     skipped.append((escaped(str(Path(folder, name).absolute())), NOT_UTF8))
-                elif not name.startswith("."):
+                elif selection.takes(prefix + name):
                     files.append(Path(folder, name))
+                else:
+                    skipped.append((str(Path(folder, name).absolute()), LEFT_OUT))
     inside = root.resolve()
     found: list[Path] = []
     seen: set[Path] = set()
@@ -330,6 +375,7 @@ class _Pending:
     record: FileRecord
     chunks: list[Chunk]
     previous: FileRecord | None
+    title: str = ""  # the loader's title for the document, if it knows one
 
 
 class Ingestor:
@@ -342,6 +388,7 @@ class Ingestor:
         chunk_tokens: int,
         progress: Progress | None = None,
         max_file_mb: int = 0,
+        selection: Selection | None = None,
     ) -> None:
         self.collection = collection
         self.store = collection.store
@@ -353,6 +400,7 @@ class Ingestor:
         self.chunk_tokens = chunk_tokens
         self.progress = progress or _NoProgress()
         self.max_file_mb = max_file_mb
+        self.selection = selection
         self._model_loaded = False
         # (sources, manifest rows, position) of the sync under way, for ``bytes_needed``
         self._left: tuple[Sequence[Source], dict[str, FileRecord], int] = ([], {}, 0)
@@ -366,7 +414,9 @@ class Ingestor:
         skipped: list[tuple[str, str]] = []
         unreadable: list[tuple[str, str]] = []
         for root in roots:
-            files, skips, cannot = discover(root.absolute(), self.max_file_mb * 1_000_000)
+            files, skips, cannot = discover(
+                root.absolute(), self.max_file_mb * 1_000_000, self.selection
+            )
             found.update(dict.fromkeys(files))
             skipped += skips
             unreadable += cannot
@@ -389,7 +439,7 @@ class Ingestor:
         for path, why in unreadable:
             kept = sum(is_under(key, path) for key in known)
             if kept:
-                why += f"; {kept} document{'s' if kept > 1 else ''} ingested from it kept"
+                why += f"; {plural(kept, 'document')} ingested from it kept"
             skipped.append((path, why))
         report.skipped[:0] = skipped
         return report
@@ -414,7 +464,7 @@ class Ingestor:
 
         present = {s.key for s in sources}
         gone = [k for k in known if in_scope(k) and k not in present]
-        self._remove({key: known[key] for key in gone})
+        self.collection.remove({key: known[key] for key in gone})
         report.removed.extend(gone)
 
         batch: list[_Pending] = []
@@ -514,7 +564,7 @@ class Ingestor:
         record = FileRecord(
             key, size, mtime_ns, digest, len(chunks), len(pages) if paginated else None
         )
-        return _Pending(key, record, chunks, previous)
+        return _Pending(key, record, chunks, previous, pages[0].title if pages else "")
 
     def _embed(self, batch: list[_Pending]) -> list[list[float]]:
         texts = [c.embed_text for p in batch for c in p.chunks]
@@ -524,7 +574,7 @@ class Ingestor:
         self, batch: list[_Pending], vectors: list[list[float]], report: IngestReport
     ) -> None:
         """Write an embedded batch: vectors and lexical rows first, then the manifest rows."""
-        self.collection.ensure(self.embedder)
+        self.collection.ensure(self.embedder, self.chunk_tokens)
         self.manifest.mark_pending(
             self.name,
             [(p.path, max(len(p.chunks), p.previous.chunks if p.previous else 0)) for p in batch],
@@ -586,7 +636,7 @@ class Ingestor:
             count = len(pending.chunks)
             if count:
                 first = pending.chunks[0]
-                meta = describe(pending.path, first.headings, first.text)
+                meta = describe(pending.path, first.headings, first.text, pending.title)
                 entries.append(
                     (
                         document_id(pending.path),
@@ -653,18 +703,3 @@ class Ingestor:
             self.lexical.commit()
             self.relexed = chunks
         return max(len(stray), len(indexed))
-
-    def _remove(self, records: dict[str, FileRecord]) -> None:
-        """Forget deleted files: their chunks, document vectors, lexical rows, then rows."""
-        if not records:
-            return
-        ids = [chunk_id(path, i) for path, record in records.items() for i in range(record.chunks)]
-        if ids and self.collection.exists:
-            self.store.delete(self.name, ids)
-        self.documents.delete([document_id(path) for path in records])
-        self.lexical.remove(*records)
-        self.lexical.commit()
-        with self.manifest.transaction():
-            for path in records:
-                self.manifest.delete_file(self.name, path)
-            self.manifest.flag_purge()

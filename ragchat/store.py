@@ -21,18 +21,26 @@ from typing import Any
 
 from ragchat import disk
 from ragchat.errors import ConfigError, RagchatError, StoreError
-from ragchat.text import http_url, location
+from ragchat.text import location, parse_http_url
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 WRITE_BATCH = 2000  # well under Chroma's max batch size (~5,461)
 
 
-def check_collection_name(name: str) -> str:
+def collection_name_problem(name: str) -> str | None:
+    """What Chroma would refuse in a collection name, or None when it may be used."""
     if not _NAME.match(name) or ".." in name:
-        raise ConfigError(
-            f"Invalid collection name {name!r}: use 3-512 letters, digits, '.', '_' or '-',"
-            " starting and ending with a letter or digit (e.g. --collection notes)."
+        return (
+            "must be 3-512 letters, digits, '.', '_' or '-', starting and ending with a letter"
+            " or digit (e.g. notes)"
         )
+    return None
+
+
+def check_collection_name(name: str) -> str:
+    wrong = collection_name_problem(name)
+    if wrong:
+        raise ConfigError(f"Invalid collection name {name!r}: it {wrong}.")
     return name
 
 
@@ -224,11 +232,41 @@ def index_damage(folder: Path, thorough: bool = False) -> str | None:
     return None
 
 
+def _private_copy(path: Path) -> Path:
+    """A copy of the store at ``path``, readable by this user only, removed at exit: in
+    memory (/dev/shm) where there is one."""
+    import atexit
+    import tempfile
+
+    memory = Path("/dev/shm")
+    parent = memory if memory.is_dir() and os.access(memory, os.W_OK) else None
+    folder = Path(tempfile.mkdtemp(prefix="ragchat-read-only-", dir=parent))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    copy = folder / path.name
+    try:
+        shutil.copytree(path, copy, ignore=shutil.ignore_patterns("*.lock"))
+        for where, _, names in os.walk(copy):  # the copy is writable: Chroma writes to it
+            os.chmod(where, 0o700)
+            for name in names:
+                os.chmod(os.path.join(where, name), 0o600)
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot read the Chroma store at {path} ({exc.strerror or exc}); check its"
+            " permissions."
+        ) from exc
+    return copy
+
+
 class VectorStore:
     """Chroma: a PersistentClient under ``path``, or a Chroma server at ``url``."""
 
-    def __init__(self, path: Path, url: str = "", timeout: float = 30.0) -> None:
-        self.path = path
+    def __init__(
+        self, path: Path, url: str = "", timeout: float = 30.0, read_only: bool = False
+    ) -> None:
+        """``read_only``: the store cannot be written (a read-only home), so Chroma, which
+        writes to its database even to read it, is given a private copy of it to read."""
+        self.origin = path
+        self.path = _private_copy(path) if read_only and not url and path.is_dir() else path
         self.url = url.rstrip("/")
         self.timeout = timeout  # seconds a Chroma server has to answer (chromadb waits forever)
         self.answered = False  # has the server answered this process yet?
@@ -262,7 +300,7 @@ class VectorStore:
 
     @property
     def location(self) -> str:
-        return self.url or str(self.path)
+        return self.url or str(self.origin)
 
     @property
     def client(self) -> Any:
@@ -280,13 +318,14 @@ class VectorStore:
 
         settings = Settings(anonymized_telemetry=False)
         if self.url:
-            url = http_url(self.url)
-            if url is None:
+            try:
+                url = parse_http_url(self.url)
+            except ValueError as exc:
                 raise ConfigError(
-                    f"--chroma-url {self.url!r} is not an http(s) URL, e.g. http://127.0.0.1:8000."
-                )
+                    f"--chroma-url {self.url!r} {exc}, e.g. http://127.0.0.1:8000."
+                ) from None
             _limit_http_waits(self.timeout)
-            with self.asking():  # the client asks the server who we are at once
+            with self.asking():  # the client asks the server for its version at once
                 client = chromadb.HttpClient(
                     host=url.host, port=url.port_or_default, ssl=url.https, settings=settings
                 )

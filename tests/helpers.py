@@ -28,8 +28,31 @@ CORPUS = ROOT / "corpora" / "harbor"
 EVAL = Path(os.environ.get("RAGCHAT_EVAL_DATA", ROOT.parent / "shared" / "eval"))
 
 
+# Runs a command as root without the capabilities that ignore file permissions (the tests run
+# as root): dropped from the bounding and inheritable sets, so exec'ing the command cannot
+# regain them. CAP_FOWNER too: with it, root may chmod files it does not own.
+UNPRIVILEGED = [
+    "setpriv",
+    "--inh-caps=-dac_override,-dac_read_search,-fowner",
+    "--bounding-set=-dac_override,-dac_read_search,-fowner",
+]
+
+
+def unprivileged() -> list[str]:
+    """The ``UNPRIVILEGED`` prefix, or a skip where setpriv is missing."""
+    import shutil
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is needed to drop root's file capabilities")
+    return UNPRIVILEGED
+
+
 def ragchat(
-    *args: str, input: str | None = None, env: dict | None = None, timeout: float = 600
+    *args: str,
+    input: str | None = None,
+    env: dict | None = None,
+    prefix: Sequence[str] = (),
+    timeout: float = 600,
 ) -> subprocess.CompletedProcess:
     environment = {
         **os.environ,
@@ -40,7 +63,7 @@ def ragchat(
         **(env or {}),
     }
     return subprocess.run(
-        [sys.executable, "-m", "ragchat", *args],
+        [*prefix, sys.executable, "-m", "ragchat", *args],
         input=input,
         capture_output=True,
         text=True,
@@ -188,20 +211,6 @@ def write(folder: Path, name: str, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
-
-
-def unprivileged() -> list[str]:
-    """A command prefix that runs a program without the capabilities that let root ignore
-    file permissions (dac_override, dac_read_search), so it meets a permission error as a
-    user would; nothing when not root. Skips the test when setpriv is not there."""
-    import shutil
-
-    if os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is needed to drop root's file capabilities")
-    caps = "-dac_override,-dac_read_search"
-    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
 
 
 def ingest_in_child(home: Path, folder: Path, prefix: Sequence[str] = ()) -> dict:
