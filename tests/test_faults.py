@@ -200,6 +200,12 @@ def test_a_chroma_server_killed_mid_ingest_is_named_and_the_rerun_finishes(tmp_p
         def start(self, total_files: int) -> None:
             self.done = 0
 
+        def note(self, text: str) -> None:
+            pass
+
+        def step(self, text: str) -> None:
+            pass
+
         def advance(self, files: int = 0, chunks: int = 0) -> None:
             self.done += files
             if self.done >= 100 and server.poll() is None:
