@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from quality import app_for  # noqa: E402
+
 from ragchat.app import App  # noqa: E402
-from ragchat.config import Settings  # noqa: E402
 from ragchat.ingest import FileSource, IngestReport, is_under  # noqa: E402
 from ragchat.loaders import Page  # noqa: E402
 from ragchat.store import Hit  # noqa: E402
@@ -62,14 +63,6 @@ def load_questions(folder: Path) -> list[Question]:
                 )
             )
     return questions
-
-
-def app_for(work: Path, collection: str, **settings: Any) -> App:
-    return App(
-        work,
-        Settings(embedding_model="bundled", collection=collection, **settings),
-        explicit=frozenset({"embedding_model"}),
-    )
 
 
 def build(app: App, pdfs: Path, reader: Callable[[Path], list[Page]] | None = None) -> IngestReport:
