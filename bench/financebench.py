@@ -31,9 +31,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from quality import app_for  # noqa: E402
 
 from ragchat.app import App  # noqa: E402
-from ragchat.ingest import FileSource, IngestReport, is_under  # noqa: E402
+from ragchat.ingest import FileSource, IngestReport  # noqa: E402
 from ragchat.loaders import Page  # noqa: E402
 from ragchat.store import Hit  # noqa: E402
+from ragchat.text import is_under  # noqa: E402
 
 KS = (5, 10)
 
@@ -153,7 +154,7 @@ def main() -> None:
         results[mode], per_question[mode] = evaluate(
             questions, lambda q, r=retriever: r.retrieve(q, max(KS))
         )
-    documents, chunks = app.manifest.counts(app.collection)
+    documents, chunks = app.collection.counts()
     print(
         f"FinanceBench dev ({len(questions)} questions, {documents} filings in {chunks} chunks),"
         " bundled all-MiniLM-L6-v2, default settings:\n"
