@@ -30,7 +30,7 @@ from ragchat.config import MODES
 from ragchat.errors import ConfigError
 from ragchat.ids import document_id, parse_chunk_id
 from ragchat.ingest import IngestReport, Progress, TextSource
-from ragchat.retrieval import default_fusion, fuse
+from ragchat.retrieval import default_fusion, fuse, name_stage, one_per_page
 from ragchat.store import Hit
 from ragchat.text import is_under
 
@@ -178,15 +178,18 @@ def all_modes(
     lexical: Callable[[str, int], list[Hit]],
     depth: int = CHUNK_DEPTH,
     modes: Sequence[str] = MODES,
+    stage: Callable[[list[Hit], str], list[Hit]] | None = None,
 ) -> Rank:
-    """Rank a query once per component and fuse, as the hybrid retriever does."""
+    """Rank a query once per component and fuse, then ``stage`` (the document stage over
+    file names), as the hybrid retriever does."""
 
     def rank(query: str) -> dict[str, list[Hit]]:
         dense_hits = dense(query, depth) if {"dense", "hybrid"} & set(modes) else []
         lexical_hits = lexical(query, depth) if {"lexical", "hybrid"} & set(modes) else []
         result = {"dense": dense_hits, "lexical": lexical_hits}
         if "hybrid" in modes:
-            result["hybrid"] = fuse(dense_hits, lexical_hits, default_fusion)
+            hybrid = fuse(dense_hits, lexical_hits, default_fusion)
+            result["hybrid"] = stage(hybrid, query) if stage else hybrid
         return {m: result[m] for m in modes}
 
     return rank
@@ -301,8 +304,11 @@ def temporary_collection() -> str:
 
 
 def ranker(app: App, modes: Sequence[str] = (), hydrate: int = 0) -> Rank:
-    """query -> hits per mode over the App's collection, each component retrieved once; the
-    first ``hydrate`` hits of each mode come with their text and spans (gold sets need them)."""
+    """query -> hits per mode over the App's collection, each component retrieved once,
+    ranked as ``ragchat search`` ranks them; the first ``hydrate`` results of each mode come
+    with their text and spans, one per page (gold sets need them). Without text, pages are
+    not merged: merging never changes the order in which documents first appear, which is
+    all the BEIR metrics read."""
     dense = app.retriever("dense")
     lexical = app.retriever("lexical")
     collection = app.collection
@@ -314,15 +320,17 @@ def ranker(app: App, modes: Sequence[str] = (), hydrate: int = 0) -> Rank:
             hit.path = paths.get(parse_chunk_id(hit.id)[0], "")
         return hits
 
-    rank = all_modes(dense_with_paths, lexical.candidates, modes=modes or MODES)
+    rank = all_modes(
+        dense_with_paths,
+        lexical.candidates,
+        modes=modes or MODES,
+        stage=lambda hits, query: name_stage(hits, collection, query),
+    )
     if not hydrate:
         return rank
 
     def hydrated(query: str) -> dict[str, list[Hit]]:
-        return {
-            mode: collection.hydrate(hits[:hydrate]) + hits[hydrate:]
-            for mode, hits in rank(query).items()
-        }
+        return {mode: one_per_page(collection, hits, hydrate) for mode, hits in rank(query).items()}
 
     return hydrated
 
