@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragchat.collection import Collection
 from ragchat.config import Settings, ensure_private_dir, model_cache
@@ -24,8 +24,11 @@ from ragchat.ingest import Ingestor, IngestReport, Progress
 from ragchat.llms import LLM, OpenAILLM, build_llm
 from ragchat.manifest import Manifest, write_lock
 from ragchat.prompting import Prompts
-from ragchat.retrieval import Retriever, build_retriever
+from ragchat.retrieval import Retriever, build_retriever, components
 from ragchat.store import VectorStore, check_collection_name
+
+if TYPE_CHECKING:
+    from ragchat.relevance import Floor
 
 
 class App:
@@ -157,6 +160,13 @@ class App:
         self.collection.check_embedder(self.embedder.id)
         return build_retriever(mode or self.settings.mode, self.embedder, self.collection)
 
+    def floor(self, retriever: Retriever | None = None) -> Floor:
+        """The relevance floor of the collection (over ``retriever``'s rankings, if given)."""
+        from ragchat.relevance import Floor
+
+        dense, lexical = components(retriever or self.retriever(), self.embedder)
+        return Floor(self.collection, dense, lexical)
+
     def engine(self) -> Engine:
         retriever = self.retriever()
         self.llm.check()
@@ -169,6 +179,7 @@ class App:
             top_k=self.settings.top_k,
             max_tokens=self.settings.max_tokens,
             temperature=self.settings.temperature,
+            floor=self.floor(retriever),
         )
 
     def switch(self, **changes: Any) -> App:

@@ -17,12 +17,19 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
-from ragchat import citations
 from ragchat.config import MODES
-from ragchat.engine import Answer
+from ragchat.engine import NOT_FOUND_TEXT, Answer
 from ragchat.errors import RagchatError
 from ragchat.prompting import Turn
-from ragchat.render import answer_context, source_line, sources_view, stream_markdown, why_view
+from ragchat.render import (
+    answer_context,
+    not_found_view,
+    source_line,
+    sources_view,
+    stream_markdown,
+    warning_line,
+    why_view,
+)
 from ragchat.text import display_path, location, sanitize
 
 if TYPE_CHECKING:
@@ -249,6 +256,9 @@ class Repl:
         text, paths = self.scope(question)
         answer = self.engine.ask(text or question, history=self.turns, paths=paths)
         self.answers.append(answer)
+        if not answer.found:  # said, and the chat goes on; the turn is not part of it
+            self.console.print(not_found_view(answer))
+            return
         try:
             stream_markdown(self.console, answer.stream())
         except KeyboardInterrupt:
@@ -257,8 +267,8 @@ class Repl:
             return
         self.turns.append(Turn(answer.question, answer.text))
         self.console.print(sources_view(answer.sources))
-        for problem in citations.check(answer.text, [h.text for h in answer.sources]):
-            self.console.print(Text("⚠ " + sanitize(problem), style="yellow"))
+        for warning in answer.warnings:
+            self.console.print(warning_line(warning))
         self.console.print(answer_context(answer, self.app.llm.n_ctx))
 
 
@@ -266,7 +276,8 @@ def transcript(answers: list[Answer]) -> str:
     """The conversation as Markdown."""
     lines = [f"# ragchat conversation, {time.strftime('%Y-%m-%d %H:%M')}", ""]
     for answer in answers:
-        lines += [f"## {answer.question}", "", answer.text.strip() or "(no answer)", ""]
+        text = answer.text.strip() if answer.found else NOT_FOUND_TEXT
+        lines += [f"## {answer.question}", "", text or "(no answer)", ""]
         if answer.sources:
             lines.append("Sources:")
             lines.append("")

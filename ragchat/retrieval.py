@@ -46,6 +46,19 @@ class Retriever(ABC):
         """The ``k`` best results with their text and metadata, one per page."""
         return self.retrieve_ranked(lambda depth: self.candidates(query, depth, paths), k)
 
+    def retrieve_many(
+        self, queries: Sequence[str], k: int, paths: Sequence[str] | None = None
+    ) -> list[Hit]:
+        """The ``k`` best results for several phrasings of one question (a follow-up and its
+        rewrite): their rankings fused by reciprocal rank, one result per page."""
+        if len(queries) == 1:
+            return self.retrieve(queries[0], k, paths)
+
+        def ranking(depth: int) -> list[Hit]:
+            return fuse_rankings([self.candidates(q, depth, paths) for q in queries])[:depth]
+
+        return self.retrieve_ranked(ranking, k)
+
     def retrieve_ranked(self, ranking: Callable[[int], list[Hit]], k: int) -> list[Hit]:
         """The first ``k`` results, one per page, of ``ranking(depth)`` (candidates, best
         first); asked deeper in the rare case that merging pages leaves fewer than ``k``."""
@@ -151,6 +164,23 @@ def fuse(dense: list[Hit], lexical: list[Hit], fusion: Fusion) -> list[Hit]:
     return sorted(merged.values(), key=lambda h: h.score, reverse=True)
 
 
+def fuse_rankings(rankings: Sequence[list[Hit]], k: int = RRF_K) -> list[Hit]:
+    """One ranking from the rankings of several queries, by reciprocal rank (their scores
+    need not be comparable); each hit keeps the scores of its best-placed appearance."""
+    fused: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking, start=1):
+            fused[hit.id] = fused.get(hit.id, 0.0) + 1.0 / (k + rank)
+            first.setdefault(hit.id, hit)
+    merged = []
+    for chunk_id, score in fused.items():
+        hit = replace(first[chunk_id], scores={**first[chunk_id].scores, "queries": score})
+        hit.score = score
+        merged.append(hit)
+    return sorted(merged, key=lambda h: h.score, reverse=True)
+
+
 def name_stage(
     hits: list[Hit],
     collection: Collection,
@@ -228,6 +258,19 @@ class HybridRetriever(Retriever):
         dense = self.dense.candidates(query, depth, paths)
         hits = fuse(dense, lexical.result(), self.fusion)
         return name_stage(hits, self.collection, query, paths, self.name_weight)[:k]
+
+
+def components(retriever: Retriever, embedder: Embedder) -> tuple[DenseRetriever, LexicalRetriever]:
+    """The dense and lexical rankings ``retriever`` is made of (new ones for what it is not),
+    for the relevance floor, which looks at both whatever the mode."""
+    if isinstance(retriever, HybridRetriever):
+        return retriever.dense, retriever.lexical
+    collection = retriever.collection
+    dense = (
+        retriever if isinstance(retriever, DenseRetriever) else DenseRetriever(embedder, collection)
+    )
+    lexical = retriever if isinstance(retriever, LexicalRetriever) else LexicalRetriever(collection)
+    return dense, lexical
 
 
 def build_retriever(mode: str, embedder: Embedder, collection: Collection) -> Retriever:

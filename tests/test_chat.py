@@ -150,10 +150,10 @@ def test_at_path_searches_only_that_folder(ragchat_home: Path, docs: Path):
     app = chat_app(ragchat_home)
     app.ingest(docs)
     output, repl = run(
-        app, [f"Which fruit is yellow? @{docs / 'sub'}", "Which fruit is yellow? @nowhere"]
+        app, [f"Which fruits are small? @{docs / 'sub'}", "Which fruit is yellow? @nowhere"]
     )
     scoped, unscoped = repl.answers
-    assert scoped.question == "Which fruit is yellow?"  # the @path word is not searched
+    assert scoped.question == "Which fruits are small?"  # the @path word is not searched
     assert scoped.sources and {h.path for h in scoped.sources} == {str(docs / "sub" / "c.html")}
     assert "Nothing ingested under nowhere; searching everything." in output
     assert unscoped.sources[0].path == str(docs / "b.txt")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import text_pdf
 
 from ragchat.errors import LoadError
 from ragchat.loaders import html_page, load, markdown_page, paragraph_blocks
@@ -169,36 +170,14 @@ def test_layout_rows_keep_a_table_row_with_its_label():
 
 
 def two_column_pdf(path: Path) -> None:
-    """One page with two columns of prose, drawn with pypdf alone."""
-    from pypdf import PdfWriter
-    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
-
+    """One page with two columns of prose."""
     columns = [
         (50, ["The harbour lights were installed in", "the spring of 1998 by the council,"]),
         (320, ["Solar panels on the boathouse roof", "now supply most of the power the"]),
     ]
     columns = [(x, lines + [f"line {n} of the column at {x} says more" for n in range(4)])
                for x, lines in columns]  # fmt: skip
-    operations = []
-    for x, lines in columns:
-        operations.append(f"BT /F1 10 Tf 12 TL {x} 700 Td")
-        operations += [f"({line}) Tj T*" for line in lines]
-        operations.append("ET")
-    writer = PdfWriter()
-    page = writer.add_blank_page(612, 792)
-    font = DictionaryObject(
-        {
-            NameObject("/Type"): NameObject("/Font"),
-            NameObject("/Subtype"): NameObject("/Type1"),
-            NameObject("/BaseFont"): NameObject("/Helvetica"),
-        }
-    )
-    fonts = DictionaryObject({NameObject("/F1"): writer._add_object(font)})
-    page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
-    stream = DecodedStreamObject()
-    stream.set_data("\n".join(operations).encode())
-    page[NameObject("/Contents")] = writer._add_object(stream)
-    writer.write(path)
+    text_pdf(path, [columns])
 
 
 def test_side_by_side_prose_columns_are_not_interleaved(tmp_path: Path):

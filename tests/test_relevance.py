@@ -1,0 +1,154 @@
+"""The relevance floor: the rule, its calibration per collection (cached, redone when the
+collection changes), and on a real collection with the bundled embedder."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from fakes import FakeEmbedder, FakeLLM
+from helpers import CORPUS, make_app, ragchat, write
+
+from ragchat.relevance import PROBES, Null, judge
+
+
+def test_null_is_the_median_and_a_robust_scale():
+    null = Null.of([1.0, 2.0, 3.0, 4.0, 100.0])  # one outlier does not move it
+    assert null.median == 3.0 and null.scale == pytest.approx(1.4826)
+    assert null.z(3.0 + 2 * 1.4826) == pytest.approx(2.0)
+
+
+def test_null_of_probes_that_mostly_score_alike_still_has_a_scale():
+    null = Null.of([0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 4.0])  # median and MAD are both 0
+    assert null.median == 0.0 and null.scale > 0 and null.z(6.0) > 5
+    assert Null.of([0.0] * 32).z(3.0) == 0.0  # every probe the same: the score says nothing
+
+
+def test_the_rule():
+    assert judge(1.4, 4.9).level == "none"  # nothing like it, and no rare word of it
+    assert judge(1.4, 5.0).level == "weak"  # its rare words are there: not refused
+    assert judge(1.5, 0.0).level == "weak"
+    assert judge(2.9, 0.0).level == "weak"
+    assert judge(3.0, 0.0).level == "strong"
+    assert not judge(0.0, 0.0).found and judge(3.0, 0.0).found
+
+
+class CountingEmbedder(FakeEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries: list[str] = []
+
+    def embed_query(self, text: str) -> list[float]:
+        self.queries.append(text)
+        return super().embed_query(text)
+
+
+def test_calibration_is_kept_until_the_collection_changes(ragchat_home: Path, tmp_path: Path):
+    docs = tmp_path / "docs"
+    write(docs, "tides.md", "High tide in the harbour is at six in the morning.")
+    write(docs, "boats.md", "The ferry to the island leaves every hour from the quay.")
+    embedder = CountingEmbedder()
+    app = make_app(ragchat_home, embedder)
+    app.ingest(docs)
+    floor = app.floor()
+    floor.support(["When is high tide in the harbour?"])
+    assert embedder.queries.count(PROBES[0]) == 1  # calibrated once: 32 probes
+    make_app(ragchat_home, embedder).floor().support(["When does the ferry leave?"])
+    assert embedder.queries.count(PROBES[0]) == 1  # another process: read from the manifest
+    rows = sqlite3.connect(ragchat_home / "manifest.sqlite3").execute(
+        "SELECT collection, data FROM calibrations"
+    )
+    (name, data), *rest = list(rows)
+    assert name == "default" and set(json.loads(data)) == {"dense", "lexical"} and not rest
+
+    write(docs, "fees.md", "Mooring costs forty crowns a night.")
+    app.ingest(docs)
+    app.floor().support(["How much is a mooring?"])
+    assert embedder.queries.count(PROBES[0]) == 2  # the collection changed: calibrated again
+    app.drop_collection()
+    assert sqlite3.connect(ragchat_home / "manifest.sqlite3").execute(
+        "SELECT COUNT(*) FROM calibrations"
+    ).fetchone() == (0,)
+
+
+def test_an_unsupported_question_is_not_found_and_the_llm_is_not_called(
+    ragchat_home: Path, tmp_path: Path
+):
+    docs = tmp_path / "docs"
+    write(docs, "tides.md", "High tide in the harbour is at six in the morning.\n")
+    write(docs, "boats.md", "The ferry to the island leaves every hour from the quay.\n")
+    llm = FakeLLM(["High tide is at six [1]."])
+    app = make_app(ragchat_home)
+    app._llm = llm
+    app.ingest(docs)
+    engine = app.engine()
+    refused = engine.ask("Which violinist recorded Paganini caprices?")
+    assert refused.status == "not_found" and not refused.found
+    assert refused.closest and not refused.sources and llm.prompts == []
+    data = refused.to_dict()
+    assert data["status"] == "not_found" and data["support"]["level"] == "none"
+    assert data["answer"] == "Nothing in your documents answers this." and data["checks"] is None
+    answered = engine.ask("When is high tide in the harbour in the morning?")
+    assert answered.found and "".join(answered.stream()) == "High tide is at six [1]."
+    assert answered.to_dict()["status"] == "answered" and len(llm.prompts) == 1
+
+
+# the real bundled embedder on a collection never used to choose the rule
+
+ANSWERABLE = [
+    "What is the joining fee?",
+    "How much does a share cost?",
+    "Who can join the cooperative?",
+    "Where are the solar panels?",
+    "How much energy did the array produce in 2024?",
+    "What did the board decide about the inverter?",
+    "How many shares can a household hold?",
+    "What does the glossary say an inverter does?",
+]
+OFF_TOPIC = [
+    "What is the capital of Peru?",
+    "How do I bake sourdough bread?",
+    "Who won the 1998 World Cup?",
+    "What are the side effects of ibuprofen?",
+    "How do I configure a VPN on Windows?",
+    "What is Adobe's operating margin in FY2022?",
+]
+
+
+@pytest.mark.slow
+def test_harbor_answers_what_it_holds_and_refuses_the_rest(ingested, bundled_embedder):
+    from ragchat.app import App
+    from ragchat.config import Settings
+
+    home, _ = ingested
+    floor = App(home, Settings(), embedder=bundled_embedder).floor()
+    supported = {q: floor.support([q]) for q in ANSWERABLE}
+    assert all(s.found for s in supported.values()), supported
+    refused = {q: floor.support([q]) for q in OFF_TOPIC}
+    assert not any(s.found for s in refused.values()), refused
+
+
+@pytest.mark.slow
+def test_ask_off_topic_exits_3_without_loading_the_llm(ingested, tmp_path: Path):
+    home, _ = ingested
+    broken = tmp_path / "broken.gguf"  # a GGUF by its first bytes, which llama.cpp cannot load
+    broken.write_bytes(b"GGUF" + b"\x00" * 64)
+    env = {"RAGCHAT_HOME": str(home), "RAGCHAT_MODEL": str(broken)}
+    result = ragchat("ask", "--json", "Who won the 1998 World Cup?", env=env)
+    assert result.returncode == 3, result.stderr
+    data = json.loads(result.stdout)
+    assert data["status"] == "not_found" and data["sources"] == [] and data["closest"]
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(
+        data, json.loads((CORPUS.parent.parent / "docs" / "ask.schema.json").read_text())
+    )
+    shown = ragchat("ask", "Who won the 1998 World Cup?", env=env)
+    assert shown.returncode == 3, shown.stderr
+    assert shown.stdout.startswith(
+        "Nothing in your documents answers this.\nClosest, not relevant:"
+    )
+    # the same model on a question the documents answer: it is loaded, and fails
+    loaded = ragchat("ask", "What is the joining fee?", env=env)
+    assert loaded.returncode == 1 and "llama.cpp could not load" in loaded.stderr
