@@ -225,8 +225,11 @@ class Engine:
         self.floor = floor
 
     def warm_up(self) -> None:
-        """Load both models now, so the first question is not slower than the rest."""
+        """Load both models (and calibrate the relevance floor) now, so the first question is
+        not slower than the rest."""
         self.retriever.retrieve("warm up", 1)
+        if self.floor is not None:
+            self.floor.nulls()
         self.llm.count_tokens("warm up")
 
     def rewrite(self, question: str, history: Sequence[Turn]) -> tuple[str, bool]:

@@ -246,10 +246,14 @@ def _names_schema() -> Any:
     return builder.build()
 
 
-def _analyzer() -> Any:
+def _analyzer(presplit: bool = False) -> Any:
+    """Words lower-cased, folded to ASCII and stemmed; split at non-word characters, or (the
+    names) at spaces only, because ``name_words`` split them already ("Invoices" still finds
+    invoice-2023.pdf)."""
     tantivy = _tantivy()
+    tokenizer = tantivy.Tokenizer.whitespace() if presplit else tantivy.Tokenizer.simple()
     return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        tantivy.TextAnalyzerBuilder(tokenizer)
         .filter(tantivy.Filter.remove_long(40))
         .filter(tantivy.Filter.lowercase())
         .filter(tantivy.Filter.ascii_fold())
@@ -259,17 +263,7 @@ def _analyzer() -> Any:
 
 
 def _names_analyzer() -> Any:
-    """Words already split by ``name_words``, then as chunk words are: folded and stemmed
-    ("Invoices" finds invoice-2023.pdf)."""
-    tantivy = _tantivy()
-    return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace())
-        .filter(tantivy.Filter.remove_long(40))
-        .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.ascii_fold())
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
-    )
+    return _analyzer(presplit=True)
 
 
 class LexicalIndex:
