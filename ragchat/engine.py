@@ -256,7 +256,7 @@ class Engine:
             return [question]
         rewritten = self.standalone_query(question, history)
         joined = f"{history[-1].question} {question}"
-        return [rewritten, joined] if rewritten and rewritten != question else [joined]
+        return [rewritten, joined] if rewritten else [joined]
 
     def ask(
         self,

@@ -147,7 +147,10 @@ def test_collection_switches_and_a_missing_one_is_an_error(
 
 
 def test_at_path_searches_only_that_folder(ragchat_home: Path, docs: Path):
-    app = chat_app(ragchat_home)
+    # the second question is a follow-up: the LLM rewrites it (as itself) before the search
+    app = chat_app(
+        ragchat_home, FakeLLM(["Cherries [1].", "Which fruit is yellow?", "Bananas [1]."])
+    )
     app.ingest(docs)
     output, repl = run(
         app, [f"Which fruits are small? @{docs / 'sub'}", "Which fruit is yellow? @nowhere"]
@@ -190,3 +193,20 @@ def test_the_session_survives_errors_mid_question(ragchat_home: Path, docs: Path
     assert "The answer is in the excerpt [1]." in output  # the third question is answered
     assert output.rstrip().endswith("context tokens")
     assert [t.question for t in repl.turns] == ["Are cherries small?"]
+
+
+def test_a_question_the_documents_do_not_answer_is_said_and_the_chat_goes_on(
+    ragchat_home: Path, docs: Path
+):
+    llm = FakeLLM(["Bananas are yellow [1]."])
+    app = chat_app(ragchat_home, llm)
+    app.ingest(docs)
+    output, repl = run(
+        app, ["Which violinist recorded Paganini caprices?", "Which fruit is yellow?"]
+    )
+    refused, answered = repl.answers
+    assert refused.status == "not_found" and answered.status == "answered"
+    assert "Nothing in your documents answers this.\nClosest, not relevant:\n[1] " in output
+    assert "Bananas are yellow [1]." in output
+    assert len(llm.prompts) == 1  # only the answered question reached the LLM
+    assert [t.question for t in repl.turns] == ["Which fruit is yellow?"]  # no refused turn

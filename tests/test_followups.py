@@ -68,3 +68,13 @@ def test_a_good_rewrite_is_searched_beside_the_follow_up(ragchat_home: Path, tmp
     assert answer.query == rewrite and answer.sources[0].path == str(docs / "restore.md")
     assert "queries" in answer.sources[0].scores  # ranked by the fusion of both searches
     assert answer.to_dict()["queries"] == answer.queries
+
+
+def test_a_follow_up_that_stands_alone_is_searched_as_itself_too(
+    ragchat_home: Path, tmp_path: Path
+):
+    question = "How long does restoring the archive take?"
+    app, docs = follow_up_app(ragchat_home, tmp_path, [question, "Forty minutes [1]."])
+    answer = app.engine().ask(question, history=[LAST])
+    assert answer.queries == [question, f"{LAST.question} {question}"]
+    assert answer.sources[0].path == str(docs / "restore.md")

@@ -3,6 +3,7 @@ collection changes), and on a real collection with the bundled embedder."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 from pathlib import Path
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 from fakes import FakeEmbedder, FakeLLM
 from helpers import CORPUS, make_app, ragchat, write
+from rich.console import Console
 
+from ragchat.engine import WEAK_TEXT
 from ragchat.relevance import PROBES, Null, judge
 
 
@@ -152,3 +155,74 @@ def test_ask_off_topic_exits_3_without_loading_the_llm(ingested, tmp_path: Path)
     # the same model on a question the documents answer: it is loaded, and fails
     loaded = ragchat("ask", "What is the joining fee?", env=env)
     assert loaded.returncode == 1 and "llama.cpp could not load" in loaded.stderr
+
+
+class FixedFloor:
+    """A floor that judges every question the same (to test what each level shows)."""
+
+    def __init__(self, dense_z: float, lexical_z: float = 0.0) -> None:
+        self.judged = judge(dense_z, lexical_z)
+
+    def nulls(self) -> None:
+        return None
+
+    def support(self, queries, paths=None):
+        return self.judged
+
+
+def engine_with(home: Path, tmp_path: Path, floor: FixedFloor, reply: str):
+    docs = tmp_path / "docs"
+    write(docs, "tides.md", "High tide in the harbour is at six in the morning.\n")
+    app = make_app(home)
+    app._llm = FakeLLM([reply])
+    app.ingest(docs)
+    engine = app.engine()
+    engine.floor = floor
+    return engine
+
+
+def test_weak_support_is_a_warning_line(ragchat_home: Path, tmp_path: Path):
+    from ragchat.render import warning_line
+
+    engine = engine_with(ragchat_home, tmp_path, FixedFloor(2.0), "High tide is at six [1].")
+    answer = engine.ask("When is high tide?")
+    "".join(answer.stream())
+    assert answer.found and answer.to_dict()["support"]["level"] == "weak"
+    assert answer.warnings == [WEAK_TEXT]
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    console.print(warning_line(answer.warnings[0]))
+    assert console.file.getvalue() == (
+        "⚠ Weak support: the excerpts only loosely match the question; check the answer \n"
+        "against them.\n"
+    )
+    strong = engine_with(ragchat_home, tmp_path, FixedFloor(3.0), "High tide is at six [1].")
+    answer = strong.ask("When is high tide?")
+    "".join(answer.stream())
+    assert answer.warnings == []
+
+
+def test_json_flags_a_number_no_excerpt_holds_and_an_answer_citing_nothing(
+    ragchat_home: Path, tmp_path: Path
+):
+    engine = engine_with(ragchat_home, tmp_path, FixedFloor(4.0), "High tide is at 4 o'clock.")
+    answer = engine.ask("When is high tide?")
+    "".join(answer.stream())
+    data = answer.to_dict()
+    assert data["status"] == "answered"
+    assert data["checks"]["unsupported_numbers"] == ["4"] and data["checks"]["uncited"] is True
+    assert data["checks"]["citations_valid"] is False
+    assert data["warnings"] == ["number 4 not found in any excerpt", "the answer cites no excerpt"]
+
+
+def test_not_found_shows_the_closest_excerpts_at_80_columns(ragchat_home: Path, tmp_path: Path):
+    from ragchat.render import not_found_view
+
+    engine = engine_with(ragchat_home, tmp_path, FixedFloor(0.0), "never asked")
+    answer = engine.ask("Who painted the ceiling?")
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    console.print(not_found_view(answer))
+    lines = console.file.getvalue().splitlines()
+    assert lines[:2] == ["Nothing in your documents answers this.", "Closest, not relevant:"]
+    closest = "".join(lines[2:])  # one excerpt, its long temporary path wrapped
+    assert closest.startswith("[1] ") and "tides.md" in closest and "[2]" not in closest
+    assert engine.llm.prompts == []
