@@ -7,6 +7,14 @@ document collection is about, and the best dense cosine and the best BM25 score 
 its null distribution (the median, and 1.4826 x the median absolute deviation as the scale).
 A question's z is how far its own best score stands above that null.
 
+Why a z and not a cosine: E5's cosines crowd into 0.7-0.9, so an unrelated question's best
+chunk scores ~0.78 and a relevant one's ~0.86, a gap MiniLM shows as ~0.25 against ~0.6. A
+fixed threshold right for one refuses nothing (or everything) with the other. But the probes'
+best scores crowd as the model's do: their median sits where "unrelated" lands and their
+spread shrinks with the scale, so z is the same for any model whose cosines are a stretched
+and shifted copy of another's (z of a*s+b is z of s). What z does not remove is a model that
+ranks differently; that is why the rule also asks BM25, whose scale is the collection's own.
+
 - refused ("not found") when dense z < 1.5 and lexical z < 5: nothing looks like the
   question, and no rare word of it is in the collection;
 - weak support when not refused but dense z < 3.

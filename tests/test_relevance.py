@@ -226,3 +226,13 @@ def test_not_found_shows_the_closest_excerpts_at_80_columns(ragchat_home: Path, 
     closest = "".join(lines[2:])  # one excerpt, its long temporary path wrapped
     assert closest.startswith("[1] ") and "tides.md" in closest and "[2]" not in closest
     assert engine.llm.prompts == []
+
+
+def test_z_is_the_same_on_a_crowded_cosine_scale():
+    # MiniLM-like cosines spread over 0..0.8; E5-like ones crowd into 0.7..0.9 (0.7 + 0.25 s)
+    probes = [0.12, 0.18, 0.2, 0.22, 0.25, 0.27, 0.3, 0.35]
+    spread, crowded = Null.of(probes), Null.of([0.7 + 0.25 * p for p in probes])
+    for question in (0.28, 0.45, 0.62):
+        assert crowded.z(0.7 + 0.25 * question) == pytest.approx(spread.z(question))
+    assert judge(crowded.z(0.7 + 0.25 * 0.28), 0.0).level == "none"  # 0.77: unrelated on E5
+    assert judge(crowded.z(0.7 + 0.25 * 0.62), 0.0).level == "strong"  # 0.855
