@@ -346,8 +346,7 @@ def eval_command(
     quiet: bool,
     **llm: Any,
 ) -> None:
-    """Score retrieval (nDCG@10, Recall@10/100, MRR@10 on BEIR data; recall on your gold
-    set) or, for a gold set with answers, the answers.
+    """Score retrieval, and answers, on BEIR data or your own gold set.
 
     BEIR data gets nDCG@10, Recall@10/100 and MRR@10 per mode; a gold set, recall.
     DATA is a BEIR folder (corpus.jsonl, queries.jsonl, qrels) — its corpus is ingested into

@@ -354,10 +354,7 @@ def test_hostile_text_and_file_names_are_neutralised_in_the_chat(
     app = chat_app(ragchat_home, llm)
     app.ingest(docs)
     saved = tmp_path / "talk.md"
-    output, _ = run(
-        app,
-        ["How many metres does the tide rise at the quay?", "/why", "/sources", f"/save {saved}"],
-    )
+    output, _ = run(app, ["How high is the tide?", "/why", "/sources", f"/save {saved}"])
     for text in (output, saved.read_text()):
         assert not any(c in text for c in hostile)
         assert not any(line.startswith("[9] forged.txt") for line in text.splitlines())
