@@ -3,7 +3,9 @@
 Paragraphs are the unit. Short neighbours (same page, same heading path) are merged up to the
 target size; a paragraph over it is split at sentence boundaries, and a sentence over the
 embedder's hard limit at word boundaries. Sizes are counted with the embedder's own tokenizer,
-prefix and special tokens included, so no chunk is ever truncated by the embedder.
+prefix and special tokens included, so no chunk is ever truncated by the embedder. Table rows
+(a block with a ``header``) are split only between rows, and every chunk of them starts with
+the header row, so a row never travels without the names of its columns.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from ragchat.loaders import Page
+from ragchat.pages import Block, Page
 from ragchat.text import trimmed_span
 
-CHUNKER_VERSION = "2"  # 2: Python files as one chunk per function, method and class
+CHUNKER_VERSION = "3"  # 3: CSV and TSV files as table rows; 2: Python files by function and class
 
 # Counts the tokens the embedder will see for each text (prefix and special tokens included).
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -31,6 +33,8 @@ class Chunk:
     symbol: str = ""  # code: the function or class the chunk is (part of)
     line: int | None = None  # code: first and last line in the file, from 1
     end_line: int | None = None
+    label: str = ""  # the page as cited when not "page N": "slide 3", "sheet Revenue"
+    header: str = ""  # table rows: the header row the text starts with (not in start..end)
 
     @property
     def heading_path(self) -> str:
@@ -67,33 +71,33 @@ def chunk_pages(
         if not blocks:
             continue
         heading_costs = costs_of(
-            [" > ".join(b.headings) + "\n" if b.headings else "" for b in blocks]
+            [
+                (" > ".join(b.headings) + "\n" if b.headings else "")
+                + (b.header + "\n" if b.header else "")
+                for b in blocks
+            ]
         )
         costs = costs_of([page.text[b.start : b.end] for b in blocks])
         group: list[_Unit] = []
-        group_headings: tuple[str, ...] | None = None
-        group_symbol = ""
+        group_block: Block | None = None  # the block whose headings, symbol and header it has
         for block, cost, heading_cost in zip(blocks, costs, heading_costs, strict=True):
             room_target = max(target - overhead - heading_cost, 1)
             room_limit = max(limit - overhead - heading_cost, 1)
             units = [_Unit(block.start, block.end, cost)]
             if cost > room_target:
-                pattern = _LINE_END if page.code else _SENTENCE_END
+                pattern = _LINE_END if page.code or block.header else _SENTENCE_END
                 units = _split(
                     page.text, block.start, block.end, costs_of, room_target, room_limit, pattern
                 )
             for unit in units:
                 size = sum(u.cost for u in group) + unit.cost
-                if group and (
-                    (block.headings, block.symbol) != (group_headings, group_symbol)
-                    or size > room_target
-                ):
-                    chunks.extend(_emit(page, group, group_headings or (), group_symbol))
+                if group_block and (not _same_context(block, group_block) or size > room_target):
+                    chunks.extend(_emit(page, group, group_block))
                     group = []
                 group.append(unit)
-                group_headings, group_symbol = block.headings, block.symbol
-        if group:
-            chunks.extend(_emit(page, group, group_headings or (), group_symbol))
+                group_block = block
+        if group_block and group:
+            chunks.extend(_emit(page, group, group_block))
     return _enforce_limit(chunks, count_tokens, limit)
 
 
@@ -106,15 +110,33 @@ def _cost_function(count_tokens: TokenCounter, overhead: int) -> Callable[[list[
     return costs
 
 
-def _emit(
-    page: Page, group: list[_Unit], headings: tuple[str, ...], symbol: str = ""
-) -> list[Chunk]:
+def _same_context(block: Block, other: Block) -> bool:
+    """May their text share a chunk? Only under the same headings, symbol and table header."""
+    return (block.headings, block.symbol, block.header) == (
+        other.headings,
+        other.symbol,
+        other.header,
+    )
+
+
+def _emit(page: Page, group: list[_Unit], block: Block) -> list[Chunk]:
     start, end = group[0].start, group[-1].end
+    text = page.text[start:end]
+    if block.header:
+        text = f"{block.header}\n{text}"
     if not page.code:
-        return [Chunk(page.text[start:end], page.number, headings, start, end)]
+        return [
+            Chunk(
+                text, page.number, block.headings, start, end, label=page.label, header=block.header
+            )
+        ]
     line = page.text.count("\n", 0, start) + 1
     end_line = line + page.text.count("\n", start, end)
-    return [Chunk(page.text[start:end], page.number, headings, start, end, symbol, line, end_line)]
+    return [
+        Chunk(
+            text, page.number, block.headings, start, end, block.symbol, line, end_line, page.label
+        )
+    ]
 
 
 def _split(
@@ -175,20 +197,24 @@ def _enforce_limit(chunks: list[Chunk], count_tokens: TokenCounter, limit: int) 
         if count <= limit:
             result.append(chunk)
             continue
-        words = _spans(_WORD, chunk.text, 0, len(chunk.text))
-        if len(words) < 2:
+        prefix = f"{chunk.header}\n" if chunk.header else ""  # kept atop both halves
+        body = chunk.text[len(prefix) :]
+        pieces = _spans(_LINE_END, body, 0, len(body)) if chunk.header else []
+        if len(pieces) < 2:
+            pieces = _spans(_WORD, body, 0, len(body))
+        if len(pieces) < 2:
             result.append(chunk)  # one enormous "word": nothing sensible left to split at
             continue
-        middle = words[len(words) // 2][0]
-        halves = [(0, words[len(words) // 2 - 1][1]), (middle, len(chunk.text))]
+        half = len(pieces) // 2
+        halves = [(0, pieces[half - 1][1]), (pieces[half][0], len(body))]
         parts = [
             replace(
                 chunk,
-                text=chunk.text[s:e],
+                text=prefix + body[s:e],
                 start=chunk.start + s,
                 end=chunk.start + e,
-                line=None if chunk.line is None else chunk.line + chunk.text.count("\n", 0, s),
-                end_line=None if chunk.line is None else chunk.line + chunk.text.count("\n", 0, e),
+                line=None if chunk.line is None else chunk.line + body.count("\n", 0, s),
+                end_line=None if chunk.line is None else chunk.line + body.count("\n", 0, e),
             )
             for s, e in halves
         ]

@@ -45,7 +45,7 @@ from ragchat.ingest import IngestReport, Progress, TextSource
 from ragchat.lexical import STOPWORDS
 from ragchat.retrieval import default_fusion, fuse, name_stage, one_per_page
 from ragchat.store import Hit
-from ragchat.text import is_under
+from ragchat.text import is_under, plural
 
 if TYPE_CHECKING:
     from ragchat.app import App
@@ -544,7 +544,7 @@ def run_beir(
         if not keep:
             app.drop_collection()
     return {
-        "title": f"{folder.name} ({data.split}: {len(data.qrels)} queries, {len(data.corpus)} documents)",
+        "title": f"{folder.name} ({data.split}: {plural(len(data.qrels), 'query', 'queries')}, {plural(len(data.corpus), 'document')})",
         "data": str(folder),
         "split": data.split,
         "queries": len(data.qrels),
@@ -569,7 +569,7 @@ def run_gold(
             questions, ranker(app, modes, hydrate=GOLD_KS[-1]), GOLD_KS, progress=advance
         )
     return {
-        "title": f"{path.name} ({len(questions)} questions, collection {app.collection.name!r})",
+        "title": f"{path.name} ({plural(len(questions), 'question')}, collection {app.collection.name!r})",
         "data": str(path),
         "questions": len(questions),
         "collection": app.collection.name,

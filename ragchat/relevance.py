@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 REFUSE_DENSE_Z = 1.5
 RESCUE_LEXICAL_Z = 5.0
 WEAK_DENSE_Z = 3.0
+Z_CAP = 99.0  # the z of a score above probes that all scored alike (kept finite for JSON)
 PROBES_VERSION = "1"  # change it when PROBES change: every calibration is redone
 PROBES = (
     "What time does the shop open on Sunday?",
@@ -83,7 +84,7 @@ class Null:
     """What a score looks like for a question the collection is not about."""
 
     median: float
-    scale: float  # 0 when the probes all scored the same: then this score says nothing
+    scale: float  # 0 when the probes all scored the same
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Null:
@@ -95,7 +96,11 @@ class Null:
         return cls(median, scale)
 
     def z(self, value: float) -> float:
-        return (value - self.median) / self.scale if self.scale > 0 else 0.0
+        if self.scale > 0:
+            return (value - self.median) / self.scale
+        # every probe scored the same: typically BM25 0 for all 32 in a small collection that
+        # holds none of their words; a question that scores above that shares words with it
+        return Z_CAP if value > self.median else 0.0
 
 
 @dataclass(frozen=True)
