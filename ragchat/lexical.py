@@ -21,9 +21,11 @@ index without the text of deleted chunks.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -294,10 +296,15 @@ class LexicalIndex:
         handle = _OPEN.get(folder)
         if handle is None:
             if not (folder / "meta.json").exists():
+                if self.manifest.read_only:
+                    raise StoreError(
+                        f"The lexical index of collection {self.collection!r} is missing from"
+                        f" {folder}, and the store is read-only; search with --mode dense."
+                    )
                 create()
             tantivy = _tantivy()
             try:
-                index = tantivy.Index.open(str(folder))
+                index = tantivy.Index.open(str(self._readable(folder)))
             except (ValueError, OSError) as exc:
                 raise StoreError(
                     f"The lexical index of collection {self.collection!r} in {folder} cannot"
@@ -307,6 +314,18 @@ class LexicalIndex:
             index.register_tokenizer(analyzer_name, built)
             handle = _OPEN[folder] = _Handle(index, index.schema, built)
         return handle
+
+    def _readable(self, folder: Path) -> Path:
+        """The folder to open: the index's own, or for a read-only store a private folder of
+        links to its files (tantivy writes lock files beside an index even to read it)."""
+        if not self.manifest.read_only or os.access(folder, os.W_OK):
+            return folder
+        view = Path(tempfile.mkdtemp(prefix="ragchat-lexical-"))
+        atexit.register(shutil.rmtree, view, ignore_errors=True)
+        for entry in folder.iterdir():
+            if not entry.name.endswith(".lock"):
+                (view / entry.name).symlink_to(entry)
+        return view
 
     def _build(
         self,
@@ -379,6 +398,10 @@ class LexicalIndex:
             return self.manifest.db.execute(f"SELECT chunk_id, path, text FROM {table}").fetchall()
         except sqlite3.Error:
             return None
+
+    def is_built(self) -> bool:
+        """Has the index been made (it is made on first use, by ingest or a search)?"""
+        return (self.folder / "meta.json").exists()
 
     def open(self) -> None:
         """Open (or create, or migrate) the indexes now, in this thread: creating them may
