@@ -230,22 +230,18 @@ def _tantivy() -> Any:
     return tantivy
 
 
-def _schema() -> Any:
+def _schema(words: str = "text", analyzer: str = ANALYZER, key: str = "chunk_id") -> Any:
+    """A searched field of words, a key and the path (the chunk index; the name index)."""
     tantivy = _tantivy()
     builder = tantivy.SchemaBuilder()
-    builder.add_text_field("text", stored=True, tokenizer_name=ANALYZER, index_option="freq")
-    builder.add_text_field("chunk_id", stored=True, tokenizer_name="raw")
+    builder.add_text_field(words, stored=True, tokenizer_name=analyzer, index_option="freq")
+    builder.add_text_field(key, stored=True, tokenizer_name="raw")
     builder.add_text_field("path", stored=True, tokenizer_name="raw")
     return builder.build()
 
 
 def _names_schema() -> Any:
-    tantivy = _tantivy()
-    builder = tantivy.SchemaBuilder()
-    builder.add_text_field("name", stored=True, tokenizer_name=NAMES_ANALYZER, index_option="freq")
-    builder.add_text_field("document", stored=True, tokenizer_name="raw")
-    builder.add_text_field("path", stored=True, tokenizer_name="raw")
-    return builder.build()
+    return _schema("name", NAMES_ANALYZER, "document")
 
 
 def _analyzer(presplit: bool = False) -> Any:
