@@ -123,6 +123,7 @@ class App:
             self.settings.chunk_tokens,
             progress,
             self.settings.max_file_mb,
+            self.settings.workers,
         )
 
     def ingest(

@@ -62,6 +62,12 @@ def main() -> None:
     "--chunk-tokens", name="chunk_tokens", text="Target chunk size in embedder tokens", type=int
 )
 @setting_option("--max-file-mb", name="max_file_mb", text="Skip files larger than this", type=int)
+@setting_option(
+    "--workers",
+    name="workers",
+    text="Processes reading documents (PDF, Office, OCR) side by side; 0: one per core",
+    type=int,
+)
 @click.option(
     "--rebuild",
     "--reindex",
@@ -80,6 +86,7 @@ def ingest(
     embedding_backend: str | None,
     chunk_tokens: int | None,
     max_file_mb: int | None,
+    workers: int | None,
     reindex: bool,
     quiet: bool,
     as_json: bool,
@@ -106,6 +113,7 @@ def ingest(
         embedding_backend=embedding_backend,
         chunk_tokens=chunk_tokens,
         max_file_mb=max_file_mb,
+        workers=workers,
     )
     out, err = consoles(quiet or as_json)
     if quiet or as_json:

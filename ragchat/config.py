@@ -56,6 +56,9 @@ class Settings:
     n_ctx: int = _setting(4096, "LLM context window in tokens.")
     max_tokens: int = _setting(512, "Most tokens an answer may have (reserved in the context).")
     threads: int = _setting(0, "CPU threads for the LLM; 0 means one per core.")
+    workers: int = _setting(
+        0, "Processes that read documents (PDF, Office, OCR) during ingest; 0 means one per core."
+    )
     temperature: float = _setting(0.2, "LLM sampling temperature.")
     chunk_tokens: int = _setting(
         200, "Target chunk size in embedder tokens (capped by the embedder's limit)."
@@ -106,6 +109,13 @@ def model_cache() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("ragchat", appauthor=False))
+
+
+def cores() -> int:
+    """The cores this process may run on (what a setting of 0 threads or workers means)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -197,8 +207,9 @@ def _validate(settings: Settings) -> None:
             f"embedding_backend must be {either(EMBEDDING_BACKENDS)},"
             f" got {settings.embedding_backend!r}."
         )
-    if settings.threads < 0:
-        raise ConfigError(f"threads must be 0 (auto) or more, got {settings.threads}.")
+    for name in ("threads", "workers"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"{name} must be 0 (auto) or more, got {getattr(settings, name)}.")
     if settings.max_tokens >= settings.n_ctx:
         raise ConfigError(
             f"max_tokens ({settings.max_tokens}) must be smaller than n_ctx ({settings.n_ctx});"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragchat.bundled import BUNDLED, BUNDLED_EMBEDDING_ID, bundled_embedding_model, bundled_missing
-from ragchat.config import EMBEDDING_BACKENDS
+from ragchat.config import EMBEDDING_BACKENDS, cores
 from ragchat.errors import ConfigError, ModelNotAvailable
 
 if TYPE_CHECKING:
@@ -299,8 +299,7 @@ class OnnxEmbedder(Embedder):
     def workers(self) -> ThreadPoolExecutor:
         from concurrent.futures import ThreadPoolExecutor
 
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return ThreadPoolExecutor(self.threads or cores or 1, thread_name_prefix="embed")
+        return ThreadPoolExecutor(self.threads or cores(), thread_name_prefix="embed")
 
     def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
         """One text per ONNX Runtime call, texts spread over one thread per core.
