@@ -164,3 +164,55 @@ def test_ingest_takes_workers_as_a_flag_and_a_setting(ragchat_home: Path, tmp_pa
         load_settings(ragchat_home, workers=-2)
     assert make_app(ragchat_home, workers=3).ingestor().workers == 3
     assert make_app(ragchat_home).ingestor().workers == cores()  # 0: one per core
+
+
+def _eat_memory(path: Path) -> list[Page]:
+    blocks = []
+    while True:
+        blocks.append(bytearray(50 * 1024 * 1024))
+
+
+def _die(path: Path) -> list[Page]:
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)  # a crash in a native library looks like this
+    return []
+
+
+def test_each_file_keeps_its_memory_cap_and_a_crash_costs_one_worker(tmp_path: Path):
+    pool = SafeLoader(workers=2, memory_mb=300)
+    try:
+        with ThreadPoolExecutor(2) as threads:
+            hungry = threads.submit(pool.load_with, _eat_memory, tmp_path)
+            crashing = threads.submit(pool.load_with, _die, tmp_path)
+            with pytest.raises(LoadError, match="more than 300 MB"):
+                hungry.result()
+            with pytest.raises(LoadError, match="crashed the reader"):
+                crashing.result()
+            # the crashed worker is replaced: two processes again read two files at once
+            met = set(threads.map(lambda _: pool.load_with(_meet, tmp_path)[0].text, range(2)))
+        assert met == {"met"}
+    finally:
+        pool.close()
+
+
+@pytest.mark.slow  # ~20 s of PDF parsing
+def test_real_pdfs_give_the_same_store_with_one_worker_or_several(
+    eval_pdfs: Path, tmp_path: Path
+):
+    import shutil
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for pdf in sorted(eval_pdfs.glob("*8K*.pdf")):
+        shutil.copy2(pdf, docs / pdf.name)
+    shutil.copy2(Path(__file__).parent.parent / "corpora/harbor/annual-report-2024.pdf", docs)
+    for n in range(5):  # text files, read in the threads, between the PDFs
+        (docs / f"note-{n}.md").write_text(f"Note {n} on the filings.\n\nA second paragraph {n}.")
+    stores = []
+    for workers in (1, 3):
+        app = make_app(tmp_path / f"home{workers}", FakeEmbedder(), workers=workers)
+        report = app.ingest(docs)
+        assert not report.skipped and report.pages > 10
+        stores.append((_stored(app), app.manifest.files("default")))
+    assert stores[0] == stores[1]
