@@ -14,18 +14,20 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragchat.collection import Collection
 from ragchat.config import Settings, ensure_private_dir, model_cache
 from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
-from ragchat.ingest import Ingestor, IngestReport, Progress
 from ragchat.llms import LLM, OpenAILLM, build_llm
 from ragchat.manifest import Manifest, write_lock
 from ragchat.prompting import Prompts
 from ragchat.retrieval import Retriever, build_retriever
 from ragchat.store import VectorStore, check_collection_name
+
+if TYPE_CHECKING:  # ingest.py (loaders, worker pool) is imported by the commands that ingest
+    from ragchat.ingest import Ingestor, IngestReport, Progress
 
 
 class App:
@@ -111,6 +113,8 @@ class App:
         return self._llm
 
     def ingestor(self, progress: Progress | None = None, reindex: bool = False) -> Ingestor:
+        from ragchat.ingest import Ingestor
+
         if reindex:  # rebuilt with the collection's model (unless one is named) on today's backend
             model = self.embedding_model
             self.drop_collection()
