@@ -179,7 +179,7 @@ def table(
         ]
         whole = statistics.median(r["seconds"] for r in reports[method])
         lines.append(f"| {names[method]} | {whole:.1f} | " + " | ".join(cells) + " |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def write(lines: list[str]) -> None:

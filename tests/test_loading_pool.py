@@ -197,9 +197,7 @@ def test_each_file_keeps_its_memory_cap_and_a_crash_costs_one_worker(tmp_path: P
 
 
 @pytest.mark.slow  # ~20 s of PDF parsing
-def test_real_pdfs_give_the_same_store_with_one_worker_or_several(
-    eval_pdfs: Path, tmp_path: Path
-):
+def test_real_pdfs_give_the_same_store_with_one_worker_or_several(eval_pdfs: Path, tmp_path: Path):
     import shutil
 
     docs = tmp_path / "docs"
