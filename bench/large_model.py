@@ -25,15 +25,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-QUERIES = [
-    "vitamin D deficiency and risk of fractures",
-    "how do statins affect cholesterol",
-    "gene expression in cancer stem cells",
-    "antibiotic resistance in hospital infections",
-    "effects of exercise on insulin sensitivity",
-    "T cell response to viral infection",
-    "sleep duration and heart disease",
-]
 
 
 def build(folder: Path) -> None:
@@ -102,6 +93,7 @@ def main() -> None:
     os.environ.setdefault("RAGCHAT_CACHE", str(args.work / "cache"))
     os.environ["HF_HUB_OFFLINE"] = "1"
     from sentence_transformers import SentenceTransformer
+    from speed import QUERIES  # bench/speed.py's, the same questions as its cold query
 
     from ragchat.bundled import bundled_embedding_model
     from ragchat.embedders import OnnxEmbedder
