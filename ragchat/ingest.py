@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -35,10 +36,12 @@ from ragchat.loaders import ISOLATED_SUFFIXES, file_notes, load, loader_for, uns
 from ragchat.manifest import FileRecord
 from ragchat.pages import Page, paragraph_blocks
 from ragchat.store import chunk_metadata
-from ragchat.text import escaped, is_under
+from ragchat.text import escaped, is_under, plural
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
+HIDDEN = "hidden or tooling folder, not entered"  # reasons counted, not listed, in a summary
+LEFT_OUT = "left out by --include/--exclude"
 EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses at most two batches
 READ_AHEAD = 4  # files read ahead per worker, so a slow file does not leave the others idle
 
@@ -86,12 +89,20 @@ class IngestReport:
         self.timings[stage] = self.timings.get(stage, 0.0) + seconds
 
     def summary(self) -> str:
+        files = [(p, why) for p, why in self.skipped if why not in (HIDDEN, LEFT_OUT)]
         text = (
             f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed,"
-            f" {self.unchanged} unchanged, {len(self.skipped)} skipped"
+            f" {self.unchanged} unchanged, {len(files)} skipped"
         )
-        if self.skipped:
-            text += ": " + ", ".join(f"{escaped(Path(p).name)} ({why})" for p, why in self.skipped)
+        if files:
+            text += ": " + ", ".join(f"{escaped(Path(p).name)} ({why})" for p, why in files)
+        hidden = [escaped(Path(p).name) for p, why in self.skipped if why == HIDDEN]
+        if hidden:
+            shown = ", ".join(hidden[:3]) + (", …" if len(hidden) > 3 else "")
+            text += f"; {plural(len(hidden), 'hidden folder')} skipped ({shown})"
+        left_out = sum(1 for _, why in self.skipped if why == LEFT_OUT)
+        if left_out:
+            text += f"; {plural(left_out, 'file')} left out by --include/--exclude"
         return text
 
     def note_lines(self) -> list[str]:
@@ -118,24 +129,64 @@ class IngestReport:
         }
 
 
-def discover(root: Path, max_bytes: int = 0) -> tuple[list[Path], list[tuple[str, str]]]:
+@dataclass(frozen=True)
+class Selection:
+    """Which files under a folder to ingest (--include and --exclude): a file is taken when
+    it matches an include glob (or none is given) and no exclude glob; a folder matching an
+    exclude glob is not entered. Globs match the path relative to the folder, or the name."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def _matches(self, globs: Sequence[str], relative: str) -> bool:
+        name = relative.rsplit("/", 1)[-1]
+        return any(fnmatch(relative, g) or fnmatch(name, g) for g in globs)
+
+    def takes(self, relative: str) -> bool:
+        if self._matches(self.exclude, relative):
+            return False
+        return not self.include or self._matches(self.include, relative)
+
+    def enters(self, relative: str) -> bool:
+        return not self._matches(self.exclude, relative)
+
+
+def discover(
+    root: Path, max_bytes: int = 0, selection: Selection | None = None
+) -> tuple[list[Path], list[tuple[str, str]]]:
     """Regular files under ``root`` that a loader can read, and the others with a reason.
 
     Symlinks are followed only within ``root``; FIFOs, devices and sockets are never opened;
-    files over ``max_bytes`` (when set) are skipped."""
+    files over ``max_bytes`` (when set) are skipped; hidden folders (and tooling folders such
+    as node_modules) are not entered, and named with the reason ``HIDDEN``; files that
+    ``selection`` leaves out are named with the reason ``LEFT_OUT``."""
     skipped: list[tuple[str, str]] = []
+    selection = selection or Selection()
     if root.is_file():
         files = [root]
     else:
         files = []
         for folder, dirs, names in os.walk(root):
+            relative = Path(folder).relative_to(root).as_posix()
+            prefix = "" if relative == "." else relative + "/"
             for name in dirs:
-                if Path(folder, name).is_symlink() and not name.startswith("."):
-                    skipped.append(
-                        (str(Path(folder, name).absolute()), "symlinked folder, not followed")
-                    )
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
-            files.extend(Path(folder, n) for n in sorted(names) if not n.startswith("."))
+                where = str(Path(folder, name).absolute())
+                if name.startswith(".") or name in SKIP_DIRS:
+                    skipped.append((where, HIDDEN))
+                elif Path(folder, name).is_symlink():
+                    skipped.append((where, "symlinked folder, not followed"))
+            dirs[:] = sorted(
+                d
+                for d in dirs
+                if not d.startswith(".") and d not in SKIP_DIRS and selection.enters(prefix + d)
+            )
+            for name in sorted(names):
+                if name.startswith("."):
+                    continue
+                if selection.takes(prefix + name):
+                    files.append(Path(folder, name))
+                else:
+                    skipped.append((str(Path(folder, name).absolute()), LEFT_OUT))
     inside = root.resolve()
     found: list[Path] = []
     seen: set[Path] = set()
@@ -353,6 +404,7 @@ class _Pending:
     record: FileRecord
     chunks: list[Chunk]
     previous: FileRecord | None
+    title: str = ""  # the loader's title for the document, if it knows one
 
 
 class Ingestor:
@@ -365,6 +417,7 @@ class Ingestor:
         chunk_tokens: int,
         progress: Progress | None = None,
         max_file_mb: int = 0,
+        selection: Selection | None = None,
         workers: int = 0,
     ) -> None:
         self.collection = collection
@@ -378,6 +431,7 @@ class Ingestor:
         self.progress = progress or _NoProgress()
         self.max_file_mb = max_file_mb
         self.workers = workers or cores()  # processes reading files (and threads reading ahead)
+        self.selection = selection
         self._model_loaded = False
 
     def run(self, roots: Path | Sequence[Path]) -> IngestReport:
@@ -387,7 +441,7 @@ class Ingestor:
         found: dict[Path, None] = {}
         skipped: list[tuple[str, str]] = []
         for root in roots:
-            files, skips = discover(root.absolute(), self.max_file_mb * 1_000_000)
+            files, skips = discover(root.absolute(), self.max_file_mb * 1_000_000, self.selection)
             found.update(dict.fromkeys(files))
             skipped += skips
         scopes = [str(root.absolute().resolve()) for root in roots]
@@ -421,7 +475,7 @@ class Ingestor:
 
         present = {s.key for s in sources}
         gone = [k for k in known if in_scope(k) and k not in present]
-        self._remove({key: known[key] for key in gone})
+        self.collection.remove({key: known[key] for key in gone})
         report.removed.extend(gone)
 
         batch: list[_Pending] = []
@@ -519,7 +573,7 @@ class Ingestor:
             len(pages) if paginated else None,
         )
         report.timed("chunk", time.perf_counter() - started)
-        return _Pending(key, record, chunks, previous)
+        return _Pending(key, record, chunks, previous, pages[0].title if pages else "")
 
     def _embed(self, batch: list[_Pending]) -> list[list[float]]:
         texts = [c.embed_text for p in batch for c in p.chunks]
@@ -529,7 +583,7 @@ class Ingestor:
         self, batch: list[_Pending], vectors: list[list[float]], report: IngestReport
     ) -> None:
         """Write an embedded batch: vectors and lexical rows first, then the manifest rows."""
-        self.collection.ensure(self.embedder)
+        self.collection.ensure(self.embedder, self.chunk_tokens)
         self.manifest.mark_pending(
             self.name,
             [(p.path, max(len(p.chunks), p.previous.chunks if p.previous else 0)) for p in batch],
@@ -591,7 +645,7 @@ class Ingestor:
             count = len(pending.chunks)
             if count:
                 first = pending.chunks[0]
-                meta = describe(pending.path, first.headings, first.text)
+                meta = describe(pending.path, first.headings, first.text, pending.title)
                 entries.append(
                     (
                         document_id(pending.path),
@@ -631,19 +685,4 @@ class Ingestor:
                         self.name, replace(owned[path], size=-1, mtime_ns=-1, sha256="")
                     )
             self.manifest.clear_pending(self.name, [path for path, _ in pending])
-            self.manifest.flag_purge()
-
-    def _remove(self, records: dict[str, FileRecord]) -> None:
-        """Forget deleted files: their chunks, document vectors, lexical rows, then rows."""
-        if not records:
-            return
-        ids = [chunk_id(path, i) for path, record in records.items() for i in range(record.chunks)]
-        if ids and self.collection.exists:
-            self.store.delete(self.name, ids)
-        self.documents.delete([document_id(path) for path in records])
-        self.lexical.remove(*records)
-        self.lexical.commit()
-        with self.manifest.transaction():
-            for path in records:
-                self.manifest.delete_file(self.name, path)
             self.manifest.flag_purge()

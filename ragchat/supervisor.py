@@ -19,6 +19,7 @@ from collections.abc import Sequence
 # open Chroma's engine or load llama.cpp or torch; tests/test_supervisor.py checks the split.
 LIGHT = frozenset({"config", "status"})
 HELP = frozenset({"--help", "-h"})
+PROG = "ragchat"  # usage lines say this, not the child's "python -m ragchat"
 CHILD = "RAGCHAT_SUPERVISED"  # set in the child: run the command itself
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
 FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
@@ -63,7 +64,7 @@ def main() -> None:
     else:
         from ragchat.cli import main as cli
 
-        cli()
+        cli(prog_name=PROG)
 
 
 def _run_child(value: str) -> None:
@@ -85,7 +86,7 @@ def _run_child(value: str) -> None:
     os.environ.pop(CHILD)  # not inherited by the workers this process starts
     from ragchat.cli import main as cli
 
-    cli()
+    cli(prog_name=PROG)
 
 
 def _crash_log() -> tuple[str, int] | None:
