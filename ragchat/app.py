@@ -31,12 +31,13 @@ from ragchat.llms import LLM, OpenAILLM, build_llm, endpoint_url, llm_id
 from ragchat.manifest import FileRecord, Manifest, write_lock
 from ragchat.prompting import Prompts
 from ragchat.remote_embedder import OpenAIEmbedder, is_remote
-from ragchat.retrieval import Retriever, build_retriever
+from ragchat.retrieval import Retriever, build_retriever, components
 from ragchat.store import VectorStore, check_collection_name
 from ragchat.text import did_you_mean
 
 if TYPE_CHECKING:  # ingest.py (loaders, worker pool) is imported by the commands that ingest
     from ragchat.ingest import Ingestor, IngestReport, Progress, Selection
+    from ragchat.relevance import Floor
 
 
 class App:
@@ -241,6 +242,13 @@ class App:
                 )
         return build_retriever(mode, self.embedder, self.collection)
 
+    def floor(self, retriever: Retriever | None = None) -> Floor:
+        """The relevance floor of the collection (over ``retriever``'s rankings, if given)."""
+        from ragchat.relevance import Floor
+
+        dense, lexical = components(retriever or self.retriever(), self.embedder)
+        return Floor(self.collection, dense, lexical)
+
     def engine(self) -> Engine:
         retriever = self.retriever()
         self.llm.check()
@@ -253,6 +261,7 @@ class App:
             top_k=self.settings.top_k,
             max_tokens=self.settings.max_tokens,
             temperature=self.settings.temperature,
+            floor=self.floor(retriever),
         )
 
     def switch(self, **changes: Any) -> App:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE TABLE IF NOT EXISTS flags (
     name TEXT PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS calibrations (
+    collection TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    data TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS pending (
     collection TEXT NOT NULL,
@@ -189,6 +194,7 @@ class Manifest:
         purge; the rest of what dropping a collection removes is in ``Collection.drop``."""
         with self.transaction() as db:
             db.execute("DELETE FROM pending WHERE collection = ?", (name,))
+            db.execute("DELETE FROM calibrations WHERE collection = ?", (name,))
             db.execute("DELETE FROM files WHERE collection = ?", (name,))
             db.execute("DELETE FROM collections WHERE name = ?", (name,))
             self.flag_purge()
@@ -250,6 +256,31 @@ class Manifest:
             "SELECT path, chunks FROM pending WHERE collection = ?", (collection,)
         )
         return [(path, int(chunks)) for path, chunks in rows]
+
+    def state(self, collection: str) -> str:
+        """A string that changes whenever the collection's files do (added, changed, removed)."""
+        row = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(chunks), 0), COALESCE(MAX(ingested), 0)"
+            " FROM files WHERE collection = ?",
+            (collection,),
+        ).fetchone()
+        return f"{row[0]}:{row[1]}:{row[2]!r}"
+
+    # what is computed once from a collection's state (the relevance floor's probes)
+
+    def calibration(self, collection: str, state: str) -> str | None:
+        row = self.db.execute(
+            "SELECT data FROM calibrations WHERE collection = ? AND state = ?", (collection, state)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def put_calibration(self, collection: str, state: str, data: str) -> None:
+        """Keep it, if the manifest can be written (it is a cache: a store on a read-only
+        disk or busy with another writer computes it again next time)."""
+        with suppress(sqlite3.Error):
+            self.db.execute(
+                "INSERT OR REPLACE INTO calibrations VALUES (?, ?, ?)", (collection, state, data)
+            )
 
     def counts(self, collection: str) -> tuple[int, int]:
         """(documents, chunks) of a collection."""

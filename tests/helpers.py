@@ -190,3 +190,33 @@ def write(folder: Path, name: str, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def text_pdf(path: Path, pages: list[list[tuple[int, list[str]]]]) -> Path:
+    """A PDF drawn with pypdf alone: each page a list of (x, lines) columns of Helvetica text
+    from the top of the page down."""
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    writer = PdfWriter()
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+        }
+    )
+    fonts = DictionaryObject({NameObject("/F1"): writer._add_object(font)})
+    for columns in pages:
+        operations = []
+        for x, lines in columns:
+            operations.append(f"BT /F1 10 Tf 12 TL {x} 700 Td")
+            operations += [f"({line}) Tj T*" for line in lines]
+            operations.append("ET")
+        page = writer.add_blank_page(612, 792)
+        page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
+        stream = DecodedStreamObject()
+        stream.set_data("\n".join(operations).encode())
+        page[NameObject("/Contents")] = writer._add_object(stream)
+    writer.write(path)
+    return path
