@@ -28,7 +28,6 @@ from ragchat.config import (
 from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
 from ragchat.errors import NotIngested, StoreError
-from ragchat.ingest import Ingestor, IngestReport, Progress, Selection
 from ragchat.llms import LLM, OpenAILLM, build_llm, endpoint_url, llm_id
 from ragchat.manifest import FileRecord, Manifest, write_lock
 from ragchat.prompting import Prompts
@@ -37,7 +36,8 @@ from ragchat.retrieval import Retriever, build_retriever, components
 from ragchat.store import VectorStore, check_collection_name
 from ragchat.text import did_you_mean
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # ingest.py (loaders, worker pool) is imported by the commands that ingest
+    from ragchat.ingest import Ingestor, IngestReport, Progress, Selection
     from ragchat.relevance import Floor
 
 
@@ -145,6 +145,8 @@ class App:
         reindex: bool = False,
         selection: Selection | None = None,
     ) -> Ingestor:
+        from ragchat.ingest import Ingestor
+
         if reindex:  # rebuilt with the collection's model (unless one is named) on today's backend
             model = self.embedding_model
             self.drop_collection()
@@ -162,6 +164,7 @@ class App:
             progress,
             self.settings.max_file_mb,
             selection,
+            workers=self.settings.workers,
         )
 
     def ingest(

@@ -254,6 +254,12 @@ def ingest_options(command: F) -> F:
         setting_option(
             "--max-file-mb", name="max_file_mb", text="Skip files larger than this", type=int
         ),
+        setting_option(
+            "--workers",
+            name="workers",
+            text="Processes reading documents (PDF, Office, OCR) side by side; 0: one per core",
+            type=int,
+        ),
     ]
     for option in reversed(options):
         command = option(command)

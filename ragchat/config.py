@@ -73,6 +73,9 @@ class Settings:
     n_ctx: int = _setting(4096, "LLM context window in tokens.")
     max_tokens: int = _setting(512, "Most tokens an answer may have (reserved in the context).")
     threads: int = _setting(0, "CPU threads for the LLM; 0 means one per core.")
+    workers: int = _setting(
+        0, "Processes that read documents (PDF, Office, OCR) during ingest; 0 means one per core."
+    )
     temperature: float = _setting(0.2, "LLM sampling temperature.")
     chunk_tokens: int = _setting(
         200, "Target chunk size in embedder tokens (capped by the embedder's limit)."
@@ -129,6 +132,13 @@ def model_cache() -> Path:
     return Path(user_cache_dir("ragchat", appauthor=False))
 
 
+def cores() -> int:
+    """The cores this process may run on (what a setting of 0 threads or workers means)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) readable by the user only. A folder that exists is left
     as it is: its mode is the user's choice (``ragchat doctor`` warns when others can read it)."""
@@ -180,6 +190,7 @@ RANGES = {
     "temperature": (0.0, 2.0),
     "threads": (0, None),
     "chroma_timeout": (0.1, None),
+    "workers": (0, None),
 }  # (least, most), inclusive
 URLS = ("chroma_url", "base_url", "embedding_base_url")  # empty, or an http(s) URL
 CONFIG_FILE = "config.toml"

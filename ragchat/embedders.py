@@ -15,6 +15,7 @@ query and passage vectors come from the same arithmetic. Heavy imports happen on
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -32,7 +33,7 @@ from ragchat.bundled import (
     bundled_missing,
     use_bundled,
 )
-from ragchat.config import EMBEDDING_BACKENDS
+from ragchat.config import EMBEDDING_BACKENDS, cores
 from ragchat.errors import ConfigError, ModelNotAvailable
 
 if TYPE_CHECKING:
@@ -296,27 +297,57 @@ class OnnxEmbedder(Embedder):
 
     @cached_property
     def runtime(self) -> tuple[Any, list[str]]:
-        """The ONNX Runtime session, and the names of the inputs it takes."""
+        """The ONNX Runtime session, and the names of the inputs it takes.
+
+        ONNX Runtime rewrites the graph (fusions) each time it loads a model: ~70% of a
+        session's start, which a cold query pays. The rewritten graph is saved beside the model
+        on first use (one file per model file, ONNX Runtime version and providers) and later loaded as it is; the vectors
+        are bit for bit the same (tests/test_embedders.py)."""
         from ragchat import onnx_export
 
         info = self.info
         import onnxruntime
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1  # parallel across texts instead (see embed_batch)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only
+        levels = onnxruntime.GraphOptimizationLevel
+        model = self.folder / onnx_export.MODEL_FILE
+        providers = onnx_providers(self.device)
+        key = _optimized_key(model, onnxruntime.__version__, providers)
+        optimized = self.folder / f"{model.stem}.opt-{key}.onnx"
+
+        def session(path: Path, level: Any, save: Path | None = None) -> Any:
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1  # parallel across texts instead (see embed_batch)
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3  # errors only
+            options.graph_optimization_level = level
+            if save is not None:
+                options.optimized_model_filepath = str(save)
+            return onnxruntime.InferenceSession(str(path), options, providers=providers)
+
+        if optimized.exists():
+            try:
+                return session(optimized, levels.ORT_DISABLE_ALL), info["inputs"]
+            except Exception:  # damaged: made again from the model below
+                optimized.unlink(missing_ok=True)
+        writable = os.access(self.folder, os.W_OK)  # else each start optimizes again
+        partial = optimized.with_name(f"{optimized.name}.{os.getpid()}.part") if writable else None
         try:
-            return onnxruntime.InferenceSession(
-                str(self.folder / onnx_export.MODEL_FILE),
-                options,
-                providers=onnx_providers(self.device),
-            ), info["inputs"]
+            # extended, not all: the saved graph then holds no data layout of this CPU's
+            loaded = session(model, levels.ORT_ENABLE_EXTENDED, partial)
         except Exception as exc:  # a damaged or foreign file: rebuilding it is the fix
+            if partial is not None:
+                partial.unlink(missing_ok=True)
             raise ModelNotAvailable(
                 f"Cannot load the int8 embedding model in {self.folder} ({exc}); delete that folder"
                 " and run the command again to rebuild it."
             ) from exc
+        if partial is not None:
+            with contextlib.suppress(OSError):
+                partial.replace(optimized)
+            for stale in self.folder.glob(f"{model.stem}.opt-*.onnx"):  # older models' or runtimes'
+                if stale != optimized:
+                    stale.unlink(missing_ok=True)
+        return loaded, info["inputs"]
 
     @cached_property
     def tokenizer(self) -> Any:
@@ -347,8 +378,7 @@ class OnnxEmbedder(Embedder):
     def workers(self) -> ThreadPoolExecutor:
         from concurrent.futures import ThreadPoolExecutor
 
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return ThreadPoolExecutor(self.threads or cores or 1, thread_name_prefix="embed")
+        return ThreadPoolExecutor(self.threads or cores(), thread_name_prefix="embed")
 
     def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
         """One text per ONNX Runtime call, texts spread over one thread per core.
@@ -384,6 +414,19 @@ class OnnxEmbedder(Embedder):
         if self.profile.normalize:
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors.tolist()  # type: ignore[no-any-return]
+
+
+def _optimized_key(model: Path, runtime_version: str, providers: Sequence[str]) -> str:
+    """Names the saved graph of ``model`` (``OnnxEmbedder.runtime``): a new model file,
+    another ONNX Runtime or other execution providers (a GPU's fusions) make it anew."""
+    import hashlib
+
+    try:
+        stat = model.stat()
+    except OSError:
+        return "missing"
+    key = f"{runtime_version}:{','.join(providers)}:{stat.st_size}:{stat.st_mtime_ns}"
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
 def _truncated(encoding: Any, limit: int) -> tuple[list[int], list[int]]:

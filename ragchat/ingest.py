@@ -4,6 +4,10 @@ A file whose size and mtime match the manifest is not even read; one whose conte
 matches is not re-embedded. Changed files are re-chunked and re-embedded, deleted files lose
 their chunks. Vectors are written before the manifest row, so an interrupted ingest leaves
 nothing the next run does not repair.
+
+Files are read ahead of the rest in a pool of worker processes (isolation.py, one per core by
+default), but what was read is chunked, embedded and written strictly in file order: chunk ids,
+the store and the manifest never depend on which worker finished first.
 """
 
 from __future__ import annotations
@@ -13,15 +17,17 @@ import functools
 import hashlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from ragchat.chunking import Chunk, chunk_pages
 from ragchat.collection import Collection
+from ragchat.config import cores
 from ragchat.document_vectors import describe, mean_vector
 from ragchat.embedders import Embedder
 from ragchat.errors import LoadError
@@ -43,6 +49,7 @@ EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses
 # its log; the lexical index keeps the text again
 STORE_GROWTH = 20
 NOT_UTF8 = "its name is not valid UTF-8; rename it to ingest it (e.g. convmv -f latin1 -t utf8)"
+READ_AHEAD = 4  # files read ahead per worker, so a slow file does not leave the others idle
 
 
 class Progress(Protocol):
@@ -80,6 +87,14 @@ class IngestReport:
     relexed: int = 0  # chunks put back in a lost or incomplete lexical index from the store
     # (path, note): what was off in a file that was read, e.g. "OCR'd (pages 1-2)"
     notes: list[tuple[str, str]] = field(default_factory=list)
+    # where the time went, in seconds: "read" (loading files, summed over the workers that
+    # read side by side), "chunk", "embed" (in the background), "write"; and how long the
+    # ingest waited for the workers ("read_wait") and for the embedder ("embed_wait")
+    timings: dict[str, float] = field(default_factory=dict)
+    pages: int = 0  # pages of the paginated files read (PDF pages, slides, sheets, ...)
+
+    def timed(self, stage: str, seconds: float) -> None:
+        self.timings[stage] = self.timings.get(stage, 0.0) + seconds
 
     def summary(self) -> str:
         files = [(p, why) for p, why in self.skipped if why not in (HIDDEN, LEFT_OUT)]
@@ -126,7 +141,9 @@ class IngestReport:
             "skipped": [{"path": p, "reason": why} for p, why in self.skipped],
             "notes": [{"path": p, "note": note} for p, note in self.notes],
             "chunks_embedded": self.chunks_embedded,
+            "pages": self.pages,
             "seconds": round(self.seconds, 3),
+            "timings": {stage: round(t, 3) for stage, t in self.timings.items()},
         }
 
 
@@ -339,34 +356,97 @@ class _Pipeline:
         self,
         embed: Callable[[list[_Pending]], list[list[float]]],
         write: Callable[[list[_Pending], list[list[float]]], None],
+        report: IngestReport,
     ) -> None:
-        self.embed, self.write = embed, write
+        self.embed, self.write, self.report = embed, write, report
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="ingest")
         self.waiting: tuple[list[_Pending], Future[list[list[float]]]] | None = None
+
+    def _embed(self, batch: list[_Pending]) -> list[list[float]]:
+        started = time.perf_counter()
+        try:
+            return self.embed(batch)
+        finally:
+            self.report.timed("embed", time.perf_counter() - started)
 
     def push(self, batch: list[_Pending]) -> None:
         if not batch:
             return
         previous = self._take()
-        self.waiting = (batch, self.executor.submit(self.embed, batch))
+        self.waiting = (batch, self.executor.submit(self._embed, batch))
         if previous:
-            self.write(*previous)
+            self._write(*previous)
 
     def finish(self) -> None:
         previous = self._take()
         if previous:
-            self.write(*previous)
+            self._write(*previous)
+
+    def _write(self, batch: list[_Pending], vectors: list[list[float]]) -> None:
+        started = time.perf_counter()
+        self.write(batch, vectors)
+        self.report.timed("write", time.perf_counter() - started)
 
     def _take(self) -> tuple[list[_Pending], list[list[float]]] | None:
         if self.waiting is None:
             return None
         batch, future = self.waiting
         self.waiting = None
-        return batch, future.result()
+        started = time.perf_counter()
+        vectors = future.result()
+        self.report.timed("embed_wait", time.perf_counter() - started)
+        return batch, vectors
 
     def close(self) -> None:
         """After an error or Ctrl-C: the batch being embedded is finished, not written."""
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class _Read:
+    """What reading a source found (in a worker thread; the main thread acts on it)."""
+
+    outcome: Literal["unchanged", "touched", "skipped", "read"]
+    size: int = 0
+    mtime_ns: int = 0
+    digest: str = ""
+    pages: list[Page] = field(default_factory=list)
+    reason: str = ""  # why it was skipped
+    seconds: float = 0.0
+
+
+def read_source(source: Source, previous: FileRecord | None) -> _Read:
+    """Read ``source`` unless the manifest's ``previous`` record shows it unchanged. Touches
+    nothing shared (no manifest, no report), so sources can be read side by side."""
+    started = time.perf_counter()
+    try:
+        size, mtime_ns = source.fingerprint()
+        if previous and (previous.size, previous.mtime_ns) == (size, mtime_ns) and mtime_ns:
+            return _Read("unchanged")
+        for _attempt in range(2):
+            digest = source.digest()
+            if previous and previous.sha256 == digest:  # touched, not changed
+                return _Read("touched", size, mtime_ns)
+            try:
+                pages = source.load()
+            except LoadError as exc:
+                reason = str(exc) + ("; kept the previous version" if previous else "")
+                return _Read("skipped", reason=reason)
+            # Written to while being read? Then the digest and the text may disagree:
+            # read it again, once.
+            now = source.fingerprint()
+            if now == (size, mtime_ns):
+                break
+            size, mtime_ns = now
+        else:  # still changing: a record that matches no file, so the next ingest redoes it
+            size, mtime_ns, digest = -1, -1, ""
+    except FileNotFoundError:
+        kept = "; kept the previous version" if previous else ""
+        return _Read("skipped", reason="vanished during the ingest" + kept)
+    except OSError as exc:
+        kept = "; kept the previous version" if previous else ""
+        return _Read("skipped", reason=f"cannot read ({exc.strerror or exc}){kept}")
+    return _Read("read", size, mtime_ns, digest, pages, seconds=time.perf_counter() - started)
 
 
 @dataclass
@@ -389,6 +469,7 @@ class Ingestor:
         progress: Progress | None = None,
         max_file_mb: int = 0,
         selection: Selection | None = None,
+        workers: int = 0,
     ) -> None:
         self.collection = collection
         self.store = collection.store
@@ -400,6 +481,7 @@ class Ingestor:
         self.chunk_tokens = chunk_tokens
         self.progress = progress or _NoProgress()
         self.max_file_mb = max_file_mb
+        self.workers = workers or cores()  # processes reading files (and threads reading ahead)
         self.selection = selection
         self._model_loaded = False
         # (sources, manifest rows, position) of the sync under way, for ``bytes_needed``
@@ -427,14 +509,16 @@ class Ingestor:
                 is_under(key, u) for u, _ in unreadable
             )
 
-        safe = SafeLoader(on_step=self.progress.step)
+        safe = SafeLoader(on_step=self.progress.step, workers=self.workers)
+        finished = False
         try:
             report = self.sync(
                 [FileSource(p, reader_for(p, safe)) for p in found],
                 in_scope,
             )
-        finally:
-            safe.close()
+            finished = True
+        finally:  # after an error or Ctrl-C the files being read ahead are not waited for
+            safe.close(wait=finished)
         known = list(self.manifest.files(self.name)) if unreadable else []
         for path, why in unreadable:
             kept = sum(is_under(key, path) for key in known)
@@ -468,12 +552,15 @@ class Ingestor:
         report.removed.extend(gone)
 
         batch: list[_Pending] = []
-        pipeline = _Pipeline(self._embed, lambda done, vectors: self._write(done, vectors, report))
+        pipeline = _Pipeline(
+            self._embed, lambda done, vectors: self._write(done, vectors, report), report
+        )
         self._left = (sources, known, 0)
+        reads = self._read_ahead(sources, known, report)
         try:
-            for position, source in enumerate(sources):
+            for position, (source, read) in enumerate(reads):
                 self._left = (sources, known, position)
-                pending = self._prepare(source, known.get(source.key), report)
+                pending = self._prepare(source, known.get(source.key), read, report)
                 if pending is None:
                     self.progress.advance(files=1)
                     continue
@@ -484,6 +571,7 @@ class Ingestor:
             pipeline.push(batch)
             pipeline.finish()
         finally:
+            reads.close()
             pipeline.close()
         report.seconds = time.perf_counter() - started
         return report
@@ -504,52 +592,56 @@ class Ingestor:
         copy = database.stat().st_size if not self.store.url and database.exists() else 0
         return left * STORE_GROWTH + copy
 
+    def _read_ahead(
+        self, sources: Sequence[Source], known: dict[str, FileRecord], report: IngestReport
+    ) -> Generator[tuple[Source, _Read]]:
+        """Each source with what reading it found, in the order given, read up to
+        ``READ_AHEAD`` files a worker ahead by ``workers`` threads (each keeps one worker
+        process of the SafeLoader busy; text formats are read in the thread itself)."""
+        executor = ThreadPoolExecutor(self.workers, thread_name_prefix="read")
+        ahead: deque[tuple[Source, Future[_Read]]] = deque()
+        upcoming = iter(sources)
+
+        def submit() -> None:
+            source = next(upcoming, None)
+            if source is not None:
+                ahead.append((source, executor.submit(read_source, source, known.get(source.key))))
+
+        try:
+            for _ in range(READ_AHEAD * self.workers):
+                submit()
+            while ahead:
+                source, future = ahead.popleft()
+                submit()
+                started = time.perf_counter()
+                read = future.result()
+                report.timed("read_wait", time.perf_counter() - started)
+                report.timed("read", read.seconds)
+                yield source, read
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+
     def _prepare(
-        self, source: Source, previous: FileRecord | None, report: IngestReport
+        self, source: Source, previous: FileRecord | None, read: _Read, report: IngestReport
     ) -> _Pending | None:
         """Chunks of a source that needs (re-)embedding; None when unchanged or unreadable."""
         key = source.key
-        try:
-            size, mtime_ns = source.fingerprint()
-            if previous and (previous.size, previous.mtime_ns) == (size, mtime_ns) and mtime_ns:
-                report.unchanged += 1
-                return None
-            for _attempt in range(2):
-                digest = source.digest()
-                if previous and previous.sha256 == digest:  # touched, not changed
-                    if (previous.size, previous.mtime_ns) != (size, mtime_ns):
-                        self.manifest.put_file(
-                            self.name, replace(previous, size=size, mtime_ns=mtime_ns)
-                        )
-                    report.unchanged += 1
-                    return None
-                try:
-                    pages = source.load()
-                except LoadError as exc:
-                    reason = str(exc) + ("; kept the previous version" if previous else "")
-                    report.skipped.append((key, reason))
-                    return None
-                # Written to while being read? Then the digest and the text may disagree:
-                # read it again, once.
-                now = source.fingerprint()
-                if now == (size, mtime_ns):
-                    break
-                size, mtime_ns = now
-            else:  # still changing: a record that matches no file, so the next ingest redoes it
-                size, mtime_ns, digest = -1, -1, ""
-        except FileNotFoundError:
-            report.skipped.append(
-                (
-                    key,
-                    "vanished during the ingest"
-                    + ("; kept the previous version" if previous else ""),
+        if read.outcome == "unchanged":
+            report.unchanged += 1
+            return None
+        if read.outcome == "touched":
+            assert previous is not None
+            if (previous.size, previous.mtime_ns) != (read.size, read.mtime_ns):
+                self.manifest.put_file(
+                    self.name, replace(previous, size=read.size, mtime_ns=read.mtime_ns)
                 )
-            )
+            report.unchanged += 1
             return None
-        except OSError as exc:
-            kept = "; kept the previous version" if previous else ""
-            report.skipped.append((key, f"cannot read ({exc.strerror or exc}){kept}"))
+        if read.outcome == "skipped":
+            report.skipped.append((key, read.reason))
             return None
+        started = time.perf_counter()
+        pages = read.pages
         if not self._model_loaded:  # the first file to chunk loads the model (seconds)
             self.progress.note("Loading the embedding model…")
         chunks = chunk_pages(
@@ -561,9 +653,17 @@ class Ingestor:
         notes = file_notes(pages) or ([] if chunks else ["no text found"])
         report.notes.extend((key, note) for note in notes)
         paginated = any(p.number is not None for p in pages)
+        if paginated:
+            report.pages += len(pages)
         record = FileRecord(
-            key, size, mtime_ns, digest, len(chunks), len(pages) if paginated else None
+            key,
+            read.size,
+            read.mtime_ns,
+            read.digest,
+            len(chunks),
+            len(pages) if paginated else None,
         )
+        report.timed("chunk", time.perf_counter() - started)
         return _Pending(key, record, chunks, previous, pages[0].title if pages else "")
 
     def _embed(self, batch: list[_Pending]) -> list[list[float]]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,8 @@ def engine() -> Any:
         from rapidocr import RapidOCR
     except ImportError:
         raise LoadError(f"needs OCR; {INSTALL}") from None
+    from ragchat.isolation import cpu_share
+
     logging.getLogger("RapidOCR").setLevel(logging.ERROR)
     return RapidOCR(
         params={
@@ -54,8 +55,9 @@ def engine() -> Any:
             "Global.use_cls": False,
             "Det.limit_type": "max",
             "Det.limit_side_len": MAX_SIDE,
-            # ONNX Runtime's default uses the physical cores only: half of them on most CPUs
-            "EngineConfig.onnxruntime.intra_op_num_threads": os.cpu_count() or 1,
+            # ONNX Runtime's default uses the physical cores only: half of them on most CPUs;
+            # in a pool of loaders each worker takes its share
+            "EngineConfig.onnxruntime.intra_op_num_threads": cpu_share(),
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
         }
     )

@@ -180,3 +180,36 @@ def test_a_model_that_cannot_be_exported_names_the_torch_backend(tmp_path):
 
     with pytest.raises(ModelNotAvailable, match="--embedding-backend torch"):
         embedder.embed_query("tides")
+
+
+def test_the_optimized_graph_is_saved_once_and_gives_the_same_vectors(onnx_embedder, tmp_path):
+    """A cold query loads the graph ONNX Runtime optimized on first use (issue 17.4) and gets
+    the very vectors the model gave before (ONNX Runtime's default: optimized at each load)."""
+    import onnxruntime
+
+    onnx_embedder.info  # noqa: B018 - exported
+    cache = tmp_path / "models"
+    shutil.copytree(onnx_embedder.folder, cache / onnx_embedder.folder.name)
+    for saved in cache.glob("*/model_int8.opt-*.onnx"):
+        saved.unlink()
+    before = OnnxEmbedder("bundled", cache)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    model = before.folder / "model_int8.onnx"
+    before.__dict__["runtime"] = (
+        onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"]),
+        before.info["inputs"],
+    )
+    reference = before.embed_passages(TEXTS)
+    first = OnnxEmbedder("bundled", cache)
+    assert first.embed_passages(TEXTS) == reference
+    (saved,) = before.folder.glob("model_int8.opt-*.onnx")
+    assert not list(before.folder.glob("*.part"))
+    stamp = saved.stat().st_mtime_ns
+    again = OnnxEmbedder("bundled", cache)
+    assert again.embed_passages(TEXTS) == reference
+    assert saved.stat().st_mtime_ns == stamp  # loaded as it was, not optimized again
+    saved.write_bytes(b"damaged")  # a damaged copy is made again, not an error
+    assert OnnxEmbedder("bundled", cache).embed_passages(TEXTS) == reference
+    (remade,) = before.folder.glob("model_int8.opt-*.onnx")
+    assert remade.stat().st_size > 1000
