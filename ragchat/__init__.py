@@ -28,6 +28,7 @@ keeps this list and the files in step):
     lexical.py           the BM25 indexes of a collection's chunks and file names (tantivy)
     document_vectors.py  one vector per document (NAME__docs): the mean of its chunks' vectors
     collection.py        one collection: its record, embedder check, creation, counts, and drop()
+    discovery.py         which files an ingest takes, and why it leaves the others
     ingest.py            incremental ingest: load, chunk, embed, store what changed
     preview.py           ragchat chunks: how one file is split, nothing embedded or stored
     watch.py             ragchat watch: file events become incremental ingests of the changed paths

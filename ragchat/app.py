@@ -37,7 +37,8 @@ from ragchat.store import VectorStore, check_collection_name
 from ragchat.text import did_you_mean
 
 if TYPE_CHECKING:  # ingest.py (loaders, worker pool) is imported by the commands that ingest
-    from ragchat.ingest import Ingestor, IngestReport, Progress, Selection
+    from ragchat.discovery import Selection
+    from ragchat.ingest import Ingestor, IngestReport, Progress
     from ragchat.relevance import Floor
 
 

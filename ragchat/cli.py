@@ -132,7 +132,7 @@ def ingest(
         ragchat ingest ~/notes --include '*.md' --exclude archive
         RAGCHAT_EMBEDDING_MODEL=bundled ragchat ingest corpora/harbor
     """
-    from ragchat.ingest import Selection
+    from ragchat.discovery import Selection
     from ragchat.render import IngestProgress, ingest_line
 
     selection = Selection(include, exclude)

@@ -45,7 +45,8 @@ def watch(
     Example:
         ragchat watch ./notes --collection notes
     """
-    from ragchat.ingest import IngestReport, Selection
+    from ragchat.discovery import Selection
+    from ragchat.ingest import IngestReport
     from ragchat.render import IngestProgress, ingest_line, sync_line
     from ragchat.watch import Watcher, interrupt_on_terminate
 

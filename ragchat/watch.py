@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragchat.discovery import SKIP_DIRS, Selection
 from ragchat.errors import StoreBusy
-from ragchat.ingest import SKIP_DIRS, IngestReport, Selection
+from ragchat.ingest import IngestReport
 
 if TYPE_CHECKING:
     from ragchat.app import App

@@ -32,8 +32,8 @@ from helpers import (
     write,
 )
 
+from ragchat.discovery import NOT_UTF8
 from ragchat.errors import StoreError
-from ragchat.ingest import NOT_UTF8
 from ragchat.store import VectorStore
 
 

@@ -250,7 +250,7 @@ def test_a_collection_keeps_its_chunk_size_and_says_so(ragchat_home: Path, docs:
 
 
 def test_hidden_folders_are_counted_and_globs_choose_files(ragchat_home: Path, docs: Path):
-    from ragchat.ingest import Selection
+    from ragchat.discovery import Selection
 
     write(docs, ".git/notes.md", "Not a document.")
     write(docs, ".obsidian/workspace.md", "Editor state.")

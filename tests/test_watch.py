@@ -20,7 +20,8 @@ from helpers import ragchat
 
 from ragchat.app import App
 from ragchat.config import Settings
-from ragchat.ingest import IngestReport, Selection
+from ragchat.discovery import Selection
+from ragchat.ingest import IngestReport
 from ragchat.manifest import write_lock
 from ragchat.render import sync_line
 from ragchat.watch import Waiting, Watcher, ignored
