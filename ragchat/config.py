@@ -25,6 +25,7 @@ EMBEDDING_BACKENDS = ("onnx", "torch")  # int8 ONNX Runtime (default), sentence-
 # How chunks are ranked (retrieval.py): embeddings, BM25, or both fused.
 MODES = ("dense", "lexical", "hybrid")
 DEFAULT_MODE = "hybrid"
+DEFAULT_LLM_TIMEOUT = 120.0  # seconds a hosted model may take to begin answering
 TRUE_VALUES = ("1", "true", "yes", "on")  # how a yes/no setting (or HF_HUB_OFFLINE) says yes
 FALSE_VALUES = ("0", "false", "no", "off")
 
@@ -76,6 +77,11 @@ class Settings:
     allow_remote: bool = _setting(
         False,
         "Allow sending document excerpts to an endpoint that is not on this machine.",
+    )
+    llm_timeout: float = _setting(
+        DEFAULT_LLM_TIMEOUT,
+        "Seconds a hosted model (--model openai:NAME) may take to begin its answer, retries"
+        " included, and then to send each next piece of it.",
     )
 
     def replace(self, **changes: Any) -> Settings:
@@ -196,6 +202,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"embedding_backend must be {either(EMBEDDING_BACKENDS)},"
             f" got {settings.embedding_backend!r}."
+        )
+    if not settings.llm_timeout > 0:  # also refuses nan
+        raise ConfigError(
+            f"llm_timeout must be a positive number of seconds, got {settings.llm_timeout}."
         )
     if settings.threads < 0:
         raise ConfigError(f"threads must be 0 (auto) or more, got {settings.threads}.")

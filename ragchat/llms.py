@@ -8,6 +8,7 @@ the model is a local path, a hub ``REPO:FILE.gguf`` (downloaded on first use), o
 from __future__ import annotations
 
 import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from functools import cached_property
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing
+from ragchat.config import DEFAULT_LLM_TIMEOUT
 from ragchat.errors import LLMError, ModelNotAvailable
 from ragchat.text import http_url
 
@@ -223,8 +225,9 @@ class LlamaCppLLM(LLM):
 OPENAI_PREFIX = "openai:"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CHARS_PER_TOKEN = 3  # no local tokenizer for a hosted model: count generously
-REQUEST_TIMEOUT = 120.0
-RETRIES = 3
+RETRIES = 3  # before anything streamed: connection failures, 408, 409, 429 and 5xx
+RETRY_STATUSES = frozenset({408, 409, 429})
+FIRST_RETRY_DELAY = 0.5  # doubled for each retry
 
 
 def is_loopback(host: str) -> bool:
@@ -246,7 +249,12 @@ class RemoteNotAllowed(LLMError):
 
 
 class OpenAILLM(LLM):
-    """Any OpenAI-compatible chat API (OpenAI, vLLM, Ollama, llama.cpp's server, LM Studio)."""
+    """Any OpenAI-compatible chat API (OpenAI, vLLM, Ollama, llama.cpp's server, LM Studio).
+
+    One deadline, ``timeout`` seconds, for an answer to begin: the first request and its
+    retries (connection failures, 408, 409, 429, 5xx) all fit in it. Once text has streamed,
+    nothing is retried (the answer would start again); the server then has ``timeout``
+    seconds for each next piece."""
 
     def __init__(
         self,
@@ -255,8 +263,10 @@ class OpenAILLM(LLM):
         api_key: str = "",
         n_ctx: int = 4096,
         allow_remote: bool = False,
+        timeout: float = DEFAULT_LLM_TIMEOUT,
     ) -> None:
         self.model = model
+        self.timeout = timeout
         self.id = OPENAI_PREFIX + model
         self.n_ctx = n_ctx
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
@@ -294,8 +304,8 @@ class OpenAILLM(LLM):
         return OpenAI(
             base_url=self.base_url,
             api_key=self._key or "not-needed",  # local servers often need none
-            timeout=REQUEST_TIMEOUT,
-            max_retries=RETRIES,  # 429 and 5xx are retried with exponential backoff
+            timeout=self.timeout,
+            max_retries=0,  # retried here, within one deadline (see _request)
         )
 
     def count_tokens(self, text: str) -> int:
@@ -307,25 +317,46 @@ class OpenAILLM(LLM):
         client = self.client
 
         def pieces() -> Iterator[tuple[str, str | None]]:
+            response = self._request(
+                client,
+                model=self.model,
+                messages=list(messages),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+            )
+            streamed = False
             try:
-                response = client.chat.completions.create(
-                    model=self.model,
-                    messages=list(messages),
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    stream=True,
-                )
                 for chunk in response:
                     if not chunk.choices:
                         continue
                     choice = chunk.choices[0]
-                    yield (choice.delta.content or "") if choice.delta else "", choice.finish_reason
+                    text = (choice.delta.content or "") if choice.delta else ""
+                    streamed = streamed or bool(text)
+                    yield text, choice.finish_reason
             except Exception as exc:
-                raise self._error(exc) from None  # from None: no trace of the request or key
+                raise self._error(exc, streamed) from None  # no trace of the request or key
 
         return Generation(pieces())
 
-    def _error(self, exc: Exception) -> LLMError:
+    def _request(self, client: Any, **request: Any) -> Any:
+        """The streamed response, retried until it starts or the deadline has passed."""
+        deadline = time.monotonic() + self.timeout
+        attempt = 0
+        while True:
+            # an attempt may wait only for what is left of the deadline, also for the first
+            # piece of its answer (the read timeout)
+            remaining = deadline - time.monotonic()
+            try:
+                return client.with_options(timeout=remaining).chat.completions.create(**request)
+            except Exception as exc:
+                delay = _retry_delay(exc, attempt)
+                if delay is None or attempt == RETRIES or time.monotonic() + delay >= deadline:
+                    raise self._error(exc, retries=attempt) from None  # no trace of the key
+            time.sleep(delay)
+            attempt += 1
+
+    def _error(self, exc: Exception, streamed: bool = False, retries: int = 0) -> LLMError:
         import openai
 
         host = self.host
@@ -342,18 +373,26 @@ class OpenAILLM(LLM):
             return LLMError(f"{host} has no model {self.model!r}; {self._offered()}")
         if isinstance(exc, openai.RateLimitError):
             return LLMError(
-                f"{host} is limiting requests (HTTP 429) and still was after {RETRIES} retries;"
+                f"{host} is limiting requests (HTTP 429) and still was after {_retries(retries)};"
                 " wait a minute and try again."
+            )
+        if isinstance(exc, openai.APITimeoutError) and streamed:
+            return LLMError(
+                f"{host} stopped answering: nothing more came for {self.timeout:g} s after the"
+                " answer began; try again (raise llm_timeout for a slow model)."
             )
         if isinstance(exc, openai.APITimeoutError):
             return LLMError(
-                f"{host} did not answer within {REQUEST_TIMEOUT:.0f}s; try again, or a smaller --max-tokens."
+                f"No answer from {host} within {self.timeout:g} s (retries included); is the"
+                " server overloaded? Try again, or raise llm_timeout (RAGCHAT_LLM_TIMEOUT)."
             )
         if isinstance(exc, openai.APIConnectionError):
             return LLMError(f"Cannot reach {host}; is the server running at {self.base_url}?")
         if isinstance(exc, openai.APIStatusError):
             return LLMError(
-                f"{host} failed with HTTP {exc.status_code} (after {RETRIES} retries for 5xx); try again later."
+                f"{host} failed with HTTP {exc.status_code}"
+                + (f" (after {_retries(retries)})" if retries else "")
+                + "; try again later."
             )
         return LLMError(f"Talking to {host} failed ({type(exc).__name__}); try again.")
 
@@ -365,6 +404,30 @@ class OpenAILLM(LLM):
         return f"it offers: {', '.join(names) or 'none'} (use --model openai:NAME)."
 
 
+def _retries(count: int) -> str:
+    return f"{count} retr{'y' if count == 1 else 'ies'}"
+
+
+def _retry_delay(exc: Exception, attempt: int) -> float | None:
+    """Seconds to wait before retrying after ``exc``; None when retrying cannot help (a
+    timeout has used the deadline up; a refused key stays refused)."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return None
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code not in RETRY_STATUSES and exc.status_code < 500:
+            return None
+        after = exc.response.headers.get("retry-after", "")
+        try:
+            return max(float(after), 0.0)
+        except ValueError:
+            pass
+    elif not isinstance(exc, openai.APIConnectionError):
+        return None
+    return FIRST_RETRY_DELAY * 2**attempt
+
+
 def build_llm(settings: Settings) -> LLM:
     """The backend a --model value names: 'openai:NAME', else a GGUF for llama.cpp."""
     if settings.model.startswith(OPENAI_PREFIX):
@@ -372,6 +435,11 @@ def build_llm(settings: Settings) -> LLM:
         if not name:
             raise LLMError("--model openai: needs a model name, e.g. --model openai:gpt-4o-mini.")
         return OpenAILLM(
-            name, settings.base_url, settings.api_key, settings.n_ctx, settings.allow_remote
+            name,
+            settings.base_url,
+            settings.api_key,
+            settings.n_ctx,
+            settings.allow_remote,
+            settings.llm_timeout,
         )
     return LlamaCppLLM(settings.model, settings.n_ctx, settings.threads)
