@@ -38,6 +38,7 @@ keeps this list and the files in step):
     cli.py               ragchat: ingest, ask, chat, search, eval, doctor, config, status
     cli_explore.py       the commands similar, cluster, map and spectrum
     supervisor.py        the entry point: runs all but light commands in a watched child process
+    interrupts.py        Ctrl-C that is never lost: a flag beside KeyboardInterrupt, checked after native code
     __main__.py          python -m ragchat
 """
 

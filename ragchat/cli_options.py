@@ -71,17 +71,29 @@ def handle_errors(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ragchat import interrupts
+
         try:
-            return command(*args, **kwargs)
-        except RagchatError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+            result = command(*args, **kwargs)
+            interrupts.check()  # a Ctrl-C that native code swallowed still ends the command
+            return result
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
+            interrupts.exit_interrupted()
+        except click.exceptions.Abort as exc:  # Ctrl-C, or the end of input, at a prompt
+            if isinstance(exc.__context__, EOFError):
+                click.echo("Error: the input ended before a value was given.", err=True)
+                sys.exit(1)
+            interrupts.exit_interrupted()
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
+        except RagchatError as exc:
+            if interrupts.requested():  # the failure of something Ctrl-C cut short
+                interrupts.exit_interrupted()
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
         except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
+            if interrupts.requested():  # e.g. an ImportError from a module Ctrl-C cut short
+                interrupts.exit_interrupted()
             if os.environ.get("RAGCHAT_DEBUG"):
                 raise
             from ragchat.text import sanitize

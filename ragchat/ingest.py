@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from ragchat import interrupts
 from ragchat.chunking import Chunk, chunk_pages
 from ragchat.collection import Collection
 from ragchat.document_vectors import describe, mean_vector
@@ -315,12 +316,14 @@ class Ingestor:
         pipeline = _Pipeline(self._embed, lambda done, vectors: self._write(done, vectors, report))
         try:
             for source in sources:
+                interrupts.check()
                 pending = self._prepare(source, known.get(source.key), report)
                 if pending is None:
                     self.progress.advance(files=1)
                     continue
                 batch.append(pending)
                 if sum(len(p.chunks) for p in batch) >= EMBED_BATCH:
+                    interrupts.check()
                     pipeline.push(batch)
                     batch = []
             pipeline.push(batch)

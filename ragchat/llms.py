@@ -7,14 +7,17 @@ the model is a local path, a hub ``REPO:FILE.gguf`` (downloaded on first use), o
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragchat import interrupts
 from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing
 from ragchat.config import DEFAULT_LLM_TIMEOUT
 from ragchat.errors import LLMError, ModelNotAvailable
@@ -40,6 +43,7 @@ class Generation:
 
     def __iter__(self) -> Iterator[str]:
         for text, finish in self._pieces:
+            interrupts.check()  # one swallowed by a callback while the model decoded
             if text:
                 self.text += text
                 yield text
@@ -132,6 +136,7 @@ class LlamaCppLLM(LLM):
         self.n_ctx = n_ctx
         self.threads = threads or os.cpu_count() or 1
         self.seed = seed
+        self._loading: Future[Any] | None = None
 
     @cached_property
     def _resolved(self) -> tuple[str, Path]:
@@ -153,6 +158,14 @@ class LlamaCppLLM(LLM):
         _, path = self._resolved
         if not is_gguf(path):
             raise LLMError(f"{path} is not a GGUF model file; give a .gguf path with --model.")
+        if self._loading is None:
+            # llama.cpp loads in native code that calls back into Python to log, where a
+            # Ctrl-C would be lost. Loaded in a thread, the main thread only waits, and Ctrl-C
+            # ends the wait at once (a later call waits for the same load).
+            self._loading = interrupts.in_background(lambda: self._load(path))
+        return self._loading.result()
+
+    def _load(self, path: Path) -> Any:
         from llama_cpp import Llama, LlamaRAMCache
 
         try:
@@ -169,6 +182,9 @@ class LlamaCppLLM(LLM):
                 f"llama.cpp could not load {path} ({exc}); the file may be truncated or too"
                 " large for memory: try a smaller quantisation or --model bundled."
             ) from exc
+        if not os.environ.get("RAGCHAT_DEBUG"):  # llama.cpp's own log lines (an aborted
+            # decode says "removing memory module entries") are not for the user
+            logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL + 1)
         # Keeps the model's state after each answer, so the next prompt that starts the same
         # way (system prompt, conversation so far) skips re-reading that prefix, even when a
         # different prompt (rewriting a follow-up) ran in between.
@@ -205,6 +221,10 @@ class LlamaCppLLM(LLM):
         llama = self.llama
 
         def pieces() -> Iterator[tuple[str, str | None]]:
+            # reading the prompt is one long native call: llama.cpp asks between its steps
+            # whether Ctrl-C was pressed; once the first token is out, each next one returns
+            # to Python (where a Ctrl-C is raised) and the question is not asked any more
+            abortable = _abort_when_interrupted(llama, True)
             try:
                 for chunk in llama.create_chat_completion(
                     messages=list(messages),
@@ -212,14 +232,34 @@ class LlamaCppLLM(LLM):
                     temperature=temperature,
                     stream=True,
                 ):
+                    abortable = abortable and _abort_when_interrupted(llama, False)
                     choice = chunk["choices"][0]
                     yield choice.get("delta", {}).get("content") or "", choice.get("finish_reason")
             except (ValueError, RuntimeError) as exc:
+                interrupts.check()  # an aborted decode is a Ctrl-C, not a failure
                 raise LLMError(
                     f"llama.cpp failed while answering ({exc}); try a shorter question or a larger --n-ctx."
                 ) from exc
+            finally:
+                if abortable:
+                    _abort_when_interrupted(llama, False)
 
         return Generation(pieces())
+
+
+_ABORT_CALLBACK: Any = None
+
+
+def _abort_when_interrupted(llama: Any, on: bool) -> bool:
+    """Have llama.cpp stop decoding when Ctrl-C was pressed (``on``), or no longer ask."""
+    import llama_cpp
+
+    global _ABORT_CALLBACK
+    if _ABORT_CALLBACK is None:  # kept referenced: llama.cpp holds a pointer to it
+        _ABORT_CALLBACK = llama_cpp.ggml_abort_callback(lambda data: interrupts.requested())
+    callback = _ABORT_CALLBACK if on else llama_cpp.ggml_abort_callback()
+    llama_cpp.llama_set_abort_callback(llama._ctx.ctx, callback, None)
+    return on
 
 
 OPENAI_PREFIX = "openai:"

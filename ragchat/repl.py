@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
-from ragchat import citations
+from ragchat import citations, interrupts
 from ragchat.config import MODES
 from ragchat.engine import Answer
 from ragchat.errors import RagchatError
@@ -76,6 +76,7 @@ class Repl:
             try:
                 yield session.prompt("› ")
             except KeyboardInterrupt:
+                interrupts.handled()
                 continue  # Ctrl-C at the prompt clears the line
             except EOFError:
                 return
@@ -129,6 +130,7 @@ class Repl:
                 else:
                     self.answer(text)
             except KeyboardInterrupt:  # before any text arrived
+                interrupts.handled()
                 self.console.print("[answer stopped]", style="yellow", markup=False)
             except RagchatError as exc:  # the session survives what a question can break
                 self.console.print(f"Error: {exc}", style="red", markup=False)
@@ -252,6 +254,7 @@ class Repl:
         try:
             stream_markdown(self.console, answer.stream())
         except KeyboardInterrupt:
+            interrupts.handled()
             answer.generation.close()
             self.console.print("[answer stopped]", style="yellow", markup=False)
             return
