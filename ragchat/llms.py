@@ -158,6 +158,13 @@ class LlamaCppLLM(LLM):
         _, path = self._resolved
         if not is_gguf(path):
             raise LLMError(f"{path} is not a GGUF model file; give a .gguf path with --model.")
+        if _address_space_limited():
+            # a thread's first allocations reserve a new malloc arena (64 MB of address
+            # space); under `ulimit -v` that can fail inside llama.cpp, and glibc ends the
+            # process. Loaded here, a Ctrl-C swallowed by a callback is raised once it loads.
+            llama = self._load(path)
+            interrupts.check()
+            return llama
         if self._loading is None:
             # llama.cpp loads in native code that calls back into Python to log, where a
             # Ctrl-C would be lost. Loaded in a thread, the main thread only waits, and Ctrl-C
@@ -245,6 +252,13 @@ class LlamaCppLLM(LLM):
                     _abort_when_interrupted(llama, False)
 
         return Generation(pieces())
+
+
+def _address_space_limited() -> bool:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return soft != resource.RLIM_INFINITY
 
 
 _ABORT_CALLBACK: Any = None
