@@ -4,6 +4,10 @@ A file whose size and mtime match the manifest is not even read; one whose conte
 matches is not re-embedded. Changed files are re-chunked and re-embedded, deleted files lose
 their chunks. Vectors are written before the manifest row, so an interrupted ingest leaves
 nothing the next run does not repair.
+
+Work is done in batches of EMBED_BATCH chunks, whatever the size of the files: a big file is
+read, chunked, embedded and written a part at a time (its manifest row after its last part),
+so memory stays bounded and Ctrl-C is never far from the end of a batch.
 """
 
 from __future__ import annotations
@@ -11,21 +15,21 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 from ragchat import interrupts
-from ragchat.chunking import Chunk, chunk_pages
+from ragchat.chunking import Chunk, iter_chunks
 from ragchat.collection import Collection
-from ragchat.document_vectors import describe, mean_vector
+from ragchat.document_vectors import Centroid, describe
 from ragchat.embedders import Embedder
 from ragchat.errors import LoadError
 from ragchat.ids import chunk_id, document_id
 from ragchat.isolation import SafeLoader
-from ragchat.loaders import Page, load, loader_for, paragraph_blocks, unsupported_reason
+from ragchat.loaders import Page, Pages, load, loader_for, paragraph_blocks, unsupported_reason
 from ragchat.manifest import FileRecord
 from ragchat.store import chunk_metadata
 from ragchat.text import is_under
@@ -129,6 +133,21 @@ def discover(root: Path, max_bytes: int = 0) -> tuple[list[Path], list[tuple[str
     return found, skipped
 
 
+def _chunks(record: FileRecord | None) -> int:
+    return record.chunks if record else 0
+
+
+def _unreadable(exc: Exception, previous: FileRecord | None) -> str:
+    """The reason a file that could not be read is skipped, as the summary shows it."""
+    if isinstance(exc, FileNotFoundError):
+        reason = "vanished during the ingest"
+    elif isinstance(exc, OSError):
+        reason = f"cannot read ({exc.strerror or exc})"
+    else:
+        reason = str(exc)
+    return reason + ("; kept the previous version" if previous else "")
+
+
 def file_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -153,13 +172,13 @@ class Source(Protocol):
         """SHA-256 of the content."""
         ...
 
-    def load(self) -> list[Page]: ...
+    def load(self) -> Pages: ...
 
 
 @dataclass
 class FileSource:
     path: Path
-    reader: Callable[[Path], list[Page]] = load
+    reader: Callable[[Path], Pages] = load
 
     @property
     def key(self) -> str:
@@ -172,7 +191,7 @@ class FileSource:
     def digest(self) -> str:
         return file_hash(self.path)
 
-    def load(self) -> list[Page]:
+    def load(self) -> Pages:
         return self.reader(self.path)
 
 
@@ -211,14 +230,14 @@ class _Pipeline:
 
     def __init__(
         self,
-        embed: Callable[[list[_Pending]], list[list[float]]],
-        write: Callable[[list[_Pending], list[list[float]]], None],
+        embed: Callable[[list[_Part]], list[list[float]]],
+        write: Callable[[list[_Part], list[list[float]]], None],
     ) -> None:
         self.embed, self.write = embed, write
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="ingest")
-        self.waiting: tuple[list[_Pending], Future[list[list[float]]]] | None = None
+        self.waiting: tuple[list[_Part], Future[list[list[float]]]] | None = None
 
-    def push(self, batch: list[_Pending]) -> None:
+    def push(self, batch: list[_Part]) -> None:
         if not batch:
             return
         previous = self._take()
@@ -231,7 +250,7 @@ class _Pipeline:
         if previous:
             self.write(*previous)
 
-    def _take(self) -> tuple[list[_Pending], list[list[float]]] | None:
+    def _take(self) -> tuple[list[_Part], list[list[float]]] | None:
         if self.waiting is None:
             return None
         batch, future = self.waiting
@@ -244,11 +263,71 @@ class _Pipeline:
 
 
 @dataclass
-class _Pending:
-    path: str
-    record: FileRecord
-    chunks: list[Chunk]
+class _Document:
+    """A file being (re-)ingested: its chunks arrive part by part as it is read."""
+
+    source: Source
     previous: FileRecord | None
+    fingerprint: tuple[int, int]  # (size, mtime_ns) when its content was hashed
+    digest: str
+    pages: Pages
+    count: int = 0  # chunks taken so far; all of them once ``done``
+    page_count: int = 0
+    paginated: bool = False
+    done: bool = False
+    last: _Part | None = None
+    first_chunk: Chunk | None = None
+    centroid: Centroid = field(default_factory=Centroid)
+
+    @property
+    def path(self) -> str:
+        return self.source.key
+
+    def chunks(self, ingestor: Ingestor) -> Iterator[Chunk]:
+        def counted(pages: Pages) -> Iterator[Page]:
+            for page in pages:
+                self.page_count += 1
+                self.paginated = self.paginated or page.number is not None
+                yield page
+
+        embedder = ingestor.embedder
+        for chunk in iter_chunks(
+            counted(self.pages), embedder.count_tokens, ingestor.chunk_tokens, embedder.max_tokens
+        ):
+            self.first_chunk = self.first_chunk or chunk
+            self.count += 1
+            yield chunk
+
+    def finish(self) -> None:
+        """Every chunk is taken: the record is final. A file written to while it was read
+        gets a record that matches no file, so the next ingest reads it again."""
+        self.done = True
+        if self.source.fingerprint() != self.fingerprint:
+            self.fingerprint, self.digest = (-1, -1), ""
+
+    @property
+    def record(self) -> FileRecord:
+        size, mtime_ns = self.fingerprint
+        pages = self.page_count if self.paginated else None
+        return FileRecord(self.path, size, mtime_ns, self.digest, self.count, pages)
+
+
+@dataclass
+class _Part:
+    """Consecutive chunks of one document, embedded and written together with other parts."""
+
+    document: _Document
+    first: int  # the index of its first chunk in the document
+    chunks: list[Chunk] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return self.document.path
+
+    @property
+    def final(self) -> bool:
+        """The document's last part: its manifest row is written with it."""
+        return self.document.done and self.document.last is self
 
 
 class Ingestor:
@@ -312,31 +391,47 @@ class Ingestor:
         self._remove({key: known[key] for key in gone})
         report.removed.extend(gone)
 
-        batch: list[_Pending] = []
+        batch: list[_Part] = []
+        size = 0  # chunks in ``batch``
         pipeline = _Pipeline(self._embed, lambda done, vectors: self._write(done, vectors, report))
         try:
             for source in sources:
                 interrupts.check()
-                pending = self._prepare(source, known.get(source.key), report)
-                if pending is None:
+                document = self._prepare(source, known.get(source.key), report)
+                if document is None:
                     self.progress.advance(files=1)
                     continue
-                batch.append(pending)
-                if sum(len(p.chunks) for p in batch) >= EMBED_BATCH:
-                    interrupts.check()
-                    pipeline.push(batch)
-                    batch = []
+                part = document.last = _Part(document, 0)
+                batch.append(part)
+                try:
+                    for chunk in document.chunks(self):
+                        part.chunks.append(chunk)
+                        size += 1
+                        if size >= EMBED_BATCH:
+                            interrupts.check()
+                            pipeline.push(batch)
+                            part = document.last = _Part(document, document.count)
+                            batch, size = [part], 0
+                except (LoadError, OSError) as exc:  # while reading a big file's windows
+                    batch.remove(part)
+                    size -= len(part.chunks)
+                    report.skipped.append((document.path, _unreadable(exc, None)))
+                    self.progress.advance(files=1)
+                    continue
+                document.finish()
             pipeline.push(batch)
             pipeline.finish()
         finally:
             pipeline.close()
+        self._repair()  # the parts written of a file that failed half-way through
         report.seconds = time.perf_counter() - started
         return report
 
     def _prepare(
         self, source: Source, previous: FileRecord | None, report: IngestReport
-    ) -> _Pending | None:
-        """Chunks of a source that needs (re-)embedding; None when unchanged or unreadable."""
+    ) -> _Document | None:
+        """A source that needs (re-)embedding, ready to be read; None when unchanged or
+        unreadable."""
         key = source.key
         try:
             size, mtime_ns = source.fingerprint()
@@ -353,10 +448,9 @@ class Ingestor:
                     report.unchanged += 1
                     return None
                 try:
-                    pages = source.load()
+                    pages = source.load()  # a list; or windows, read later (and checked then)
                 except LoadError as exc:
-                    reason = str(exc) + ("; kept the previous version" if previous else "")
-                    report.skipped.append((key, reason))
+                    report.skipped.append((key, _unreadable(exc, previous)))
                     return None
                 # Written to while being read? Then the digest and the text may disagree:
                 # read it again, once.
@@ -366,41 +460,24 @@ class Ingestor:
                 size, mtime_ns = now
             else:  # still changing: a record that matches no file, so the next ingest redoes it
                 size, mtime_ns, digest = -1, -1, ""
-        except FileNotFoundError:
-            report.skipped.append(
-                (
-                    key,
-                    "vanished during the ingest"
-                    + ("; kept the previous version" if previous else ""),
-                )
-            )
-            return None
         except OSError as exc:
-            report.skipped.append((key, f"cannot read ({exc.strerror or exc})"))
+            report.skipped.append((key, _unreadable(exc, previous)))
             return None
-        chunks = chunk_pages(
-            pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens
-        )
-        paginated = any(p.number is not None for p in pages)
-        record = FileRecord(
-            key, size, mtime_ns, digest, len(chunks), len(pages) if paginated else None
-        )
-        return _Pending(key, record, chunks, previous)
+        return _Document(source, previous, (size, mtime_ns), digest, pages)
 
-    def _embed(self, batch: list[_Pending]) -> list[list[float]]:
+    def _embed(self, batch: list[_Part]) -> list[list[float]]:
         texts = [c.embed_text for p in batch for c in p.chunks]
         return self.embedder.embed_passages(texts) if texts else []
 
-    def _write(
-        self, batch: list[_Pending], vectors: list[list[float]], report: IngestReport
-    ) -> None:
-        """Write an embedded batch: vectors and lexical rows first, then the manifest rows."""
+    def _write(self, batch: list[_Part], vectors: list[list[float]], report: IngestReport) -> None:
+        """Write an embedded batch: vectors and lexical rows first, then the manifest rows of
+        the documents whose last part it holds."""
         self.collection.ensure(self.embedder)
         self.manifest.mark_pending(
             self.name,
-            [(p.path, max(len(p.chunks), p.previous.chunks if p.previous else 0)) for p in batch],
+            [(p.path, max(p.first + len(p.chunks), _chunks(p.document.previous))) for p in batch],
         )
-        chunks = [(p.path, i, c) for p in batch for i, c in enumerate(p.chunks)]
+        chunks = [(p.path, p.first + i, c) for p in batch for i, c in enumerate(p.chunks)]
         if chunks:
             self.store.upsert(
                 self.name,
@@ -414,52 +491,51 @@ class Ingestor:
                     for path, _, c in chunks
                 ],
             )
+        final = [p for p in batch if p.final]
         stale = [
             chunk_id(p.path, i)
-            for p in batch
-            if p.previous
-            for i in range(len(p.chunks), p.previous.chunks)
+            for p in final
+            for i in range(p.document.count, _chunks(p.document.previous))
         ]
         if stale:
             self.store.delete(self.name, stale)
         self._write_documents(batch, vectors)
         # a file without a manifest row has no lexical rows (``_repair`` saw to that)
-        self.lexical.remove(*[p.path for p in batch if p.previous])
-        for pending in batch:
-            ids = [chunk_id(pending.path, i) for i in range(len(pending.chunks))]
-            self.lexical.add(pending.path, ids, [c.embed_text for c in pending.chunks])
+        self.lexical.remove(*[p.path for p in batch if p.first == 0 and p.document.previous])
+        for part in batch:
+            ids = [chunk_id(part.path, part.first + i) for i in range(len(part.chunks))]
+            self.lexical.add(part.path, ids, [c.embed_text for c in part.chunks])
         self.lexical.commit()
         with self.manifest.transaction():
-            for pending in batch:
-                self.manifest.put_file(self.name, pending.record)
-            self.manifest.clear_pending(self.name, [p.path for p in batch])
-            if any(p.previous for p in batch):  # their old text was overwritten
+            for part in final:
+                self.manifest.put_file(self.name, part.document.record)
+            self.manifest.clear_pending(self.name, [p.path for p in final])
+            if any(p.document.previous for p in final):  # their old text was overwritten
                 self.manifest.flag_purge()
-        for pending in batch:
-            (report.updated if pending.previous else report.added).append(pending.path)
-            report.chunks_embedded += len(pending.chunks)
-            self.progress.advance(files=1, chunks=len(pending.chunks))
+        for part in batch:
+            report.chunks_embedded += len(part.chunks)
+            self.progress.advance(chunks=len(part.chunks))
+        for part in final:
+            (report.updated if part.document.previous else report.added).append(part.path)
+            self.progress.advance(files=1)
 
-    def _write_documents(self, batch: list[_Pending], vectors: Sequence[Sequence[float]]) -> None:
-        """One vector per document, from its chunks' vectors (see ragchat/document_vectors.py);
-        written, like the chunks, before the manifest row."""
+    def _write_documents(self, batch: list[_Part], vectors: Sequence[Sequence[float]]) -> None:
+        """One vector per document, from its chunks' vectors (see ragchat/document_vectors.py),
+        gathered part by part and written, like the chunks, before the manifest row."""
         entries, empty = [], []
         position = 0
-        for pending in batch:
-            count = len(pending.chunks)
-            if count:
-                first = pending.chunks[0]
-                meta = describe(pending.path, first.headings, first.text)
-                entries.append(
-                    (
-                        document_id(pending.path),
-                        mean_vector(vectors[position : position + count]),
-                        meta,
-                    )
-                )
-            else:
-                empty.append(document_id(pending.path))
+        for part in batch:
+            document, count = part.document, len(part.chunks)
+            document.centroid.add(vectors[position : position + count])
             position += count
+            if not part.final:
+                continue
+            if document.first_chunk is None:
+                empty.append(document_id(part.path))
+                continue
+            first = document.first_chunk
+            meta = describe(part.path, first.headings, first.text)
+            entries.append((document_id(part.path), document.centroid.vector(), meta))
         self.documents.put(entries)
         self.documents.delete(empty)
 

@@ -22,6 +22,11 @@ DEFAULT_TIMEOUT = 120.0
 DEFAULT_MEMORY_MB = 4096
 
 
+def _load_all(path: Path) -> list[Page]:
+    """Every page of ``path`` at once: what the worker sends back must be a list."""
+    return list(load(path))
+
+
 def _limit_memory(memory_mb: int) -> None:
     import resource
 
@@ -51,7 +56,7 @@ class SafeLoader:
         return self._pool
 
     def load(self, path: Path) -> list[Page]:
-        return self.load_with(load, path)
+        return self.load_with(_load_all, path)
 
     def load_with(self, reader: Callable[[Path], list[Page]], path: Path) -> list[Page]:
         """``reader(path)`` in the worker (a module-level function, so it can be sent there)."""

@@ -1,16 +1,23 @@
 """Document loaders: a file becomes pages of text, each split into blocks (paragraphs).
 
-One seam: a loader is a function ``path -> list[Page]``, registered by file suffix. A page
+One seam: a loader is a function ``path -> pages``, registered by file suffix. A page
 keeps its number (PDFs) and its blocks keep their character span in the page text and the
 heading path above them (Markdown, HTML). A file that cannot be read raises ``LoadError``
 with the reason the ingest summary shows.
+
+A text or Markdown file over ``WINDOW_CHARS`` is not read whole: its pages are windows of
+about that size, cut at a blank line where there is one (in Markdown, never inside a code
+fence), read one at a time as they are chunked, so memory stays bounded whatever the size of
+the file. A window's ``offset`` places it in the file's text.
 """
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,9 +41,11 @@ class Page:
     number: int | None = None  # 1-based page number for paginated formats
     blocks: list[Block] = field(default_factory=list)
     code: bool = False  # source code: split at line ends, cited by line number
+    offset: int = 0  # where ``text`` starts in the file's text (a window of a big file)
 
 
-Loader = Callable[[Path], list[Page]]
+Pages = Iterable[Page]  # a list, or for a big file windows read as they are taken
+Loader = Callable[[Path], Pages]
 LOADERS: dict[str, Loader] = {}
 
 
@@ -53,13 +62,27 @@ def loader_for(path: Path) -> Loader | None:
     return LOADERS.get(path.suffix.lower())
 
 
-def load(path: Path) -> list[Page]:
-    """Pages of ``path``; raises LoadError (with the reason) when it cannot be read."""
+def load(path: Path) -> Pages:
+    """Pages of ``path``; raises LoadError (with the reason) when it cannot be read, also
+    while the windows of a big file are being read."""
     loader = loader_for(path)
     if loader is None:
         raise LoadError(unsupported_reason(path))
+    with _reasons(path):
+        pages = loader(path)
+    return pages if isinstance(pages, list) else _read_with_reasons(path, pages)
+
+
+def _read_with_reasons(path: Path, pages: Iterable[Page]) -> Iterator[Page]:
+    with _reasons(path):
+        yield from pages
+
+
+@contextmanager
+def _reasons(path: Path) -> Iterator[None]:
+    """Any failure to read ``path`` as the LoadError that says why."""
     try:
-        return loader(path)
+        yield
     except LoadError:
         raise
     except MemoryError:
@@ -133,8 +156,97 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def read_text(path: Path) -> str:
     """A text file's content: control characters become spaces (so character offsets still
     point into the file), line ends become \\n."""
-    text = decode_text(path.read_bytes()).replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROL.sub(" ", text)
+    return _normalized(decode_text(path.read_bytes()))
+
+
+def _normalized(text: str) -> str:
+    return _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+WINDOW_CHARS = 1 << 20  # a text file over this is read, and chunked, a window at a time
+_READ_BYTES = 1 << 20
+
+
+def is_big(path: Path) -> bool:
+    """Is the file read as windows rather than whole?"""
+    return path.stat().st_size > WINDOW_CHARS
+
+
+def stream_encoding(path: Path) -> str:
+    """The encoding ``decode_text`` would choose for the whole file, found without holding
+    it: UTF-16 by its BOM, else UTF-8 or Windows-1252 if every byte decodes, else what
+    charset-normalizer detects in the first megabyte."""
+    with path.open("rb") as handle:
+        head = handle.read(_READ_BYTES)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if is_binary(head):
+        raise LoadError("binary")
+    for encoding in ("utf-8-sig", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as handle:
+                for data in iter(lambda: handle.read(_READ_BYTES), b""):
+                    decoder.decode(data)
+            decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(head).best()
+    if best is None:
+        raise LoadError("undecodable text (not UTF-8 and no other encoding fits)")
+    return str(best.encoding)
+
+
+def text_windows(path: Path, cut: Callable[[str], int] | None = None) -> Iterator[tuple[int, str]]:
+    """(offset, text) windows of a big file's text, normalised as ``read_text`` does, each
+    about WINDOW_CHARS long and ending where ``cut`` says (default: after a blank line)."""
+    cut = cut or _paragraph_cut
+    decoder = codecs.getincrementaldecoder(stream_encoding(path))(errors="strict")
+    buffer, held, offset = "", "", 0
+    with path.open("rb") as handle:
+        while True:
+            data = handle.read(_READ_BYTES)
+            text = held + decoder.decode(data, final=not data)
+            held = ""
+            if data and text.endswith("\r"):  # may be the first half of \r\n
+                text, held = text[:-1], "\r"
+            buffer += _normalized(text)
+            while len(buffer) > WINDOW_CHARS or (not data and buffer):
+                end = cut(buffer) if len(buffer) > WINDOW_CHARS else len(buffer)
+                yield offset, buffer[:end]
+                offset += end
+                buffer = buffer[end:]
+            if not data:
+                return
+
+
+def _paragraph_cut(buffer: str) -> int:
+    """Where a window of ``buffer`` ends: after its last blank line, else line end, else
+    sentence end, else space, in the second half of WINDOW_CHARS; else at WINDOW_CHARS."""
+    for mark in ("\n\n", "\n", ". ", " "):
+        at = buffer.rfind(mark, WINDOW_CHARS // 2, WINDOW_CHARS)
+        if at >= 0:
+            return at + len(mark)
+    return WINDOW_CHARS
+
+
+def _markdown_cut(buffer: str) -> int:
+    """``_paragraph_cut`` for Markdown: after a blank line that is not inside a code fence."""
+    fence = ""
+    position, best = 0, 0
+    for line in buffer[:WINDOW_CHARS].splitlines(keepends=True):
+        stripped = line.strip()
+        if fence:
+            fence = "" if stripped.startswith(fence) else fence
+        elif stripped.startswith(("```", "~~~")):
+            fence = stripped[:3]
+        position += len(line)
+        if not fence and not stripped and position >= WINDOW_CHARS // 2:
+            best = position
+    return best or _paragraph_cut(buffer)
 
 
 _HYPHENATED = re.compile(r"(\w)-\n(\w)")
@@ -187,13 +299,25 @@ TEXT_SUFFIXES = (
 
 
 @register(*TEXT_SUFFIXES)
-def load_text(path: Path) -> list[Page]:
+def load_text(path: Path) -> Pages:
+    if is_big(path):
+        return _text_pages(path)
     text = read_text(path)
     return [Page(text=text, blocks=paragraph_blocks(text))]
 
 
+def _text_pages(path: Path) -> Iterator[Page]:
+    for offset, text in text_windows(path):
+        yield Page(text=text, blocks=paragraph_blocks(text), offset=offset)
+
+
+PYTHON_PARSE_CHARS = 8 * WINDOW_CHARS  # a bigger .py file (generated code) is read as text
+
+
 @register(".py")
-def load_python(path: Path) -> list[Page]:
+def load_python(path: Path) -> Pages:
+    if path.stat().st_size > PYTHON_PARSE_CHARS:
+        return _text_pages(path)
     return [python_page(read_text(path), path.name)]
 
 
@@ -246,19 +370,31 @@ def python_page(text: str, name: str = "") -> Page:
 
 
 @register(".md", ".markdown", ".mdown", ".mkd")
-def load_markdown(path: Path) -> list[Page]:
+def load_markdown(path: Path) -> Pages:
+    if is_big(path):
+        return _markdown_pages(path)
     return [markdown_page(read_text(path))]
 
 
-def markdown_page(text: str) -> Page:
-    """Blocks are Markdown's own top-level blocks (paragraphs, lists, code, tables, quotes)."""
+def _markdown_pages(path: Path) -> Iterator[Page]:
+    headings: list[tuple[int, str]] = []  # the heading path carries on into the next window
+    for offset, text in text_windows(path, _markdown_cut):
+        page = markdown_page(text, headings)
+        page.offset = offset
+        yield page
+
+
+def markdown_page(text: str, headings: list[tuple[int, str]] | None = None) -> Page:
+    """Blocks are Markdown's own top-level blocks (paragraphs, lists, code, tables, quotes).
+    ``headings`` ((level, title) above the text) is updated to those above its end."""
     from markdown_it import MarkdownIt
 
     line_starts = [0]
     for line in text.splitlines(keepends=True):
         line_starts.append(line_starts[-1] + len(line))
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
-    headings: list[tuple[int, str]] = []
+    if headings is None:
+        headings = []
     blocks = []
     index = 0
     while index < len(tokens):
@@ -269,7 +405,7 @@ def markdown_page(text: str) -> Page:
         if token.type == "heading_open":
             level = int(token.tag[1:])
             title = tokens[index].content.strip() if index < len(tokens) else ""
-            headings = [h for h in headings if h[0] < level] + [(level, title)]
+            headings[:] = [h for h in headings if h[0] < level] + [(level, title)]
             continue
         if token.type == "hr":
             continue
