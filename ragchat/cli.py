@@ -1,8 +1,8 @@
 """The ``ragchat`` command: parses, delegates to the library, renders. Nothing heavy at import.
 
 The group and the commands that ingest, answer, search, measure and check are here; the
-commands that explore a collection are in cli_explore.py, the options they all share in
-cli_options.py.
+commands that explore a collection are in cli_explore.py, the long-running ones (watch, mcp)
+in cli_serve.py, the options they all share in cli_options.py.
 
 Exit codes: 0 done, 1 error (one line on stderr naming the fix), 2 usage error,
 130 interrupted, 128+N a crash by signal N in native code (see supervisor.py).
@@ -11,6 +11,7 @@ Exit codes: 0 done, 1 error (one line on stderr naming the fix), 2 usage error,
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -19,8 +20,10 @@ from typing import Any
 
 import click
 
-from ragchat import __version__, cli_explore
+from ragchat import __version__, cli_explore, cli_serve
 from ragchat.cli_options import (
+    OneLineUsageError,
+    allow_remote_option,
     announce_destination,
     backend_option,
     build_app,
@@ -29,17 +32,38 @@ from ragchat.cli_options import (
     echo_json,
     embedding_option,
     handle_errors,
+    ingest_options,
     json_option,
     llm_options,
     mode_option,
     read_question,
+    remote_embedding_option,
     setting_option,
 )
 from ragchat.config import MODES
+from ragchat.text import escaped, plural
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="ragchat")
+class _Group(click.Group):
+    """The ``ragchat`` group: a question typed where a command goes is pointed to ``ask``."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            name = args[0] if args else ""
+            if len(name.split()) > 1 or name.endswith("?"):
+                quoted = re.sub(r'(["\\$`])', r"\\\1", escaped(name))
+                raise OneLineUsageError(
+                    f'{escaped(name)!r} is not a command; to ask it: ragchat ask "{quoted}"'
+                ) from None
+            raise
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="ragchat")
 def main() -> None:
     """Ask questions about your own documents, privately, in the terminal.
 
@@ -56,12 +80,7 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @collection_option
-@embedding_option
-@backend_option
-@setting_option(
-    "--chunk-tokens", name="chunk_tokens", text="Target chunk size in embedder tokens", type=int
-)
-@setting_option("--max-file-mb", name="max_file_mb", text="Skip files larger than this", type=int)
+@ingest_options
 @click.option(
     "--rebuild",
     "--reindex",
@@ -76,18 +95,17 @@ def ingest(
     paths: tuple[Path, ...],
     collection: str | None,
     chroma_url: str | None,
-    embedding_model: str | None,
-    embedding_backend: str | None,
-    chunk_tokens: int | None,
-    max_file_mb: int | None,
     reindex: bool,
     quiet: bool,
     as_json: bool,
+    **flags: Any,
 ) -> None:
-    """Load, chunk, embed and store documents; a re-run only does what changed.
+    """Load, embed and store documents; a re-run does what changed.
 
-    Reads Markdown, text, HTML, PDF and source files under each PATH. Files that changed
-    are re-embedded, deleted ones removed, unchanged ones skipped without reading.
+    Each file is loaded, split into chunks and embedded. Reads Markdown, text, HTML, PDF,
+    Word, PowerPoint, Excel, CSV, OpenDocument, e-mail, EPUB, notebooks, RTF and source files
+    under each PATH (scans and images with the OCR extra). Files that changed are re-embedded,
+    deleted ones removed, unchanged ones skipped without reading.
 
     \b
     Example:
@@ -95,16 +113,9 @@ def ingest(
         ragchat ingest --rebuild ./docs    # after 'ragchat doctor' reports damage
         RAGCHAT_EMBEDDING_MODEL=bundled ragchat ingest corpora/harbor
     """
-    from ragchat.render import IngestProgress
+    from ragchat.render import IngestProgress, ingest_line
 
-    app = build_app(
-        collection=collection,
-        chroma_url=chroma_url,
-        embedding_model=embedding_model,
-        embedding_backend=embedding_backend,
-        chunk_tokens=chunk_tokens,
-        max_file_mb=max_file_mb,
-    )
+    app = build_app(collection=collection, chroma_url=chroma_url, **flags)
     out, err = consoles(quiet or as_json)
     if quiet or as_json:
         app.notify = lambda message: None
@@ -126,16 +137,14 @@ def ingest(
         )
         return
     for path, report in zip(paths, reports, strict=True):
-        err.print(
-            f"{path}: {report.summary()} ({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)",
-            markup=False,
-        )
+        err.print(ingest_line(path, report), markup=False)
 
 
 @main.command()
 @click.argument("question")
 @collection_option
 @embedding_option
+@remote_embedding_option
 @mode_option
 @llm_options
 @json_option("question, answer, sources, models and timings")
@@ -151,23 +160,23 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
         ragchat ask "What is the warranty period?"
         echo "Who wrote the report?" | ragchat ask - --json
     """
-    from ragchat.render import answer_context, sanitize, sources_view
+    from ragchat.render import StatusLine, answer_context, sources_view, stream_markdown
 
     text = read_question(question)
     app = build_app(**flags)
     out, err = consoles(quiet or as_json)
     engine = app.engine()
     announce_destination(app, quiet)
-    answer = engine.ask(text)
-    if as_json:
-        for _ in answer.stream():
-            pass
-        echo_json(answer.to_dict())
-        return
-    for piece in answer.stream():
-        out.file.write(sanitize(piece))
-        out.file.flush()
-    out.file.write("\n")
+    with StatusLine(err, "Loading the models…") as status:
+        answer = engine.ask(text)
+        status.update(f"Reading {plural(len(answer.sources), 'excerpt')}…")
+        if as_json:
+            for _ in answer.stream():
+                pass
+            status.stop()
+            echo_json(answer.to_dict())
+            return
+        stream_markdown(out, answer.stream(), waiting=status.stop)
     out.print()
     out.print(sources_view(answer.sources))
     err.print(answer_context(answer, app.llm.n_ctx))
@@ -176,6 +185,7 @@ def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
 @main.command()
 @collection_option
 @embedding_option
+@remote_embedding_option
 @mode_option
 @llm_options
 @handle_errors
@@ -192,17 +202,24 @@ def chat(**flags: Any) -> None:
     from ragchat.repl import Repl
 
     app = build_app(**flags)
-    out, _ = consoles()
-    Repl(app, out).run()  # the REPL announces a hosted model's host itself
+    out, err = consoles()
+    Repl(app, out, errors=err).run()  # the REPL announces a hosted model's host itself
 
 
 @main.command()
 @click.argument("query")
 @collection_option
 @embedding_option
+@remote_embedding_option
+@allow_remote_option("Allow sending the query to an embeddings server off this machine")
 @mode_option
 @click.option(
-    "-k", "top_k", type=int, default=10, show_default=True, help="How many excerpts to show."
+    "-k",
+    "top_k",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many excerpts to show.",
 )
 @json_option("the ranked excerpts")
 @handle_errors
@@ -232,7 +249,43 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
         )
         return
     out, _ = consoles()
-    out.print(search_view(hits))
+    out.print(search_view(hits, text))
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@collection_option
+@embedding_option
+@remote_embedding_option
+@setting_option(
+    "--chunk-tokens", name="chunk_tokens", text="Target chunk size in embedder tokens", type=int
+)
+@json_option("the chunks (whole texts)")
+@handle_errors
+def chunks(path: Path, as_json: bool, **flags: Any) -> None:
+    """Show how a file is split into chunks; nothing is stored.
+
+    Each chunk as it would be cited (path, page, slide, sheet or message), its heading path,
+    its size in embedder tokens and the start of its text. Nothing is embedded or stored.
+
+    Sizes are counted with the collection's embedding model (or the one named), so they are
+    the sizes an ingest would make.
+
+    \b
+    Example:
+        ragchat chunks report.docx
+        ragchat chunks deck.pptx --json --collection notes
+    """
+    from ragchat.preview import split_file
+    from ragchat.render import chunks_view
+
+    app = build_app(**flags)
+    split = split_file(path, app.embedder, app.settings.chunk_tokens)
+    if as_json:
+        echo_json(split.to_dict())
+        return
+    out, _ = consoles()
+    out.print(chunks_view(split))
 
 
 @main.command(name="eval")
@@ -273,8 +326,9 @@ def eval_command(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Score retrieval: nDCG@10, Recall@10/100, MRR@10 on BEIR data; recall on your gold set.
+    """Score retrieval on BEIR data or on your own gold set.
 
+    BEIR data gets nDCG@10, Recall@10/100 and MRR@10 per mode; a gold set, recall.
     DATA is a BEIR folder (corpus.jsonl, queries.jsonl, qrels) — its corpus is ingested into
     a temporary collection, or --collection to keep it — or a JSONL gold set of
     {"question": ..., "sources": [path, ...]} or {"question": ..., "spans": [{"path",
@@ -328,8 +382,10 @@ def eval_command(
 @json_option("the checks")
 @handle_errors
 def doctor(chroma_url: str | None, as_json: bool) -> None:
-    """Check the store (Chroma, manifest, lexical index agree), models, versions, permissions.
+    """Check that the store, the models and permissions are sound.
 
+    Chroma, the manifest and the lexical index must agree; models, versions and the
+    store's permissions are checked too.
     Exits 1 when a check fails; each failure says how to fix it.
 
     \b
@@ -362,7 +418,9 @@ def doctor(chroma_url: str | None, as_json: bool) -> None:
 
 @main.group()
 def config() -> None:
-    """Show or change settings in $RAGCHAT_HOME/config.toml (written readable by you only).
+    """Show or change settings (config.toml, readable by you only).
+
+    The file is $RAGCHAT_HOME/config.toml.
 
     \b
     Example:
@@ -425,7 +483,7 @@ def config_show(as_json: bool) -> None:
 @json_option("the status")
 @handle_errors
 def status(collection: str | None, chroma_url: str | None, as_json: bool) -> None:
-    """Where the store lives, its collections and counts, and the models in use.
+    """Where the store lives, its collections, the models in use.
 
     \b
     Example:
@@ -446,6 +504,7 @@ def status(collection: str | None, chroma_url: str | None, as_json: bool) -> Non
                 ("Config file", info["config_file"]),
                 ("Collection", info["collection"]),
                 ("Embedding model", info["embedding_model"]),
+                ("Embedding device", info["embedding_device"]),
                 ("LLM", info["llm"]),
             ]
         )
@@ -456,7 +515,7 @@ def status(collection: str | None, chroma_url: str | None, as_json: bool) -> Non
         out.print("No collections yet: run 'ragchat ingest PATH'.", markup=False)
 
 
-for _command in cli_explore.COMMANDS:
+for _command in [*cli_explore.COMMANDS, *cli_serve.COMMANDS]:
     main.add_command(_command)
 
 

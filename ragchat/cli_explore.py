@@ -26,6 +26,7 @@ from ragchat.cli_options import (
     json_option,
     model_option,
 )
+from ragchat.text import plural, shown_path
 
 
 @click.command()
@@ -42,7 +43,7 @@ from ragchat.cli_options import (
 @json_option("the related documents")
 @handle_errors
 def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
-    """The documents most related to the document at PATH, by cosine similarity.
+    """The documents most like the one at PATH (cosine similarity).
 
     A document's vector is the normalised mean of its chunks' vectors (ingest keeps one per
     document), so this is one nearest-neighbour query, fast on any collection. No model is
@@ -68,7 +69,7 @@ def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
         )
         return
     out, _ = consoles()
-    out.print(related_view(str(path), related))
+    out.print(related_view(shown_path(str(path)), related))
 
 
 @click.command()
@@ -91,9 +92,9 @@ def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
 @json_option("the clusters")
 @handle_errors
 def cluster(count: int | None, summary: bool, members: int, as_json: bool, **flags: Any) -> None:
-    """Group the documents into N clusters by topic (k-means over document vectors).
+    """Group the documents into N clusters by topic.
 
-    Each cluster is listed with its most distinctive words and its members, nearest the
+    k-means over document vectors. Each cluster is listed with its most distinctive words and its members, nearest the
     centre first. N defaults to about the square root of half the number of documents
     (2 to 10). --summary names each cluster with the LLM from its members' titles and
     first lines.
@@ -105,12 +106,19 @@ def cluster(count: int | None, summary: bool, members: int, as_json: bool, **fla
         ragchat cluster --json --collection notes
     """
     from ragchat.explore import clusters as document_clusters
-    from ragchat.render import clusters_view
+    from ragchat.render import clusters_view, counting_progress
 
     app = build_app(**flags)
     if summary:
         announce_destination(app, as_json)
-    clusters = document_clusters(app.collection, count, app.llm if summary else None, app.home)
+    _, err = consoles(as_json)
+    clusters = document_clusters(
+        app.collection,
+        count,
+        app.llm if summary else None,
+        app.home,
+        lambda total: counting_progress(err, "Naming clusters", total),
+    )
     if as_json:
         echo_json({"collection": app.collection.name, "clusters": [c.to_dict() for c in clusters]})
         return
@@ -166,9 +174,9 @@ def map_command(
     quiet: bool,
     **flags: Any,
 ) -> None:
-    """Draw the collection: each document a point in 2-D, coloured by cluster or folder.
+    """Draw the collection as a map: one point per document.
 
-    Documents near each other are about similar things. The HTML page shows a document's
+    Each document is a point in 2-D, coloured by cluster or folder. Documents near each other are about similar things. The HTML page shows a document's
     title and path on hover and works offline; the PNG labels groups and a sample of titles.
 
     \b
@@ -179,6 +187,7 @@ def map_command(
     """
     from ragchat.explore import document_map as draw
     from ragchat.map_drawing import write
+    from ragchat.render import counting_progress
 
     app = build_app(**flags)
     if summary:
@@ -191,11 +200,13 @@ def map_command(
         clusters,
         app.llm if summary else None,
         app.home,
+        lambda total: counting_progress(consoles(quiet)[1], "Naming clusters", total),
     )
     write(document_map, out)
     if not quiet:
         click.echo(
-            f"Wrote {out} ({len(document_map.points)} documents, {len(document_map.groups)} {colour} groups).",
+            f"Wrote {shown_path(str(out))} ({plural(len(document_map.points), 'document')},"
+            f" {plural(len(document_map.groups), colour + ' group')}).",
             err=True,
         )
 
@@ -242,7 +253,7 @@ def spectrum(
     as_json: bool,
     **flags: Any,
 ) -> None:
-    """Place texts on an axis between two sets of examples (A at 0, B at 1).
+    """Place texts between two sets of examples (A at 0, B at 1).
 
     The axis runs from the mean embedding of the A examples to that of the B examples; a
     text's score is where its embedding falls along it (below 0: more A than A's examples,
@@ -285,7 +296,7 @@ def spectrum(
             highest=[p.to_dict() for p in high],
         )
         groups = [
-            (f"Most like {a_file.stem} (lowest of {scored} chunks)", low),
+            (f"Most like {a_file.stem} (lowest of {plural(scored, 'chunk')})", low),
             (f"Most like {b_file.stem} (highest)", high),
         ]
     else:

@@ -5,16 +5,18 @@ line on stderr. Imports only click and ragchat.config, so ``ragchat --help`` sta
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from ragchat.config import EMBEDDING_BACKENDS, FIELDS, MODES
+from ragchat.config import EMBEDDING_BACKENDS, EMBEDDING_DEVICES, FIELDS, MODES
 from ragchat.errors import RagchatError
+from ragchat.text import escaped
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -46,14 +48,27 @@ def setting_option(*declarations: str, name: str, text: str, **options: Any) -> 
     )
 
 
-def consoles(quiet: bool = False) -> tuple[Console, Console]:
-    """(stdout, stderr) consoles; ``quiet`` silences the second."""
+PIPED_WIDTH = 10_000  # "no limit": a pipe or a file gets lines as long as their content
+
+
+def make_console(stderr: bool = False, quiet: bool = False, **options: Any) -> Console:
+    """A console for ragchat's output. On a terminal, text wraps at words to its width;
+    into a pipe or a file, lines are not wrapped at all (``soft_wrap``, no width limit), so
+    tools downstream get whole lines."""
     from rich.console import Console
 
-    return (
-        Console(highlight=False, soft_wrap=True),
-        Console(stderr=True, highlight=False, soft_wrap=True, quiet=quiet),
-    )
+    console = Console(stderr=stderr, quiet=quiet, highlight=False, **options)
+    console.on_broken_pipe = broken_pipe  # type: ignore[method-assign]
+    if not console.is_terminal:
+        console.soft_wrap = True
+        if "width" not in options:
+            console.width = PIPED_WIDTH
+    return console
+
+
+def consoles(quiet: bool = False) -> tuple[Console, Console]:
+    """(stdout, stderr) consoles; ``quiet`` silences the second."""
+    return make_console(), make_console(stderr=True, quiet=quiet)
 
 
 def build_app(**flags: Any) -> App:
@@ -67,45 +82,88 @@ def build_app(**flags: Any) -> App:
 
 
 def handle_errors(command: F) -> F:
-    """Expected failures become one line on stderr and exit code 1, never a traceback."""
+    """Expected failures become one line on stderr and exit code 1, never a traceback. With
+    --json, the error is also on stdout as ``{"error": "..."}`` (same exit code), so a
+    script reading the JSON sees it."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from ragchat import interrupts
 
+        as_json = bool(kwargs.get("as_json"))
+
+        def fail(message: str, code: int) -> None:
+            if as_json:
+                echo_json({"error": message})
+            click.echo(f"Error: {message}" if code != 130 else message, err=True)
+            sys.exit(code)
+
+        def interrupted() -> None:
+            if as_json:
+                echo_json({"error": interrupts.INTERRUPTED})
+            interrupts.exit_interrupted()
+
         try:
             result = command(*args, **kwargs)
             interrupts.check()  # a Ctrl-C that native code swallowed still ends the command
+            sys.stdout.flush()  # a failed write is found now, not after the exit code is set
             return result
-        except KeyboardInterrupt:
-            interrupts.exit_interrupted()
-        except click.exceptions.Abort as exc:  # Ctrl-C, or the end of input, at a prompt
-            if isinstance(exc.__context__, EOFError):
-                click.echo("Error: the input ended before a value was given.", err=True)
-                sys.exit(1)
-            interrupts.exit_interrupted()
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
-            raise
         except RagchatError as exc:
             if interrupts.requested():  # the failure of something Ctrl-C cut short
-                interrupts.exit_interrupted()
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+                interrupted()
+            fail(escaped(str(exc)), exc.exit_code)
+        except KeyboardInterrupt:
+            interrupted()
+        except click.exceptions.Abort as exc:  # Ctrl-C, or the end of input, at a prompt
+            if isinstance(exc.__context__, EOFError):
+                fail("the input ended before a value was given.", 1)
+            interrupted()
+        except click.ClickException as exc:  # a usage error found by the command itself
+            if as_json:
+                echo_json({"error": exc.format_message()})
+            raise
+        except (click.exceptions.Exit, SystemExit):
+            raise
+        except BrokenPipeError:
+            broken_pipe()
         except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
             if interrupts.requested():  # e.g. an ImportError from a module Ctrl-C cut short
-                interrupts.exit_interrupted()
+                interrupted()
+            if isinstance(exc, OSError) and not _stdout_usable():
+                _stop_writing()
+                fail(f"cannot write the output: stdout is not writable ({exc.strerror}).", 1)
             if os.environ.get("RAGCHAT_DEBUG"):
                 raise
-            from ragchat.text import sanitize
-
-            click.echo(
-                f"Error: unexpected {type(exc).__name__}: {sanitize(str(exc))[:300]}"
+            fail(
+                f"unexpected {type(exc).__name__}: {escaped(str(exc))[:300]}"
                 " (set RAGCHAT_DEBUG=1 to see where; please report it)",
-                err=True,
+                1,
             )
-            sys.exit(1)
 
     return wrapper
+
+
+def broken_pipe() -> NoReturn:
+    """The reader went away (``| head``): stop quietly, with the exit code of a program that
+    SIGPIPE ended (128 + 13), as cat does."""
+    _stop_writing()
+    sys.exit(141)
+
+
+def _stdout_usable() -> bool:
+    try:
+        os.write(1, b"")
+    except OSError:
+        return False
+    return True
+
+
+def _stop_writing() -> None:
+    """Point stdout at /dev/null, so the output still buffered is not written again (and
+    fails again, "Exception ignored ...") when Python exits."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
 
 
 def collection_option(command: F) -> F:
@@ -124,8 +182,29 @@ def embedding_option(command: F) -> F:
     return setting_option(
         "--embedding-model",
         name="embedding_model",
-        text="Embedding model: hub name, local folder or 'bundled'; querying uses the"
-        " collection's own model unless you name one",
+        text="Embedding model: hub name, local folder, 'bundled' or 'openai:NAME' (a server, see"
+        " --embedding-base-url); querying uses the collection's own model unless you name one",
+    )(command)
+
+
+def remote_embedding_option(command: F) -> F:
+    """Where --embedding-model openai:NAME is served."""
+    return setting_option(
+        "--embedding-base-url",
+        name="embedding_base_url",
+        text="Endpoint for --embedding-model openai:NAME, e.g. http://gpu-box:8000/v1 (its key:"
+        " RAGCHAT_EMBEDDING_API_KEY, else OPENAI_API_KEY)",
+        default_shown=False,
+        fallback="OPENAI_BASE_URL",
+    )(command)
+
+
+def device_option(command: F) -> F:
+    return setting_option(
+        "--embedding-device",
+        name="embedding_device",
+        text="Where the embedding model runs: auto takes a CUDA or Apple GPU when there is one",
+        type=click.Choice(EMBEDDING_DEVICES),
     )(command)
 
 
@@ -173,10 +252,33 @@ def allow_remote_option(text: str) -> Callable[[F], F]:
     )
 
 
+def ingest_options(command: F) -> F:
+    """What ingest and watch are told about embedding and chunking."""
+    options = [
+        embedding_option,
+        remote_embedding_option,
+        allow_remote_option("Allow sending document text to an embeddings server off this machine"),
+        backend_option,
+        device_option,
+        setting_option(
+            "--chunk-tokens",
+            name="chunk_tokens",
+            text="Target chunk size in embedder tokens",
+            type=int,
+        ),
+        setting_option(
+            "--max-file-mb", name="max_file_mb", text="Skip files larger than this", type=int
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def llm_options(command: F) -> F:
     options = [
         model_option("LLM: .gguf path, hub 'REPO:FILE.gguf' or 'bundled'"),
-        setting_option("-k", name="top_k", text="Excerpts to retrieve", type=int),
+        setting_option("-k", name="top_k", text="Excerpts to retrieve", type=click.IntRange(min=1)),
         setting_option(
             "--max-tokens", name="max_tokens", text="Longest answer in tokens", type=int
         ),
@@ -226,9 +328,34 @@ def announce_destination(app: App, quiet: bool) -> None:
         )
 
 
+class OneLineUsageError(click.ClickException):
+    """A usage error (exit code 2) in one line, without the usage text (which would say
+    nothing more)."""
+
+    exit_code = 2
+
+
 def read_question(question: str) -> str:
-    """The question, or stdin for '-'; an empty one is a usage error."""
-    text = sys.stdin.read() if question == "-" else question
+    """The question, or stdin for '-'; an empty one, one that cannot be read and one with
+    bytes that are not UTF-8 are usage errors."""
+    if question == "-":
+        try:
+            text = sys.stdin.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "it is not UTF-8 text"
+            if isinstance(exc, OSError):
+                reason = "stdin is closed" if exc.errno == errno.EBADF else str(exc.strerror)
+            raise OneLineUsageError(
+                f"Cannot read the question from stdin ({reason}); pass it as an argument."
+            ) from None
+    else:
+        text = question
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a byte the shell passed that is not UTF-8 (a lone surrogate)
+        raise OneLineUsageError(
+            f"The question has bytes that are not UTF-8 text ({escaped(text)}); type it again."
+        ) from None
     text = text.strip()
     if not text:
         raise click.UsageError(

@@ -123,6 +123,11 @@ class Collection:
         """The hits with their text and metadata (see ``VectorStore.hydrate``)."""
         return self.store.hydrate(self.name, hits)
 
+    def chunks(self, ids: Sequence[str]) -> list[Hit]:
+        """The chunks with these ids, text and metadata, in the order asked; ids of no chunk
+        (any more) are left out."""
+        return self.hydrate([Hit(id=i, score=0.0) for i in ids])
+
     # dropping
 
     def drop(self) -> None:

@@ -22,6 +22,7 @@ DEFAULT_EMBEDDING_MODEL = "intfloat/e5-large-v2"
 # A small instruct GGUF that runs on a laptop CPU; fetched from the hub on first use.
 DEFAULT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct-GGUF:qwen2.5-1.5b-instruct-q4_k_m.gguf"
 EMBEDDING_BACKENDS = ("onnx", "torch")  # int8 ONNX Runtime (default), sentence-transformers fp32
+EMBEDDING_DEVICES = ("auto", "cpu", "cuda", "mps")  # auto: a CUDA or Apple GPU, else the CPU
 # How chunks are ranked (retrieval.py): embeddings, BM25, or both fused.
 MODES = ("dense", "lexical", "hybrid")
 DEFAULT_MODE = "hybrid"
@@ -41,7 +42,23 @@ class Settings:
     collection: str = _setting("default", "Chroma collection to ingest into and ask.")
     embedding_model: str = _setting(
         DEFAULT_EMBEDDING_MODEL,
-        "Embedding model: a hub name, a local sentence-transformers folder, or 'bundled'.",
+        "Embedding model: a hub name, a local sentence-transformers folder, 'bundled', or"
+        " 'openai:NAME' (an OpenAI-compatible embeddings server, see embedding_base_url).",
+    )
+    embedding_base_url: str = _setting(
+        "",
+        "OpenAI-compatible endpoint for --embedding-model openai:NAME (else OPENAI_BASE_URL,"
+        " else OpenAI).",
+    )
+    embedding_api_key: str = field(
+        default="",
+        repr=False,
+        metadata={"description": "API key for that endpoint (else OPENAI_API_KEY). Never shown."},
+    )
+    embedding_device: str = _setting(
+        "auto",
+        "Where the local embedding model runs: auto (a CUDA or Apple GPU when there is one), cpu,"
+        " cuda or mps.",
     )
     embedding_backend: str = _setting(
         "onnx",
@@ -76,7 +93,8 @@ class Settings:
     )
     allow_remote: bool = _setting(
         False,
-        "Allow sending document excerpts to an endpoint that is not on this machine.",
+        "Allow sending document text (excerpts to an LLM, chunks to an embeddings server) to an"
+        " endpoint that is not on this machine.",
     )
     llm_timeout: float = _setting(
         DEFAULT_LLM_TIMEOUT,
@@ -207,6 +225,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"llm_timeout must be a positive number of seconds, got {settings.llm_timeout}."
         )
+    if settings.embedding_device not in EMBEDDING_DEVICES:
+        raise ConfigError(
+            f"embedding_device must be {either(EMBEDDING_DEVICES)},"
+            f" got {settings.embedding_device!r}."
+        )
     if settings.threads < 0:
         raise ConfigError(f"threads must be 0 (auto) or more, got {settings.threads}.")
     if settings.max_tokens >= settings.n_ctx:
@@ -216,7 +239,7 @@ def _validate(settings: Settings) -> None:
         )
 
 
-SECRET_SETTINGS = frozenset({"api_key"})
+SECRET_SETTINGS = frozenset({"api_key", "embedding_api_key"})
 
 
 def write_setting(home: Path, name: str, value: str | None) -> Path:

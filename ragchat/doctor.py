@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragchat.collection import Collection
+from ragchat.text import plural
 
 if TYPE_CHECKING:
     from ragchat.app import App
@@ -71,6 +72,7 @@ def run(app: App) -> list[Check]:
         checks.append(Check("collections", "warn", "none yet: run 'ragchat ingest PATH'"))
     for collection in collections:
         checks.extend(_collection_checks(app, collection))
+    checks.append(_device_check(app))
     checks.append(_llm_check(app))
     return checks
 
@@ -98,14 +100,22 @@ def _collection_checks(app: App, collection: Collection) -> list[Check]:
         ]
     if stored != chunks:
         checks.append(
-            Check(label, "fail", f"{stored} chunks in Chroma but {chunks} in the manifest; {fix}")
+            Check(
+                label,
+                "fail",
+                f"{plural(stored, 'chunk')} in Chroma but {chunks} in the manifest; {fix}",
+            )
         )
     elif chunks and not probe:
-        checks.append(Check(label, "fail", f"a search finds nothing in {chunks} chunks; {fix}"))
+        checks.append(
+            Check(label, "fail", f"a search finds nothing in {plural(chunks, 'chunk')}; {fix}")
+        )
     else:
         checks.append(
             Check(
-                label, "ok", f"{documents} documents, {chunks} chunks, embedder {record.embedder}"
+                label,
+                "ok",
+                f"{plural(documents, 'document')}, {plural(chunks, 'chunk')}, embedder {record.embedder}",
             )
         )
     try:
@@ -118,7 +128,7 @@ def _collection_checks(app: App, collection: Collection) -> list[Check]:
                 Check(
                     f"{label} lexical index",
                     "fail",
-                    f"{lexical} chunks indexed for {chunks}; {fix}",
+                    f"{plural(lexical, 'chunk')} indexed for {chunks}; {fix}",
                 )
             )
     if app.manifest.pending(name):
@@ -135,8 +145,11 @@ def _collection_checks(app: App, collection: Collection) -> list[Check]:
 
 def _embedder_check(model_id: str) -> Check:
     from ragchat.bundled import BUNDLED_EMBEDDING_ID, bundled_embedding_model
+    from ragchat.remote_embedder import is_remote
 
     name = f"embedding model {model_id}"
+    if is_remote(model_id):
+        return Check(name, "ok", "served by an embeddings server (--embedding-base-url)")
     if model_id == BUNDLED_EMBEDDING_ID and bundled_embedding_model():
         return Check(name, "ok", "bundled")
     if Path(model_id).is_dir():
@@ -152,6 +165,28 @@ def _embedder_check(model_id: str) -> Check:
             "not downloaded yet: the next command that needs it downloads it (needs a network)",
         )
     return Check(name, "ok", "in the hub cache")
+
+
+def _device_check(app: App) -> Check:
+    """Where the embedder runs: the device ``embedding_device`` resolves to here."""
+    from ragchat.embedders import embedding_device
+    from ragchat.llms import endpoint_url
+    from ragchat.remote_embedder import is_remote
+
+    if is_remote(app.embedding_model):
+        return Check("embedding device", "ok", endpoint_url(app.settings.embedding_base_url))
+    wanted = app.settings.embedding_device
+    device = embedding_device(app.embedding_backend, wanted)
+    detail = f"{device} ({app.embedding_backend}, embedding_device = {wanted})"
+    if wanted not in ("auto", device):  # only ONNX: torch is given the device asked for
+        fix = (
+            "install onnxruntime-gpu in place of onnxruntime"
+            if wanted == "cuda"
+            else "ONNX Runtime has no MPS provider: rebuild with --embedding-backend torch"
+            " (ragchat ingest --reindex PATH)"
+        )
+        return Check("embedding device", "warn", f"{detail}, not {wanted}: {fix}")
+    return Check("embedding device", "ok", detail)
 
 
 def _llm_check(app: App) -> Check:

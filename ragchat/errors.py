@@ -6,8 +6,10 @@ them into output (one line on stderr, exit code 1).
     RagchatError
     ├── ConfigError          bad setting, flag or config file
     ├── ModelNotAvailable    a model that is neither on disk nor downloadable
+    ├── EmbeddingError       an embeddings server failed (--embedding-model openai:NAME)
     ├── EmbedderMismatch     a collection opened with another embedding model
     ├── StoreError           the Chroma store or the manifest cannot be used
+    │   └── StoreBusy        another process holds the store's write lock
     ├── CollectionNotFound   asking a collection that was never ingested
     ├── PromptError          a prompt template with missing or unknown variables
     ├── LoadError            one document cannot be read (the ingest goes on without it)
@@ -32,12 +34,20 @@ class ModelNotAvailable(RagchatError):
     """A model is neither cached nor downloadable."""
 
 
+class EmbeddingError(RagchatError):
+    """An embeddings server refused, failed or answered something unusable."""
+
+
 class EmbedderMismatch(RagchatError):
     """A collection was built with another embedding model."""
 
 
 class StoreError(RagchatError):
     """The vector store or the manifest cannot be opened or written."""
+
+
+class StoreBusy(StoreError):
+    """Another process (an ingest, a watcher) holds the store's write lock."""
 
 
 class CollectionNotFound(RagchatError):

@@ -32,7 +32,7 @@ from ragchat.ids import document_id, parse_chunk_id
 from ragchat.ingest import IngestReport, Progress, TextSource
 from ragchat.retrieval import default_fusion, fuse
 from ragchat.store import Hit
-from ragchat.text import is_under
+from ragchat.text import is_under, plural
 
 if TYPE_CHECKING:
     from ragchat.app import App
@@ -361,7 +361,7 @@ def run_beir(
         if not keep:
             app.drop_collection()
     return {
-        "title": f"{folder.name} ({data.split}: {len(data.qrels)} queries, {len(data.corpus)} documents)",
+        "title": f"{folder.name} ({data.split}: {plural(len(data.qrels), 'query', 'queries')}, {plural(len(data.corpus), 'document')})",
         "data": str(folder),
         "split": data.split,
         "queries": len(data.qrels),
@@ -384,7 +384,7 @@ def run_gold(
             questions, ranker(app, modes, hydrate=GOLD_KS[-1]), GOLD_KS, progress=advance
         )
     return {
-        "title": f"{path.name} ({len(questions)} questions, collection {app.collection.name!r})",
+        "title": f"{path.name} ({plural(len(questions), 'question')}, collection {app.collection.name!r})",
         "data": str(path),
         "questions": len(questions),
         "collection": app.collection.name,

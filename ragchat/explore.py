@@ -12,7 +12,8 @@ the LLM. scikit-learn and numpy are imported inside the functions that need them
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from ragchat.errors import ExploreError
 from ragchat.ids import document_id
 from ragchat.llms import LLM
 from ragchat.map_drawing import DocumentMap, Point
-from ragchat.text import location, sanitize, shorten
+from ragchat.text import location, plural, sanitize, shorten
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,6 +54,7 @@ class Cluster:
     distances: list[float]  # each member's distance from the centre
     keywords: list[str] = field(default_factory=list)
     name: str = ""  # from the LLM, when asked for
+    rejected: str = ""  # the LLM's reply when it did not look like a name (keywords instead)
 
     @property
     def label(self) -> str:
@@ -62,6 +64,7 @@ class Cluster:
         return {
             "cluster": self.number,
             "name": self.name or None,
+            "rejected_name": self.rejected or None,  # the LLM's reply, when keywords name it
             "keywords": self.keywords,
             "size": len(self.members),
             "members": [
@@ -117,12 +120,19 @@ def similar(collection: Collection, path: Path, n: int = 10) -> list[Related]:
 # clusters
 
 
+Naming = Callable[[int], AbstractContextManager[Callable[[], None]]]  # progress over N clusters
+
+
 def clusters(
-    collection: Collection, n: int | None = None, llm: LLM | None = None, home: Path | None = None
+    collection: Collection,
+    n: int | None = None,
+    llm: LLM | None = None,
+    home: Path | None = None,
+    naming: Naming | None = None,
 ) -> list[Cluster]:
     """k-means clusters of the collection's documents (``n`` of them, or a default for the
     size); with ``llm``, the LLM names each one (prompts/cluster.md, or the user's own in
-    ``home``/prompts)."""
+    ``home``/prompts), ``naming(count)`` giving the function that advances a progress bar."""
     documents = document_index(collection).all()
     if not documents:
         raise ExploreError(
@@ -133,8 +143,15 @@ def clusters(
         from ragchat.prompting import load_template, prompts_dirs
 
         llm.check()
-        name_clusters(found, llm, load_template("cluster", prompts_dirs(home)))
+        template = load_template("cluster", prompts_dirs(home))
+        with (naming or _no_progress)(len(found)) as advance:
+            name_clusters(found, llm, template, advance)
     return found
+
+
+@contextmanager
+def _no_progress(total: int) -> Iterator[Callable[[], None]]:
+    yield lambda: None
 
 
 def default_cluster_count(documents: int) -> int:
@@ -150,7 +167,8 @@ def cluster(documents: Sequence[Document], n: int) -> list[Cluster]:
         raise ExploreError(f"Cannot make {n} clusters; ask for 1 or more.")
     if n > len(documents):
         raise ExploreError(
-            f"Cannot make {n} clusters from {len(documents)} documents; ask for at most {len(documents)}."
+            f"Cannot make {n} clusters from {plural(len(documents), 'document')};"
+            f" ask for at most {len(documents)}."
         )
     import numpy as np
     from sklearn.cluster import KMeans
@@ -217,9 +235,15 @@ def add_keywords(clusters: Sequence[Cluster], count: int = 3) -> None:
         c.keywords = [str(vocabulary[i]) for i in ranked[:count] if row[i] > 0]
 
 
-def name_clusters(clusters: Sequence[Cluster], llm: LLM, template: str) -> None:
+def name_clusters(
+    clusters: Sequence[Cluster],
+    llm: LLM,
+    template: str,
+    advance: Callable[[], None] = lambda: None,
+) -> None:
     """Ask the LLM for a short name per cluster from its members' titles and first lines;
-    a reply that is empty or too long to be a name leaves the keywords in place."""
+    a reply that does not look like a name (``clean_name``) leaves the keywords in place and
+    is kept in ``rejected``. ``advance`` is called after each cluster."""
     for c in clusters:
         listing = "\n".join(
             f"- {d.title}: {shorten(d.lead, 120)}"
@@ -229,7 +253,10 @@ def name_clusters(clusters: Sequence[Cluster], llm: LLM, template: str) -> None:
         )
         prompt = template.format(documents=listing, keywords=", ".join(c.keywords) or "(none)")
         generation = llm.stream([{"role": "user", "content": prompt}], NAME_TOKENS, 0.0)
-        c.name = clean_name(sanitize("".join(generation)))
+        reply = sanitize("".join(generation)).strip()
+        c.name = clean_name(reply)
+        c.rejected = "" if c.name else shorten(reply, NAME_CHARS * 2)
+        advance()
 
 
 _NAME_PREFIX = re.compile(
@@ -240,17 +267,36 @@ _NAME_PREFIX = re.compile(
 _QUOTED = re.compile(r"[\"“]([^\"“”]{3,60})[\"”]")
 
 
+# Words that make a reply a sentence about the group rather than its name
+_SENTENCE_WORDS = frozenset({
+    "is", "are", "was", "were", "be", "consists", "consist", "contains", "contain", "includes",
+    "include", "covers", "cover", "discusses", "discuss", "describes", "describe", "focuses",
+    "focus", "relates", "relate", "seems", "seem", "appears", "appear", "deals", "deal",
+    "talks", "share", "shares", "has", "have", "this", "these", "they", "here", "sure",
+})  # fmt: skip
+MAX_NAME_WORDS = 6
+
+
 def clean_name(text: str) -> str:
     """The first line of a model's reply, without labels, quotes and trailing dots; "" when it
-    does not look like a short name."""
+    does not look like a short name: too long, over MAX_NAME_WORDS words, or a sentence
+    ("This group consists of…": a verb, a pronoun, or several words ending in a period)."""
     line = next((line for line in text.splitlines() if line.strip()), "").strip()
     quoted = _QUOTED.search(line)  # 'The topic is "Bread baking"': the name is the quote
     if quoted:
         line = quoted.group(1)
-    line = _NAME_PREFIX.sub("", line.lstrip("#*-• ").strip()).strip(" \"'“”*`.").strip()
-    if not line or len(line) > NAME_CHARS * 2:
+    line = _NAME_PREFIX.sub("", line.lstrip("#*-• ").strip()).strip(" \"'“”*`").strip()
+    words = line.rstrip(".").split()
+    sentence = line.endswith(".") and len(words) > 3
+    if (
+        not line
+        or len(line) > NAME_CHARS * 2
+        or len(words) > MAX_NAME_WORDS
+        or sentence
+        or any(w.lower().strip(",;:") in _SENTENCE_WORDS for w in words)
+    ):
         return ""
-    return shorten(line, NAME_CHARS)
+    return shorten(line.rstrip(".").strip(), NAME_CHARS)
 
 
 def project(
@@ -297,6 +343,7 @@ def document_map(
     n_clusters: int | None = None,
     llm: LLM | None = None,
     home: Path | None = None,
+    naming: Naming | None = None,
 ) -> DocumentMap:
     """Every document as a point in 2-D (``project``), grouped by k-means cluster
     (``clusters``, named by ``llm`` if given) or by folder (``folder_groups``)."""
@@ -307,12 +354,12 @@ def document_map(
         # the biggest folders first, "other folders" last
         groups = sorted(set(names), key=lambda g: (g == "other folders", -names.count(g), g))
         group_of = {d.id: groups.index(name) for d, name in zip(documents, names, strict=True)}
-        kind = f"{len(groups)} folders"
+        kind = plural(len(groups), "folder")
     elif colour == "cluster":
-        found = clusters(collection, n_clusters, llm, home)
+        found = clusters(collection, n_clusters, llm, home, naming)
         groups = [c.label for c in found]
         group_of = {d.id: c.number - 1 for c in found for d in c.members}
-        kind = f"{len(groups)} clusters"
+        kind = plural(len(groups), "cluster")
     else:
         raise ExploreError(f"Unknown colouring {colour!r}; use cluster or folder.")
     points = [
@@ -320,7 +367,7 @@ def document_map(
         for d, (x, y) in zip(documents, coordinates, strict=True)
     ]
     return DocumentMap(
-        title=f"Collection {collection.name!r}: {len(documents)} documents",
+        title=f"Collection {collection.name!r}: {plural(len(documents), 'document')}",
         subtitle=(
             f"Each point is a document (the mean of its chunks' embeddings, {embedder_id}),"
             f" placed by {method.upper()}; colour: {kind}."
@@ -461,9 +508,10 @@ def place_chunks(
             scored += 1
             meta = record.metadata
             path = str(meta.get("path", ""))
-            placed = Placed(
-                record.text, score, path, location(path, meta.get("line"), meta.get("page"))
+            where = location(
+                path, meta.get("line"), meta.get("page"), str(meta.get("page_label", ""))
             )
+            placed = Placed(record.text, score, path, where)
             for heap, key in ((low, -score), (high, score)):
                 if len(heap) < n:
                     heapq.heappush(heap, (key, record.id, placed))

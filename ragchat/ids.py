@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 
+from ragchat.errors import RagchatError
+
 
 def document_id(path: str) -> str:
     """The id of the document at ``path``: what every chunk id of it starts with."""
@@ -23,6 +25,9 @@ def chunk_id(path: str, index: int) -> str:
 
 
 def parse_chunk_id(chunk: str) -> tuple[str, int]:
-    """(document id, index) of a chunk id made by ``chunk_id``."""
+    """(document id, index) of a chunk id made by ``chunk_id``; anything else (an id typed
+    by hand, or handed over by an MCP client) is an error naming where ids come from."""
     document, _, index = chunk.rpartition("-")
+    if not document or not index.isdigit():
+        raise RagchatError(f"{chunk!r} is not a chunk id; use a chunk_id from a search result.")
     return document, int(index)

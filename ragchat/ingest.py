@@ -12,6 +12,7 @@ so memory stays bounded and Ctrl-C is never far from the end of a batch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -29,10 +30,18 @@ from ragchat.embedders import Embedder
 from ragchat.errors import LoadError
 from ragchat.ids import chunk_id, document_id
 from ragchat.isolation import SafeLoader
-from ragchat.loaders import Page, Pages, load, loader_for, paragraph_blocks, unsupported_reason
+from ragchat.loaders import (
+    ISOLATED_SUFFIXES,
+    file_notes,
+    load,
+    load_whole,
+    loader_for,
+    unsupported_reason,
+)
 from ragchat.manifest import FileRecord
+from ragchat.pages import Page, Pages, paragraph_blocks
 from ragchat.store import chunk_metadata
-from ragchat.text import is_under
+from ragchat.text import escaped, is_under
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
@@ -41,14 +50,23 @@ EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses
 
 class Progress(Protocol):
     def start(self, total_files: int) -> None: ...
+    def note(self, text: str) -> None: ...  # what the ingest waits for; "" when done
     def advance(self, files: int = 0, chunks: int = 0) -> None: ...
+    def step(self, text: str) -> None:
+        """What the file being read is doing, e.g. "scan.pdf: OCR page 3 of 40"."""
 
 
 class _NoProgress:
     def start(self, total_files: int) -> None:
         pass
 
+    def note(self, text: str) -> None:
+        pass
+
     def advance(self, files: int = 0, chunks: int = 0) -> None:
+        pass
+
+    def step(self, text: str) -> None:
         pass
 
 
@@ -61,6 +79,8 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     chunks_embedded: int = 0
     seconds: float = 0.0
+    # (path, note): what was off in a file that was read, e.g. "OCR'd (pages 1-2)"
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         text = (
@@ -68,8 +88,17 @@ class IngestReport:
             f" {self.unchanged} unchanged, {len(self.skipped)} skipped"
         )
         if self.skipped:
-            text += ": " + ", ".join(f"{Path(p).name} ({why})" for p, why in self.skipped)
+            text += ": " + ", ".join(f"{escaped(Path(p).name)} ({why})" for p, why in self.skipped)
         return text
+
+    def note_lines(self) -> list[str]:
+        """One line per file with notes: "report.pdf: OCR'd (pages 1-2); no text (page 3)"."""
+        by_file: dict[str, list[str]] = {}
+        for path, note in self.notes:
+            by_file.setdefault(path, []).append(note)
+        return [
+            f"{escaped(Path(path).name)}: {'; '.join(notes)}" for path, notes in by_file.items()
+        ]
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -78,6 +107,7 @@ class IngestReport:
             "removed": self.removed,
             "unchanged": self.unchanged,
             "skipped": [{"path": p, "reason": why} for p, why in self.skipped],
+            "notes": [{"path": p, "note": note} for p, note in self.notes],
             "chunks_embedded": self.chunks_embedded,
             "seconds": round(self.seconds, 3),
         }
@@ -195,8 +225,11 @@ class FileSource:
         return self.reader(self.path)
 
 
-# Formats whose parsers can be made to loop or explode: read in a worker with limits.
-ISOLATED_SUFFIXES = {".pdf"}
+def reader_for(path: Path, safe: SafeLoader) -> Callable[[Path], Pages]:
+    """How to read ``path``: in the worker when its format's parsers can loop or explode."""
+    if path.suffix.lower() in ISOLATED_SUFFIXES:
+        return functools.partial(safe.load_with, load_whole)
+    return load
 
 
 @dataclass
@@ -278,6 +311,7 @@ class _Document:
     last: _Part | None = None
     first_chunk: Chunk | None = None
     centroid: Centroid = field(default_factory=Centroid)
+    noted: list[Page] = field(default_factory=list)  # the pages with notes ("OCR'd")
 
     @property
     def path(self) -> str:
@@ -288,6 +322,8 @@ class _Document:
             for page in pages:
                 self.page_count += 1
                 self.paginated = self.paginated or page.number is not None
+                if page.notes:
+                    self.noted.append(page)
                 yield page
 
         embedder = ingestor.embedder
@@ -351,20 +387,24 @@ class Ingestor:
         self.chunk_tokens = chunk_tokens
         self.progress = progress or _NoProgress()
         self.max_file_mb = max_file_mb
+        self._model_loaded = False
 
-    def run(self, root: Path) -> IngestReport:
-        """Bring the collection in step with the files under ``root`` (a folder or a file)."""
-        root = root.absolute()
-        files, skipped = discover(root, self.max_file_mb * 1_000_000)
-        scope = str(root.resolve())
-        safe = SafeLoader()
+    def run(self, roots: Path | Sequence[Path]) -> IngestReport:
+        """Bring the collection in step with the files under ``roots`` (folders or files; one
+        that no longer exists loses what the collection held under it)."""
+        roots = [roots] if isinstance(roots, Path) else list(roots)
+        found: dict[Path, None] = {}
+        skipped: list[tuple[str, str]] = []
+        for root in roots:
+            files, skips = discover(root.absolute(), self.max_file_mb * 1_000_000)
+            found.update(dict.fromkeys(files))
+            skipped += skips
+        scopes = [str(root.absolute().resolve()) for root in roots]
+        safe = SafeLoader(on_step=self.progress.step)
         try:
             report = self.sync(
-                [
-                    FileSource(p, safe.load if p.suffix.lower() in ISOLATED_SUFFIXES else load)
-                    for p in files
-                ],
-                lambda key: is_under(key, scope),
+                [FileSource(p, reader_for(p, safe)) for p in found],
+                lambda key: any(is_under(key, scope) for scope in scopes),
             )
         finally:
             safe.close()
@@ -403,6 +443,7 @@ class Ingestor:
                     continue
                 part = document.last = _Part(document, 0)
                 batch.append(part)
+                self._load_model()
                 try:
                     for chunk in document.chunks(self):
                         part.chunks.append(chunk)
@@ -419,6 +460,8 @@ class Ingestor:
                     self.progress.advance(files=1)
                     continue
                 document.finish()
+                notes = file_notes(document.noted) or ([] if document.count else ["no text found"])
+                report.notes.extend((document.path, note) for note in notes)
             pipeline.push(batch)
             pipeline.finish()
         finally:
@@ -426,6 +469,14 @@ class Ingestor:
         self._repair()  # the parts written of a file that failed half-way through
         report.seconds = time.perf_counter() - started
         return report
+
+    def _load_model(self) -> None:
+        """The first file to chunk loads the model (seconds): say so meanwhile."""
+        if not self._model_loaded:
+            self.progress.note("Loading the embedding model…")
+            self.embedder.count_tokens([""])
+            self.progress.note("")
+            self._model_loaded = True
 
     def _prepare(
         self, source: Source, previous: FileRecord | None, report: IngestReport
@@ -486,7 +537,15 @@ class Ingestor:
                 [c.text for _, _, c in chunks],
                 [
                     chunk_metadata(
-                        path, c.page, c.heading_path, c.start, c.end, c.line, c.end_line, c.symbol
+                        path,
+                        c.page,
+                        c.heading_path,
+                        c.start,
+                        c.end,
+                        c.line,
+                        c.end_line,
+                        c.symbol,
+                        c.label,
                     )
                     for path, _, c in chunks
                 ],

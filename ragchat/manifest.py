@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragchat.errors import StoreError
+from ragchat.errors import StoreBusy, StoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -126,6 +126,11 @@ class Manifest:
 
     def close(self) -> None:
         self.db.close()
+
+    def version(self) -> int:
+        """A number that changes when another connection commits (another process ingested):
+        a long-lived reader then reopens the store, whose vector index it caches."""
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -251,7 +256,7 @@ def write_lock(folder: Path) -> Iterator[None]:
         handle.seek(0)
         holder = handle.read().strip() or "unknown"
         handle.close()
-        raise StoreError(
+        raise StoreBusy(
             f"The store at {folder} is in use by PID {holder} (another ingest);"
             " wait for it to finish, or stop that process."
         ) from None

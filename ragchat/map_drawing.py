@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ragchat.errors import ExploreError
-from ragchat.text import shorten
+from ragchat.text import escaped, sanitize, shorten
 
 # Tableau's 20 colours, paired: the first 10 are tab10, told apart by most eyes and printers.
 PALETTE = [
@@ -52,21 +52,23 @@ class DocumentMap:
         return [sum(1 for p in self.points if p.group == g) for g in range(len(self.groups))]
 
     def to_dict(self) -> dict[str, Any]:
+        """The page's data; text from documents without invisible or control characters,
+        paths escaped (a browser, too, reorders text at a U+202E)."""
         labelled = set(spread_sample(self.points, LABELLED_TITLES))
         return {
-            "title": self.title,
-            "subtitle": self.subtitle,
+            "title": sanitize(self.title),
+            "subtitle": sanitize(self.subtitle),
             "axes": list(self.axes),
             "groups": [
-                {"label": label, "colour": self.colour(g), "count": count}
+                {"label": sanitize(label), "colour": self.colour(g), "count": count}
                 for g, (label, count) in enumerate(zip(self.groups, self.counts(), strict=True))
             ],
             "points": [
                 {
                     "x": round(p.x, 5),
                     "y": round(p.y, 5),
-                    "title": p.title,
-                    "path": p.path,
+                    "title": sanitize(p.title),
+                    "path": escaped(p.path),
                     "uri": Path(p.path).as_uri() if Path(p.path).is_absolute() else "",
                     "group": p.group,
                     "label": i in labelled,
@@ -121,7 +123,7 @@ def spread_sample(points: Sequence[Point], count: int) -> list[int]:
 
 def _plain(text: str, limit: int = 40) -> str:
     """Text for matplotlib: short, and with '$' escaped so it is not read as math."""
-    return shorten(text, limit).replace("$", r"\$")
+    return shorten(sanitize(text), limit).replace("$", r"\$")
 
 
 def build_figure(document_map: DocumentMap) -> Any:

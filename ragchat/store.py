@@ -52,6 +52,7 @@ class Hit:
     line: int | None = None  # code chunks: first and last line of the symbol's lines
     end_line: int | None = None
     symbol: str = ""  # code chunks: the qualified name, e.g. HttpClient.fetch
+    page_label: str = ""  # the page as cited when not "page N": "slide 3", "sheet Revenue"
 
     @classmethod
     def candidate(cls, chunk_id: str, component: str, score: float, path: str = "") -> Hit:
@@ -73,12 +74,14 @@ class Hit:
             line=meta.get("line"),
             end_line=meta.get("end_line"),
             symbol=str(meta.get("symbol", "")),
+            page_label=str(meta.get("page_label", "")),
         )
 
     @property
     def location(self) -> str:
-        """``path:line`` for code, ``path, page N`` in a paginated file, else the path."""
-        return location(self.path, self.line, self.page)
+        """``path:line`` for code, ``path, page N`` (or ``path, slide 3``) in a file of pages,
+        else the path."""
+        return location(self.path, self.line, self.page, self.page_label)
 
     def to_dict(self, n: int) -> dict[str, Any]:
         """The JSON form shared by ``ask --json`` and ``search --json``; n is its rank."""
@@ -97,6 +100,7 @@ class Hit:
                 if self.line is not None
                 else {}
             ),
+            **({"page_label": self.page_label} if self.page_label else {}),
         }
 
 
@@ -109,10 +113,13 @@ def chunk_metadata(
     line: int | None = None,
     end_line: int | None = None,
     symbol: str = "",
+    page_label: str = "",
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {"path": path, "headings": headings, "start": start, "end": end}
     if page is not None:
         meta["page"] = page  # Chroma metadata values cannot be None
+    if page_label:
+        meta["page_label"] = page_label
     if line is not None:
         meta.update(line=line, end_line=end_line if end_line is not None else line, symbol=symbol)
     return meta

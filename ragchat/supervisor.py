@@ -39,7 +39,27 @@ def supervised_command(args: Sequence[str]) -> str | None:
     return command
 
 
+def hold_standard_streams() -> None:
+    """A closed stdin, stdout or stderr (``ragchat search x >&-``) is held by /dev/null
+    opened the wrong way round: the next file ragchat opens (the crash log) cannot take its
+    number and receive the output, and using it still fails as a closed descriptor does
+    (EBADF), which the command reports instead of exiting 0 having written nothing."""
+    for descriptor, mode, name in ((0, os.O_WRONLY, "stdin"), (1, os.O_RDONLY, "stdout"),
+                                   (2, os.O_RDONLY, "stderr")):  # fmt: skip
+        try:
+            os.fstat(descriptor)
+            continue
+        except OSError:
+            held = os.open(os.devnull, mode)
+        if held != descriptor:
+            os.dup2(held, descriptor)
+            os.close(held)
+        if getattr(sys, name) is None:  # Python found it closed at start-up
+            setattr(sys, name, open(descriptor, "w" if descriptor else "r", closefd=False))  # noqa: SIM115
+
+
 def main() -> None:
+    hold_standard_streams()
     crash_fd = os.environ.get(CHILD)
     if crash_fd is not None:
         _run_child(crash_fd)

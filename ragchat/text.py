@@ -21,14 +21,39 @@ _ESCAPES = re.compile(
     """,
     re.VERBOSE,
 )
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # keeps tab and newline
+# Invisible characters that reorder or hide text on screen: bidi embeddings, overrides and
+# isolates (U+202E shows "txt.exe" as "exe.txt"), marks, and zero-width characters.
+_INVISIBLE = "\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_CONTROLS = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{_INVISIBLE}]")  # keeps tab and newline
+# what ``escaped`` spells out: every control (newline and tab too), the invisible characters,
+# and the lone surrogates that stand for bytes of a file name that are not UTF-8
+_UNPRINTABLE = re.compile(rf"[\x00-\x1f\x7f-\x9f{_INVISIBLE}\udc80-\udcff]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 _SPACE = re.compile(r"\s+")
 
 
 def sanitize(text: str) -> str:
-    """``text`` without terminal control sequences: safe to print raw."""
+    """``text`` without terminal control sequences and without the invisible characters that
+    reorder or hide text (bidi controls, zero-width characters): safe to print raw."""
     text = text.replace("\r\n", "\n")
     return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for a byte that is not UTF-8
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escaped(text: str) -> str:
+    """``text`` on one line with every control, invisible or undecodable character spelled
+    out as ``ls -b`` does (a newline as ``\\n``, U+202E as ``\\u202e``, a byte that is not
+    UTF-8 as ``\\xff``): for names, which are shown as they are, never silently changed."""
+    return _UNPRINTABLE.sub(_escape, text)
 
 
 def display_path(path: str) -> str:
@@ -38,6 +63,12 @@ def display_path(path: str) -> str:
     except ValueError:  # another drive on Windows
         return path
     return path if relative.startswith("..") else relative
+
+
+def shown_path(path: str) -> str:
+    """A path as ragchat prints it: relative to the working directory when under it, and
+    ``escaped`` (a newline in a file name cannot start a forged line of output)."""
+    return escaped(display_path(path))
 
 
 def is_under(path: str, folder: str) -> bool:
@@ -53,6 +84,33 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+_WORD = re.compile(r"\w+")
+STEM = 5  # letters two words must share to count as the same word (tide, tides, tidal)
+
+
+def snippet(text: str, query: str, limit: int) -> str:
+    """``text`` shortened to ``limit`` characters around the words of ``query`` it contains
+    (the window with most of them), with "…" where it was cut; the start when none occur."""
+    text = _SPACE.sub(" ", text).strip()
+    stems = {w.lower()[:STEM] for w in _WORD.findall(query) if len(w) > 2}
+    if len(text) <= limit or not stems:
+        return shorten(text, limit)
+    hits = [m.start() for m in _WORD.finditer(text) if m.group().lower()[:STEM] in stems]
+    if not hits or hits[0] < limit * 3 // 4:  # the start already shows them
+        return shorten(text, limit)
+    width = limit * 3 // 4  # matches in the first three quarters; context after them
+    best = max(hits, key=lambda start: sum(start <= h < start + width for h in hits))
+    start = min(max(0, best - limit // 8), len(text) - (limit - 1))  # the end: shown whole
+    start = text.find(" ", start) + 1 or start  # from a word's start
+    piece = text[start:]
+    return "…" + (piece if len(piece) <= limit - 1 else piece[: limit - 2].rstrip() + "…")
+
+
+def plural(count: int, word: str, many: str = "") -> str:
+    """ "1 chunk", "2 chunks" ("0 chunks"); ``many`` for a plural that is not WORD + s."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
 def trimmed_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     """The span of ``text[start:end]`` without its leading and trailing white space; None
     when that piece is blank."""
@@ -64,15 +122,23 @@ def trimmed_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     return start, start + len(stripped)
 
 
-def location_suffix(line: int | None = None, page: int | None = None) -> str:
-    """What follows a path to say where in the file: ``:LINE`` for code, ``, page N`` in a
-    paginated file, nothing otherwise."""
-    return (f":{line}" if line is not None else "") + (f", page {page}" if page is not None else "")
+def page_name(page: int | None = None, label: str = "") -> str:
+    """How a citation names a page: its label when the format has one ("slide 3", "sheet
+    Revenue", "message 2"), else ``page N``; "" for a file that is one whole."""
+    return label or (f"page {page}" if page is not None else "")
 
 
-def location(path: str, line: int | None = None, page: int | None = None) -> str:
-    """Where a chunk is, as shown and cited: ``path:line``, ``path, page N`` or ``path``."""
-    return path + location_suffix(line, page)
+def location_suffix(line: int | None = None, page: int | None = None, label: str = "") -> str:
+    """What follows a path to say where in the file: ``:LINE`` for code, ``, page N`` (or the
+    page's label, ``, slide 3``) in a file of pages, nothing otherwise."""
+    name = page_name(page, label)
+    return (f":{line}" if line is not None else "") + (f", {name}" if name else "")
+
+
+def location(path: str, line: int | None = None, page: int | None = None, label: str = "") -> str:
+    """Where a chunk is, as shown and cited: ``path:line``, ``path, page N``, ``path, slide 3``
+    or ``path``."""
+    return path + location_suffix(line, page, label)
 
 
 class HttpUrl(NamedTuple):

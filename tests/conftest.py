@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import CORPUS, EVAL, ragchat, write
+from helpers import CORPUS, EVAL, ingest_corpus, write
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach a model hub
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
@@ -65,13 +65,7 @@ def eval_pdfs() -> Path:
 @pytest.fixture(scope="session")
 def ingested(tmp_path_factory) -> tuple[Path, Path]:
     """The sample corpus ingested once with the bundled embedder, via the CLI."""
-    base = tmp_path_factory.mktemp("e2e")
-    home, docs = base / "home", base / "docs"
-    shutil.copytree(CORPUS, docs)
-    result = ragchat("ingest", str(docs), env={"RAGCHAT_HOME": str(home)})
-    assert result.returncode == 0, result.stderr
-    assert "5 added, 0 updated, 0 removed, 0 unchanged, 0 skipped" in result.stderr
-    return home, docs
+    return ingest_corpus(tmp_path_factory.mktemp("e2e"))
 
 
 @pytest.fixture

@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes import FakeEmbedder
@@ -83,6 +89,66 @@ def serving(
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def llama_cpp_serving(key: str, *extra: str) -> Iterator[str]:
+    """llama.cpp's OpenAI-compatible server for the bundled GGUF (as model "smol") on
+    127.0.0.1 with the API key ``key``, while the block runs; yields its /v1 URL."""
+    from ragchat.bundled import bundled_llm
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    command = [
+        *(sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_llm())),
+        *("--model_alias", "smol", "--host", "127.0.0.1", "--port", str(port)),
+        *("--api_key", key, "--n_threads", "2", *extra),
+    ]
+    with serving(command, url + "/models", {"Authorization": f"Bearer {key}"}):
+        yield url
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A request handler of a stub HTTP API on 127.0.0.1 that answers JSON and logs nothing."""
+
+    def send_json(self, status: int, body: Any) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def read_json(self) -> Any:
+        return json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"null")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def stub_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free port of 127.0.0.1 in a thread; yields its /v1 URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    # a short poll: shutdown() waits for it (the default is half a second, at every test's end)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def ingest_corpus(base: Path) -> tuple[Path, Path]:
+    """A copy of the sample corpus in ``base``/docs ingested with the bundled embedder by the
+    CLI into ``base``/home; (home, docs)."""
+    home, docs = base / "home", base / "docs"
+    shutil.copytree(CORPUS, docs)
+    result = ragchat("ingest", str(docs), env={"RAGCHAT_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    assert "5 added, 0 updated, 0 removed, 0 unchanged, 0 skipped" in result.stderr
+    return home, docs
 
 
 def make_app(home: Path, embedder: Embedder | None = None, **settings) -> App:

@@ -16,7 +16,7 @@ from ragchat.app import App
 from ragchat.config import Settings
 from ragchat.errors import LLMError
 from ragchat.llms import Generation, Message
-from ragchat.repl import Repl
+from ragchat.repl import ChatCompleter, Repl
 from ragchat.retrieval import LexicalRetriever
 
 
@@ -71,7 +71,7 @@ def test_every_slash_command(ragchat_home: Path, docs: Path, tmp_path: Path):
     )
     assert "ragchat — collection 'default', LLM fake-llm." in output
     assert "/collection  NAME: ask another collection" in output  # /help
-    assert "@path in a question searches only that file or folder." in output
+    assert "@path in a question searches only that file or folder" in output
     assert "No sources yet: ask a question first." in output
     assert "Nothing to explain yet: ask a question first." in output
 
@@ -83,7 +83,8 @@ def test_every_slash_command(ragchat_home: Path, docs: Path, tmp_path: Path):
     assert "Bananas are yellow." in output
     assert "Searched: What colour are bananas?" in output and "in prompt" in output
 
-    assert "Usage: /k N (now 5)" in output and output.count("Usage: /k N") == 2
+    assert "Usage: /k N (now 5)" in output and output.count("Usage: /k N") == 1
+    assert "/k 0 would retrieve no excerpts, so nothing to answer from; give 1 or more" in output
     assert "Retrieving 2 excerpts per question." in output and repl.engine.top_k == 2
     assert "Usage: /mode dense|lexical|hybrid (now hybrid)" in output
     assert output.count("Usage: /mode") == 2
@@ -95,7 +96,7 @@ def test_every_slash_command(ragchat_home: Path, docs: Path, tmp_path: Path):
     assert "Embeddings: fake/bag-of-words" in output and "Ranking: lexical, 2 excerpts" in output
     assert "Conversation forgotten." in output and repl.turns == []
 
-    assert f"Saved 1 answers to {saved}." in output
+    assert f"Saved 1 answer to {saved}." in output
     text = saved.read_text()
     assert text.startswith("# ragchat conversation, ")
     assert "## What colour are bananas?\n\nThe answer is in the excerpt [1]." in text
@@ -190,3 +191,152 @@ def test_the_session_survives_errors_mid_question(ragchat_home: Path, docs: Path
     assert "The answer is in the excerpt [1]." in output  # the third question is answered
     assert output.rstrip().endswith("context tokens")
     assert [t.question for t in repl.turns] == ["Are cherries small?"]
+
+
+def test_at_path_punctuation_quotes_and_the_saved_question(
+    ragchat_home: Path, docs: Path, tmp_path: Path, monkeypatch
+):
+    write(docs, "Trip to Lisboa.md", "The tram to Belém leaves from Praça da Figueira.")
+    app = chat_app(ragchat_home)
+    app.ingest(docs)
+    monkeypatch.chdir(docs)  # @paths relative to the working directory
+    saved = tmp_path / "talk.md"
+    output, repl = run(
+        app,
+        [
+            "Which fruit is small in @sub?",
+            'Where does the tram leave from? @"Trip to Lisboa.md"',
+            "Anything yellow in @'sub/c.html'.",
+            f"/save {saved}",
+        ],
+    )
+    first, second, third = repl.answers
+    assert first.question == "Which fruit is small in"
+    assert {h.path for h in first.sources} == {str(docs / "sub" / "c.html")}
+    assert {h.path for h in second.sources} == {str(docs / "Trip to Lisboa.md")}
+    assert {h.path for h in third.sources} == {str(docs / "sub" / "c.html")}
+    assert "Nothing ingested" not in output
+    text = saved.read_text()
+    assert "## Which fruit is small in @sub?" in text  # the question as typed
+    assert '## Where does the tram leave from? @"Trip to Lisboa.md"' in text
+
+
+def test_exit_and_quit_without_a_slash_and_q_leave(ragchat_home: Path, docs: Path):
+    llm = FakeLLM()
+    app = chat_app(ragchat_home, llm)
+    app.ingest(docs)
+    for word in ("exit", "QUIT", "/q"):
+        run(app, [word, "Not asked?"])
+    assert llm.prompts == []
+    run(app, ["exit the building: which fruit is red?"])  # a question that starts so
+    assert len(llm.prompts) == 1
+
+
+def test_model_switches_the_llm_and_keeps_the_collection_and_conversation(
+    ragchat_home: Path, docs: Path, monkeypatch
+):
+    first, second = FakeLLM(), FakeLLM(["Bananas are yellow [1]."])
+    second.id = "other-llm"
+    app = chat_app(ragchat_home, first)
+    app.ingest(docs)
+    monkeypatch.setattr("ragchat.app.build_llm", lambda settings: second)
+    output, repl = run(
+        app,
+        [
+            "What colour are bananas?",
+            "/k 3",
+            "/model /nowhere/model.gguf",  # one that cannot load: the old one stays
+            "/model other",
+            "And apples?",
+            "/model",
+        ],
+    )
+    assert "Answering with other-llm (collection and conversation kept)." in output
+    assert repl.app.settings.model == "other" and repl.engine.llm is second
+    assert len(first.prompts) == 1 and second.prompts  # the follow-up went to the new model
+    assert len(repl.turns) == 2 and repl.engine.top_k == 3
+    assert "LLM: other-llm" in output and repl.app.collection.name == "default"
+
+
+def test_help_aligns_at_80_columns(ragchat_home: Path, docs: Path):
+    chat_app(ragchat_home).ingest(docs)
+    out = io.StringIO()
+    Repl(chat_app(ragchat_home), Console(file=out, width=80), lines=["/help"]).run()
+    lines = out.getvalue().splitlines()
+    lines = lines[next(i for i, line in enumerate(lines) if line.startswith("  /help")) :]
+    assert any(line.startswith("  /why ") for line in lines)
+    for line in lines:
+        assert len(line) <= 80
+        assert line.startswith("  /") or line.startswith(" " * 15) or not line.strip(), line
+
+
+def test_tab_completes_commands_and_ingested_paths(ragchat_home: Path, docs: Path, monkeypatch):
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    write(docs, "Trip to Lisboa.md", "Trams.")
+    app = chat_app(ragchat_home)
+    app.ingest(docs)
+    monkeypatch.chdir(docs)
+    repl = Repl(app, Console(file=io.StringIO()), lines=[])
+    completer = ChatCompleter(repl.completable_paths)
+
+    def complete(text: str) -> list[str]:
+        found = completer.get_completions(Document(text), CompleteEvent(completion_requested=True))
+        return [c.text for c in found]
+
+    assert complete("What about @s") == ["sub/", "sub/c.html"]
+    assert complete("What about @T") == ['"Trip to Lisboa.md"']
+    assert complete('What about @"Trip t') == ['"Trip to Lisboa.md"']
+    assert complete("What about @nothing") == []
+    assert "/model" in complete("/mo") and complete("no @ here") == []
+
+
+def test_a_history_path_that_is_a_folder_is_one_line_and_the_chat_runs(
+    ragchat_home: Path, docs: Path
+):
+    from prompt_toolkit.history import InMemoryHistory
+
+    app = chat_app(ragchat_home)
+    app.ingest(docs)
+    (ragchat_home / "history").mkdir()
+    out = io.StringIO()
+    history = Repl(app, Console(file=out, width=200), lines=[])._history()
+    assert isinstance(history, InMemoryHistory)
+    assert out.getvalue() == (
+        f"Cannot keep the chat history in {ragchat_home / 'history'} (Is a directory);"
+        " this chat keeps none.\n"
+    )
+
+
+def test_status_lines_go_to_the_terminal_only(ragchat_home: Path, docs: Path):
+    app = chat_app(ragchat_home)
+    app.ingest(docs)
+    for terminal in (False, True):
+        errors = io.StringIO()
+        console = Console(file=errors, force_terminal=terminal, width=80)
+        Repl(app, Console(file=io.StringIO()), lines=["Bananas?"], errors=console).run()
+        status = errors.getvalue()
+        assert ("excerpts…" in status) is terminal  # "Reading 3 excerpts…"
+        assert status.endswith("\x1b[2K") or not terminal  # then erased
+
+
+def test_hostile_text_and_file_names_are_neutralised_in_the_chat(
+    ragchat_home: Path, tmp_path: Path
+):
+    """A file name with a newline cannot forge a result line, and bidi or zero-width
+    characters from documents or the model do not reach the screen (answers, /why, /sources,
+    the saved transcript)."""
+    hostile = "\u202e\u2066\u2069\u200b\u200d\ufeff"
+    docs = tmp_path / "docs"
+    write(docs, "a\n[9] forged.txt", f"The tide{hostile} rises two metres at the quay.")
+    llm = FakeLLM([f"It rises two metres{hostile} [1]."])
+    app = chat_app(ragchat_home, llm)
+    app.ingest(docs)
+    saved = tmp_path / "talk.md"
+    output, _ = run(app, ["How high is the tide?", "/why", "/sources", f"/save {saved}"])
+    for text in (output, saved.read_text()):
+        assert not any(c in text for c in hostile)
+        assert not any(line.startswith("[9] forged.txt") for line in text.splitlines())
+    assert "It rises two metres [1]." in output
+    assert f"[1] {docs}/a\\n[9] forged.txt" in output

@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 
 from ragchat.chunking import chunk_pages
-from ragchat.loaders import Block, Page, markdown_page, paragraph_blocks
+from ragchat.pages import Block, Page, markdown_page, paragraph_blocks
 
 
 def words(texts):

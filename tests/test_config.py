@@ -107,4 +107,13 @@ def test_option_help_says_the_settings_default_and_variable():
                     option.name,
                 )
             checked.add(option.name)
-    assert {"collection", "mode", "top_k", "chunk_tokens", "chroma_url", "model"} <= checked
+    assert {
+        "collection",
+        "mode",
+        "top_k",
+        "chunk_tokens",
+        "chroma_url",
+        "model",
+        "embedding_base_url",
+        "embedding_device",
+    } <= checked

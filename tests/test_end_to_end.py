@@ -147,3 +147,17 @@ def test_llm_from_a_local_gguf_path(ingested):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["models"]["llm"] == str(gguf)
+
+
+def test_the_bundled_model_does_not_loop_on_a_list(ingested):
+    """With llama.cpp's default repeat penalty (1.0) SmolLM2-135M answers this with
+    "1. 1. 1. 1. 2. 3. 4. … 62." (issue 18, item 3); with ragchat's 1.1 it writes the list."""
+    home, _ = ingested
+    result = ragchat(
+        "ask", "--json", "--max-tokens", "256", "--temperature", "0.2",
+        "List the rules for the harbour.",
+        env={"RAGCHAT_HOME": str(home)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    words = json.loads(result.stdout)["answer"].split()
+    assert len(words) > 40 and sum(w.rstrip(".").isdigit() for w in words) < len(words) / 3

@@ -6,6 +6,7 @@ with the bundled MiniLM (and SmolLM2 for --summary) on a corpus built here.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from fakes import FakeEmbedder, FakeLLM
 from helpers import ragchat
+from rich.console import Console
 
 from ragchat import explore
 from ragchat.app import App
@@ -229,10 +231,40 @@ def test_cluster_names_from_the_llm_are_short_plain_text():
         ("Topic: Star formation", "Star formation"),
         ("", ""),
         ("x" * 200, ""),
+        ("Bread baking.", "Bread baking"),
+        ("IT security audits", "IT security audits"),
+        ("This group consists of documents about bread baking.", ""),
+        ("Documents that contain recipes", ""),
+        ("These are recipes", ""),
+        ("Notes on the harbour, its boats and the moorings", ""),  # over six words
+        ("The harbour keeps the boats.", ""),  # a sentence
     ],
 )
 def test_clean_name(reply: str, name: str):
     assert clean_name(reply) == name
+
+
+def test_a_name_that_falls_back_to_keywords_says_so():
+    from ragchat.render import clusters_view
+
+    documents = [
+        Document(str(i), f"/d/{i}.md", f"title {i}", "lead", unit(1, i / 10)) for i in range(4)
+    ]
+    clusters = cluster(documents, 2)
+    llm = FakeLLM(["Bread baking", "This group consists of documents about bread."])
+    advanced = []
+    name_clusters(clusters, llm, "{documents}\n{keywords}", lambda: advanced.append(1))
+    assert len(advanced) == 2  # progress per cluster
+    assert clusters[1].name == "" and clusters[1].to_dict()["rejected_name"] == (
+        "This group consists of documents about bread."
+    )
+    assert clusters[0].to_dict()["rejected_name"] is None
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(clusters_view(clusters))
+    assert (
+        "  named by its words: the model's reply was not a short name"
+        " ('This group consists of documents about bread.')" in console.file.getvalue()
+    )
 
 
 # spectrum
@@ -347,6 +379,7 @@ def test_cluster_summary_names_come_from_the_bundled_llm(explored):
         assert found["name"] is None or (
             0 < len(found["name"]) <= 48 and "\x1b" not in found["name"]
         )
+        assert (found["name"] is None) == (found["rejected_name"] is not None)  # said so
         assert found["keywords"]
 
 

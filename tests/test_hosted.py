@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from helpers import free_port, ragchat, serving
+from helpers import JsonHandler, free_port, llama_cpp_serving, ragchat, stub_server
 
 pytestmark = pytest.mark.slow
 
@@ -21,30 +18,7 @@ WRONG_KEY = "sk-wrong-9999-secret"
 
 @pytest.fixture(scope="module")
 def server():
-    from ragchat.bundled import bundled_llm
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(bundled_llm()),
-        "--model_alias",
-        "smol",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--api_key",
-        KEY,
-        "--n_ctx",
-        "2048",
-        "--n_threads",
-        "2",
-    ]
-    with serving(command, url + "/models", {"Authorization": f"Bearer {KEY}"}):
+    with llama_cpp_serving(KEY, "--n_ctx", "2048") as url:
         yield url
 
 
@@ -87,14 +61,14 @@ def test_wrong_key_is_a_clear_error_without_the_key(ingested, server):
         assert secret not in result.stdout + result.stderr
 
 
-class _ApiStub(BaseHTTPRequestHandler):
+class _ApiStub(JsonHandler):
     """A minimal OpenAI-style server for the error paths llama.cpp's server cannot show."""
 
     status = 404
     requests = 0
 
     def do_GET(self):  # /v1/models
-        self._send(
+        self.send_json(
             200,
             {
                 "object": "list",
@@ -104,29 +78,15 @@ class _ApiStub(BaseHTTPRequestHandler):
 
     def do_POST(self):  # /v1/chat/completions
         type(self).requests += 1
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self._send(self.status, {"error": {"message": "nope", "type": "error", "code": None}})
-
-    def _send(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.read_json()
+        self.send_json(self.status, {"error": {"message": "nope", "type": "error", "code": None}})
 
 
 @pytest.fixture
 def stub():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ApiStub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     _ApiStub.requests = 0
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", _ApiStub
-    server.shutdown()
+    with stub_server(_ApiStub) as url:
+        yield url, _ApiStub
 
 
 def test_unknown_model_lists_what_the_server_offers(ingested, stub):

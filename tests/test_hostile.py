@@ -18,19 +18,30 @@ INJECTION = (
 )
 
 
-def test_escapes_in_names_and_text_never_reach_the_terminal(tmp_path: Path):
+def search_and_ask(tmp_path: Path, files: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Ingest ``files`` (name: text) and run a search and a question about the boiler:
+    (stdout, stderr) of each, by command."""
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "boiler\x1b[31m.md").write_text(INJECTION)
+    for name, text in files.items():
+        (docs / name).write_text(text)
     env = {"RAGCHAT_HOME": str(tmp_path / "home")}
     ingest = ragchat("ingest", str(docs), env=env)
     assert ingest.returncode == 0, ingest.stderr
+    outputs = {}
     for args in (["search", "boiler service"], ["ask", "When is the boiler serviced?"]):
         result = ragchat(*args, env=env)
         assert result.returncode == 0, result.stderr
-        output = result.stdout + result.stderr
-        assert "\x1b" not in output and "\x07" not in output, args
-        assert "Sources" in result.stdout or args[0] == "search"
+        outputs[args[0]] = (result.stdout, result.stderr)
+    return outputs
+
+
+def test_escapes_in_names_and_text_never_reach_the_terminal(tmp_path: Path):
+    outputs = search_and_ask(tmp_path, {"boiler\x1b[31m.md": INJECTION})
+    for command, (stdout, stderr) in outputs.items():
+        assert "\x1b" not in stdout + stderr and "\x07" not in stdout + stderr, command
+    assert "Sources" in outputs["ask"][0]
+    env = {"RAGCHAT_HOME": str(tmp_path / "home")}
     answer = json.loads(ragchat("ask", "--json", "When is the boiler serviced?", env=env).stdout)
     assert answer["sources"] and answer["sources"][0]["path"].endswith(".md")
     # the excerpt reaches the model inside the quoted-data block, after the rules
@@ -43,4 +54,41 @@ def test_escapes_in_names_and_text_never_reach_the_terminal(tmp_path: Path):
     user = messages[1]["content"]
     assert (
         user.index('"""') < user.index("IGNORE ALL") < user.rindex('"""') < user.index("Question:")
+    )
+
+
+BIDI = "\u202e\u2066\u2067\u2068\u2069\u200b\u200d\ufeff"
+
+
+def test_bidi_characters_and_newlines_in_names_never_reach_the_terminal(tmp_path: Path):
+    """U+202E and friends from a document, its file name and the model's answer are not
+    printed; a newline in a file name is shown as \\n and cannot forge a result line."""
+    files = {
+        "a\n[9] forged.txt": f"The boiler{BIDI} is serviced every October by Tidewater Heating.\n",
+        f"notes{BIDI[0]}dm.md": f"# Heat{BIDI}ing\n\nThe boiler is gas fired.\n",
+    }
+    for command, (stdout, stderr) in search_and_ask(tmp_path, files).items():
+        output = stdout + stderr
+        assert not any(c in output for c in BIDI), command
+        assert "a\\n[9] forged.txt" in output and "notes\\u202edm.md" in output, output
+        assert not any(line.startswith("[9] forged.txt") for line in output.splitlines())
+
+
+def test_search_into_a_closed_stdout_fails(ingested):
+    import os
+    import subprocess
+    import sys
+
+    home, _ = ingested
+    result = subprocess.run(
+        [sys.executable, "-m", "ragchat", "search", "joining fee"],
+        preexec_fn=lambda: os.close(1),
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RAGCHAT_HOME": str(home), "RAGCHAT_EMBEDDING_MODEL": "bundled"},
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "Error: cannot write the output: stdout is not writable (Bad file descriptor).\n"
     )

@@ -182,6 +182,7 @@ def test_symlinks_fifos_and_big_files_are_skipped_with_reasons(
 def test_a_reader_that_hangs_or_crashes_is_cut_off(tmp_path: Path):
     from ragchat.errors import LoadError
     from ragchat.isolation import SafeLoader
+    from ragchat.loaders import load
 
     slow = SafeLoader(timeout=2)
     with pytest.raises(LoadError, match="took longer than 2s"):
@@ -191,7 +192,7 @@ def test_a_reader_that_hangs_or_crashes_is_cut_off(tmp_path: Path):
         hungry.load_with(_eat_memory, tmp_path)
     # and the worker comes back for the next file
     (tmp_path / "ok.md").write_text("fine")
-    assert hungry.load(tmp_path / "ok.md")[0].text == "fine"
+    assert hungry.load_with(load, tmp_path / "ok.md")[0].text == "fine"
     slow.close()
     hungry.close()
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from ragchat.errors import LoadError
-from ragchat.loaders import html_page, load, markdown_page, paragraph_blocks
+from ragchat.loaders import load
+from ragchat.pages import html_page, markdown_page, paragraph_blocks
 
 
 def texts(page):
