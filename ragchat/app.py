@@ -17,16 +17,24 @@ from pathlib import Path
 from typing import Any
 
 from ragchat.collection import Collection
-from ragchat.config import Settings, ensure_private_dir, model_cache
+from ragchat.config import (
+    Settings,
+    ensure_private_dir,
+    home_read_only,
+    model_cache,
+    prepare_home,
+)
 from ragchat.embedders import Embedder, embedding_model_id, make_embedder
 from ragchat.engine import Engine
-from ragchat.ingest import Ingestor, IngestReport, Progress
+from ragchat.errors import NotIngested, StoreError
+from ragchat.ingest import Ingestor, IngestReport, Progress, Selection
 from ragchat.llms import LLM, OpenAILLM, build_llm, endpoint_url, llm_id
-from ragchat.manifest import Manifest, write_lock
+from ragchat.manifest import FileRecord, Manifest, write_lock
 from ragchat.prompting import Prompts
 from ragchat.remote_embedder import OpenAIEmbedder, is_remote
 from ragchat.retrieval import Retriever, build_retriever
 from ragchat.store import VectorStore, check_collection_name
+from ragchat.text import did_you_mean
 
 
 class App:
@@ -49,22 +57,31 @@ class App:
         )
 
     @cached_property
-    def manifest(self) -> Manifest:
+    def writable(self) -> bool:
+        """Can the store be written? (A read-only home can still be searched and asked.)"""
         os.umask(0o077)  # everything ragchat writes to its store is the user's alone
-        ensure_private_dir(self.home)
+        return prepare_home(self.home)
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        read_only = not self.writable
         if self.settings.chroma_url:
             from ragchat.server_manifest import ServerManifest
 
             digest = hashlib.sha1(self.settings.chroma_url.rstrip("/").encode()).hexdigest()[:12]
-            folder = ensure_private_dir(self.home / "servers" / digest)
-            return ServerManifest(folder / "manifest.sqlite3", self.store)
-        return Manifest(self.home / "manifest.sqlite3")
+            folder = self.home / "servers" / digest
+            if not read_only:
+                ensure_private_dir(folder)
+            return ServerManifest(folder / "manifest.sqlite3", self.store, read_only)
+        return Manifest(self.home / "manifest.sqlite3", read_only)
 
     @cached_property
     def store(self) -> VectorStore:
         if self.settings.chroma_url:
             return VectorStore(self.home / "chroma", self.settings.chroma_url)
-        return VectorStore(ensure_private_dir(self.home / "chroma"))
+        if self.writable:
+            ensure_private_dir(self.home / "chroma")
+        return VectorStore(self.home / "chroma", read_only=not self.writable)
 
     @cached_property
     def collection(self) -> Collection:
@@ -116,26 +133,39 @@ class App:
             self._llm = build_llm(self.settings)
         return self._llm
 
-    def ingestor(self, progress: Progress | None = None, reindex: bool = False) -> Ingestor:
+    def ingestor(
+        self,
+        progress: Progress | None = None,
+        reindex: bool = False,
+        selection: Selection | None = None,
+    ) -> Ingestor:
         if reindex:  # rebuilt with the collection's model (unless one is named) on today's backend
             model = self.embedding_model
             self.drop_collection()
             if self._embedder is None:
                 self._embedder = self._make_embedder(model, self.settings.embedding_backend)
         embedder = self.embedder
+        chunk_tokens, differs = self.collection.chunk_size(self.settings.chunk_tokens)
+        if differs and "chunk_tokens" in self.explicit:
+            self.notify(differs)
         return Ingestor(
             self.collection,
             embedder,
-            self.settings.chunk_tokens,
+            chunk_tokens,
             progress,
             self.settings.max_file_mb,
+            selection,
         )
 
     def ingest(
-        self, root: Path | Sequence[Path], progress: Progress | None = None, reindex: bool = False
+        self,
+        root: Path | Sequence[Path],
+        progress: Progress | None = None,
+        reindex: bool = False,
+        selection: Selection | None = None,
     ) -> IngestReport:
         with self.writing():
-            report = self.ingestor(progress, reindex).run(root)
+            report = self.ingestor(progress, reindex, selection).run(root)
             if self.manifest.purge_needed():
                 self.purge()
             return report
@@ -149,8 +179,43 @@ class App:
         self.manifest.purge()
         self.manifest.purged()
 
+    def forget(self, paths: Sequence[Path]) -> dict[str, FileRecord]:
+        """Remove the ingested files at or under ``paths`` (as stored: also when they are gone
+        from disk) from the collection, and their text from the store's files. Nothing is
+        removed when any path holds no ingested file (NotIngested names it)."""
+        collection = self.collection
+        collection.require()
+        with self.writing():
+            files = collection.files()
+            chosen: dict[str, FileRecord] = {}
+            for path in paths:
+                found = collection.files_under(path)
+                if not found:
+                    raise NotIngested(
+                        f"Collection {collection.name!r} holds no file at or under {path}"
+                        f"{did_you_mean(collection.paths_like(str(path.absolute())))}"
+                    )
+                chosen.update((p, files[p]) for p in found)
+            try:
+                collection.remove(chosen)
+            finally:
+                collection.lexical.close()
+            if self.manifest.purge_needed():
+                self.purge()
+        return chosen
+
+    def drop(self) -> None:
+        """Drop the collection (see ``Collection.drop``) and scrub its text from disk."""
+        self.collection.require()
+        with self.writing():
+            self.collection.drop()
+            self.purge()
+
     def writing(self) -> AbstractContextManager[None]:
-        """Hold the store's write lock (another writer is refused with its PID)."""
+        """Hold the store's write lock (another writer is refused with its PID); a read-only
+        home is refused, in one line, before anything is written."""
+        if not self.writable:
+            raise StoreError(home_read_only(self.home))
         return write_lock(self.manifest.path.parent)
 
     def drop_collection(self) -> None:
@@ -161,7 +226,15 @@ class App:
         """The ranking for ``mode`` (default: the setting) over an existing collection."""
         self.collection.require()
         self.collection.check_embedder(self.embedder.id)
-        return build_retriever(mode or self.settings.mode, self.embedder, self.collection)
+        mode = mode or self.settings.mode
+        if mode != "dense" and not self.manifest.read_only:
+            gap = self.collection.lexical_gap()
+            if gap:  # else the ranking is silently by embeddings alone
+                self.notify(
+                    f"Warning: {gap}: {'nothing' if mode == 'lexical' else 'only embeddings'}"
+                    f" rank the results; {self.collection.rebuild_command()} rebuilds it."
+                )
+        return build_retriever(mode, self.embedder, self.collection)
 
     def engine(self) -> Engine:
         retriever = self.retriever()
@@ -218,6 +291,7 @@ class App:
                     "embedder": record.embedder,
                     "dimension": record.dimension,
                     "chunker": record.chunker,
+                    "chunk_tokens": record.chunk_tokens,
                 }
             )
         return {

@@ -29,6 +29,7 @@ from ragchat.cli_options import (
     build_app,
     collection_option,
     consoles,
+    count_option,
     echo_json,
     embedding_option,
     handle_errors,
@@ -38,6 +39,7 @@ from ragchat.cli_options import (
     mode_option,
     read_question,
     remote_embedding_option,
+    selection_options,
     setting_option,
 )
 from ragchat.config import MODES
@@ -88,11 +90,14 @@ def main() -> None:
     is_flag=True,
     help="Drop the collection and rebuild it from the files: after doctor finds damage, or to change embedder.",
 )
+@selection_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @json_option("the summary")
 @handle_errors
 def ingest(
     paths: tuple[Path, ...],
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
     collection: str | None,
     chroma_url: str | None,
     reindex: bool,
@@ -111,10 +116,13 @@ def ingest(
     Example:
         ragchat ingest ./docs --collection notes
         ragchat ingest --rebuild ./docs    # after 'ragchat doctor' reports damage
+        ragchat ingest ~/notes --include '*.md' --exclude archive
         RAGCHAT_EMBEDDING_MODEL=bundled ragchat ingest corpora/harbor
     """
+    from ragchat.ingest import Selection
     from ragchat.render import IngestProgress, ingest_line
 
+    selection = Selection(include, exclude)
     app = build_app(collection=collection, chroma_url=chroma_url, **flags)
     out, err = consoles(quiet or as_json)
     if quiet or as_json:
@@ -123,7 +131,7 @@ def ingest(
     try:
         for index, path in enumerate(paths):
             with IngestProgress(err) as progress:
-                reports.append(app.ingest(path, progress, reindex=reindex and index == 0))
+                reports.append(app.ingest(path, progress, reindex and index == 0, selection))
     except KeyboardInterrupt:
         from ragchat.interrupts import exit_interrupted
 
@@ -138,6 +146,78 @@ def ingest(
         return
     for path, report in zip(paths, reports, strict=True):
         err.print(ingest_line(path, report), markup=False)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@collection_option
+@json_option("the files removed")
+@handle_errors
+def forget(paths: tuple[Path, ...], as_json: bool, **flags: Any) -> None:
+    """Remove files, or all files under folders, from the collection.
+
+    PATHs are the paths as ingested (absolute; a relative one is taken from the current
+    folder), also when they are gone from disk. Their chunks, lexical rows and document
+    vectors go, and their text is scrubbed from the store's files, as ingest does for deleted
+    files. Nothing is removed when a PATH holds no ingested file.
+
+    \b
+    Example:
+        ragchat forget docs/old-drafts
+        ragchat forget /home/me/notes/2019.md --collection notes
+    """
+    app = build_app(**flags)
+    removed = app.forget(list(paths))
+    chunks = sum(record.chunks for record in removed.values())
+    if as_json:
+        echo_json({"collection": app.collection.name, "removed": sorted(removed), "chunks": chunks})
+        return
+    click.echo(
+        f"Forgot {plural(len(removed), 'file')} ({plural(chunks, 'chunk')}) from collection"
+        f" {app.collection.name!r}.",
+        err=True,
+    )
+
+
+@main.command()
+@click.argument("name", metavar="COLLECTION")
+@setting_option(
+    "--chroma-url",
+    name="chroma_url",
+    text="Drop it from this Chroma server (for every machine that uses it)",
+    default_shown=False,
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask; needed when stdin is not a terminal.")
+@handle_errors
+def drop(name: str, chroma_url: str | None, yes: bool) -> None:
+    """Delete a collection, text and all; asks first unless --yes.
+
+    Its chunks, lexical index, document vectors and file list go, and its text is scrubbed
+    from the store's files. The documents themselves are not touched: 'ragchat ingest PATH
+    --collection COLLECTION' rebuilds it.
+
+    \b
+    Example:
+        ragchat drop old-notes
+        ragchat drop scratch --yes
+    """
+    app = build_app(collection=name, chroma_url=chroma_url)
+    app.collection.require()
+    documents, chunks = app.collection.counts()
+    what = f"collection {name!r} ({plural(documents, 'document')}, {plural(chunks, 'chunk')})"
+    if app.settings.chroma_url:
+        what += (
+            f" from the Chroma server at {app.settings.chroma_url}, for every machine that uses"
+            f" it (its Chroma collections {name}, {name}__docs and {name}__files)"
+        )
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"Not dropping {what} without asking; add --yes to drop it.")
+        if not click.confirm(f"Drop {what}?", default=False, err=True):
+            click.echo("Nothing dropped.", err=True)
+            sys.exit(1)
+    app.drop()
+    click.echo(f"Dropped {what}.", err=True)
 
 
 @main.command()
@@ -213,14 +293,7 @@ def chat(**flags: Any) -> None:
 @remote_embedding_option
 @allow_remote_option("Allow sending the query to an embeddings server off this machine")
 @mode_option
-@click.option(
-    "-k",
-    "top_k",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="How many excerpts to show.",
-)
+@count_option("top_k", "How many excerpts to show.")
 @json_option("the ranked excerpts")
 @handle_errors
 def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
@@ -236,7 +309,7 @@ def search(query: str, top_k: int, as_json: bool, **flags: Any) -> None:
     """
     from ragchat.render import search_view
 
-    text = read_question(query)
+    text = read_question(query, "query")
     app = build_app(**flags)
     hits = app.retriever().retrieve(text, top_k)
     if as_json:
@@ -422,24 +495,28 @@ def config() -> None:
 
     The file is $RAGCHAT_HOME/config.toml.
 
+    A value is checked when it is set (as every setting is when it is read), so a bad one is
+    refused and nothing is written.
+
     \b
     Example:
         ragchat config set embedding_model bundled
         ragchat config set api_key        # prompts for the value, without echo
+        ragchat config get top_k
         ragchat config show
     """
 
 
-@config.command(name="set")
+@config.command(name="set", context_settings={"ignore_unknown_options": True})  # VALUE may be -1
 @click.argument("name")
 @click.argument("value", required=False)
 @handle_errors
 def config_set(name: str, value: str | None) -> None:
     """Set NAME to VALUE (secrets are asked for without echo when VALUE is left out)."""
-    from ragchat.config import SECRET_SETTINGS, resolve_home, write_setting
+    from ragchat.config import SECRET_SETTINGS, check_setting_name, resolve_home, write_setting
 
     if value is None:
-        value = click.prompt(name, hide_input=name in SECRET_SETTINGS)
+        value = click.prompt(check_setting_name(name), hide_input=name in SECRET_SETTINGS)
     path = write_setting(resolve_home(), name, value)
     click.echo(f"Set {name} in {path}.", err=True)
 
@@ -455,27 +532,94 @@ def config_unset(name: str) -> None:
     click.echo(f"Removed {name} from {path}.", err=True)
 
 
+@config.command(name="get")
+@click.argument("name")
+@handle_errors
+def config_get(name: str) -> None:
+    """Print the value of NAME in effect (environment > config file > default); keys are masked.
+
+    \b
+    Example:
+        ragchat config get top_k
+    """
+    from ragchat.config import check_setting_name, resolve_home, resolve_settings, shown
+    from ragchat.errors import ConfigError
+
+    setting = resolve_settings(resolve_home())[check_setting_name(name)]
+    if setting.error:
+        raise ConfigError(setting.message)
+    click.echo(shown(name, setting.value))
+
+
 @config.command(name="show")
-@json_option("the settings")
+@json_option("the settings, each with its value (typed) and source")
 @handle_errors
 def config_show(as_json: bool) -> None:
-    """Every setting in effect (flag > environment > config file > default); keys are masked."""
+    """Every setting in effect and where it comes from (environment > config file > default);
+    keys are masked. A bad value is shown, marked invalid, with its fix.
 
-    from ragchat.config import FIELDS, load_settings_explained, resolve_home, shown
+    \b
+    Example:
+        ragchat config show --json
+    """
+    from ragchat.config import (
+        CONFIG_FILE,
+        resolve_home,
+        resolve_settings,
+        shown,
+        unknown_in_file,
+    )
 
-    settings, explicit = load_settings_explained(resolve_home())
-    rows = {name: shown(name, getattr(settings, name)) for name in FIELDS}
+    home = resolve_home()
+    settings = resolve_settings(home)
+    unknown = unknown_in_file(home)
+    masked = {name: shown(name, setting.value) for name, setting in settings.items()}
     if as_json:
+        rows: dict[str, Any] = {}
+        for name, setting in settings.items():
+            row = {"value": masked[name], "source": setting.source}
+            if setting.source != "default":
+                row["origin"] = setting.origin
+            if setting.error:
+                row["invalid"] = setting.error
+                row["fix"] = setting.fix
+            rows[name] = row
+        for name in unknown:
+            rows[name] = {
+                "source": "file",
+                "invalid": "unknown setting",
+                "fix": f"run 'ragchat config unset {name}'",
+            }
         echo_json(rows)
         return
-    from ragchat.render import key_value_table
+    from rich.text import Text
 
-    out, _ = consoles()
-    out.print(
-        key_value_table(
-            [(n, v + ("" if n in explicit else "  (default)")) for n, v in rows.items()]
+    from ragchat.render import key_value_table
+    from ragchat.text import sanitize
+
+    out, err = consoles()
+    where = {"env": "environment", "file": "config file", "flag": "flag", "default": "default"}
+    lines = []
+    for name, setting in settings.items():
+        line = Text(sanitize(str(masked[name])))
+        source = where[setting.source] + (f" {setting.origin}" if setting.source == "env" else "")
+        line.append(f"  ({source})", style="dim")
+        if setting.error:
+            line.append(f"  invalid: {setting.error}; {setting.fix}", style="red")
+        lines.append((name, line))
+    for name in unknown:
+        fix = f"unknown setting; run 'ragchat config unset {name}'"
+        lines.append((name, Text(fix, style="red")))
+    out.print(key_value_table(lines))
+    out.print(Text(f"Config file: {home / CONFIG_FILE}", style="dim"))
+    bad = [r for r in settings.values() if r.error]
+    if bad or unknown:
+        err.print(
+            f"{len(bad) + len(unknown)} invalid: every other command refuses to run until"
+            " it is fixed.",
+            markup=False,
+            style="yellow",
         )
-    )
 
 
 @main.command()

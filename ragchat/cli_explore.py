@@ -14,32 +14,28 @@ import click
 
 from ragchat.cli_options import (
     F,
+    OutputFile,
     allow_remote_option,
     announce_destination,
     base_url_option,
     build_app,
     collection_option,
     consoles,
+    count_option,
     echo_json,
     embedding_option,
     handle_errors,
     json_option,
     model_option,
 )
+from ragchat.map_drawing import PROJECTIONS
 from ragchat.text import plural, shown_path
 
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @collection_option
-@click.option(
-    "-n",
-    "count",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="How many related documents.",
-)
+@count_option("count", "How many related documents.")
 @json_option("the related documents")
 @handle_errors
 def similar(path: Path, count: int, as_json: bool, **flags: Any) -> None:
@@ -120,7 +116,9 @@ def cluster(count: int | None, summary: bool, members: int, as_json: bool, **fla
         lambda total: counting_progress(err, "Naming clusters", total),
     )
     if as_json:
-        echo_json({"collection": app.collection.name, "clusters": [c.to_dict() for c in clusters]})
+        echo_json(
+            {"collection": app.collection.name, "clusters": [c.to_dict(members) for c in clusters]}
+        )
         return
     out, _ = consoles()
     out.print(clusters_view(clusters, members))
@@ -131,17 +129,19 @@ def cluster(count: int | None, summary: bool, members: int, as_json: bool, **fla
 @click.option(
     "--out",
     "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputFile(),
     default=Path("map.html"),
     show_default=True,
     help="Where to write: .html (interactive, works offline) or .png.",
 )
+@click.option("--force", "-f", is_flag=True, help="Overwrite the file if it exists.")
 @click.option(
     "--method",
-    type=click.Choice(["pca", "umap"]),
-    default="pca",
+    type=click.Choice(PROJECTIONS),
+    default="auto",
     show_default=True,
-    help="Projection to 2-D; umap needs: pip install umap-learn.",
+    help="Projection to 2-D: t-SNE or UMAP keep clusters apart (auto: UMAP when"
+    " umap-learn is installed, else t-SNE); pca keeps the directions of most variance.",
 )
 @click.option(
     "--color",
@@ -167,6 +167,7 @@ def cluster(count: int | None, summary: bool, members: int, as_json: bool, **fla
 @handle_errors
 def map_command(
     out: Path,
+    force: bool,
     method: str,
     colour: str,
     clusters: int | None,
@@ -189,6 +190,9 @@ def map_command(
     from ragchat.map_drawing import write
     from ragchat.render import counting_progress
 
+    replacing = out.exists()
+    if replacing and not force:
+        raise click.UsageError(f"{out} exists; add --force to overwrite it, or give another --out.")
     app = build_app(**flags)
     if summary:
         announce_destination(app, quiet)
@@ -205,7 +209,8 @@ def map_command(
     write(document_map, out)
     if not quiet:
         click.echo(
-            f"Wrote {shown_path(str(out))} ({plural(len(document_map.points), 'document')},"
+            f"{'Replaced' if replacing else 'Wrote'} {shown_path(str(out))}"
+            f" ({plural(len(document_map.points), 'document')},"
             f" {plural(len(document_map.groups), colour + ' group')}).",
             err=True,
         )
@@ -232,14 +237,7 @@ def examples_option(flag: str, which: str) -> Callable[[F], F]:
     is_flag=True,
     help="Score every chunk of the collection and show the lowest and highest.",
 )
-@click.option(
-    "-n",
-    "count",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="With --chunks: how many from each end.",
-)
+@count_option("count", "With --chunks: how many from each end.")
 @collection_option
 @embedding_option
 @json_option("the scores")

@@ -10,6 +10,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -275,10 +276,30 @@ def ingest_options(command: F) -> F:
     return command
 
 
+def selection_options(command: F) -> F:
+    """--include and --exclude: which files under the folders ingest and watch take."""
+    command = click.option(
+        "--exclude",
+        multiple=True,
+        metavar="GLOB",
+        help="Leave out files and folders matching GLOB, e.g. 'drafts' or '*.log'; repeatable."
+        " Files left out that were ingested before are removed.",
+    )(command)
+    return click.option(
+        "--include",
+        multiple=True,
+        metavar="GLOB",
+        help="Only files matching GLOB (their path under PATH, or their name), e.g. '*.md';"
+        " repeatable.",
+    )(command)
+
+
 def llm_options(command: F) -> F:
     options = [
         model_option("LLM: .gguf path, hub 'REPO:FILE.gguf' or 'bundled'"),
-        setting_option("-k", name="top_k", text="Excerpts to retrieve", type=click.IntRange(min=1)),
+        setting_option(
+            "-k", "-n", name="top_k", text="Excerpts to retrieve", type=click.IntRange(min=1)
+        ),
         setting_option(
             "--max-tokens", name="max_tokens", text="Longest answer in tokens", type=int
         ),
@@ -308,6 +329,38 @@ def llm_options(command: F) -> F:
     return command
 
 
+def count_option(name: str, text: str, default: int = 10) -> Callable[[F], F]:
+    """How many results: ``-k`` or ``-n``, the same spelling on every command."""
+    return click.option(
+        "-k",
+        "-n",
+        name,
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=True,
+        help=text,
+    )
+
+
+class OutputFile(click.Path):
+    """A file to write: checked before any work is done, so a bad path costs nothing. Its
+    folder must exist and be writable; a folder is not a file."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = Path(os.fsdecode(super().convert(value, param, ctx))).expanduser()
+        folder = path.absolute().parent
+        if not folder.exists():
+            self.fail(f"the folder {folder} does not exist; create it first.", param, ctx)
+        if not folder.is_dir():
+            self.fail(f"{folder} is not a folder.", param, ctx)
+        if not os.access(folder, os.W_OK):
+            self.fail(f"the folder {folder} is not writable.", param, ctx)
+        return path
+
+
 def json_option(what: str) -> Callable[[F], F]:
     """``--json``: print ``what`` as JSON instead of a table."""
     return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON.")
@@ -335,9 +388,9 @@ class OneLineUsageError(click.ClickException):
     exit_code = 2
 
 
-def read_question(question: str) -> str:
-    """The question, or stdin for '-'; an empty one, one that cannot be read and one with
-    bytes that are not UTF-8 are usage errors."""
+def read_question(question: str, what: str = "question") -> str:
+    """The question (or query), or stdin for '-'; an empty one, one that cannot be read and
+    one with bytes that are not UTF-8 are usage errors."""
     if question == "-":
         try:
             text = sys.stdin.read()
@@ -346,7 +399,7 @@ def read_question(question: str) -> str:
             if isinstance(exc, OSError):
                 reason = "stdin is closed" if exc.errno == errno.EBADF else str(exc.strerror)
             raise OneLineUsageError(
-                f"Cannot read the question from stdin ({reason}); pass it as an argument."
+                f"Cannot read the {what} from stdin ({reason}); pass it as an argument."
             ) from None
     else:
         text = question
@@ -354,11 +407,9 @@ def read_question(question: str) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:  # a byte the shell passed that is not UTF-8 (a lone surrogate)
         raise OneLineUsageError(
-            f"The question has bytes that are not UTF-8 text ({escaped(text)}); type it again."
+            f"The {what} has bytes that are not UTF-8 text ({escaped(text)}); type it again."
         ) from None
     text = text.strip()
     if not text:
-        raise click.UsageError(
-            "The question is empty; pass it as an argument or on stdin with '-'."
-        )
+        raise click.UsageError(f"The {what} is empty; pass it as an argument or on stdin with '-'.")
     return text

@@ -21,6 +21,7 @@ from ragchat.cli_options import (
     llm_options,
     mode_option,
     remote_embedding_option,
+    selection_options,
 )
 
 
@@ -28,9 +29,12 @@ from ragchat.cli_options import (
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @collection_option
 @ingest_options
+@selection_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or lines, only errors.")
 @handle_errors
-def watch(path: Path, quiet: bool, **flags: Any) -> None:
+def watch(
+    path: Path, include: tuple[str, ...], exclude: tuple[str, ...], quiet: bool, **flags: Any
+) -> None:
     """Ingest PATH, then sync its collection as files change.
 
     Added, edited, renamed and deleted files are synced a second or two after their last
@@ -41,10 +45,11 @@ def watch(path: Path, quiet: bool, **flags: Any) -> None:
     Example:
         ragchat watch ./notes --collection notes
     """
-    from ragchat.ingest import IngestReport
+    from ragchat.ingest import IngestReport, Selection
     from ragchat.render import IngestProgress, ingest_line, sync_line
     from ragchat.watch import Watcher, interrupt_on_terminate
 
+    selection = Selection(include, exclude)
     app = build_app(**flags)
     _, err = consoles(quiet)
     if quiet:
@@ -52,7 +57,7 @@ def watch(path: Path, quiet: bool, **flags: Any) -> None:
 
     def initial() -> IngestReport:
         with IngestProgress(err) as progress:
-            return app.ingest(path, progress)
+            return app.ingest(path, progress, selection=selection)
 
     watcher = Watcher(
         app,
@@ -63,6 +68,7 @@ def watch(path: Path, quiet: bool, **flags: Any) -> None:
         ),
         on_sync=lambda report: err.print(sync_line(report, watcher.root), markup=False),
         on_wait=lambda message: err.print(message, markup=False),
+        selection=selection,
     )
     interrupt_on_terminate()
     try:

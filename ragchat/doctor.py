@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragchat.collection import Collection
+from ragchat.config import home_read_only
+from ragchat.errors import StoreError
 from ragchat.text import plural
 
 if TYPE_CHECKING:
@@ -52,6 +54,14 @@ def _private(path: Path) -> Check:
 def run(app: App) -> list[Check]:
     checks = [Check("versions", "ok", versions())]
     home: Path = app.home
+    try:
+        writable = app.writable
+    except StoreError as exc:  # no store to check: say why, and still check the models
+        return [*checks, Check("home", "fail", str(exc)), _llm_check(app)]
+    if writable:
+        checks.append(Check("home", "ok", f"{home}, writable"))
+    else:
+        checks.append(Check("home", "warn", home_read_only(home)))
     checks.append(_private(home))
     checks.append(_private(home / "config.toml"))
     try:
@@ -78,12 +88,14 @@ def run(app: App) -> list[Check]:
 
 
 def _collection_checks(app: App, collection: Collection) -> list[Check]:
+    """One verdict per state: an interrupted ingest (which also leaves counts out of step) is
+    a warning that the next ingest repairs; counts out of step without one are damage, a
+    failure whose fix names the folders to ingest again."""
     name = collection.name
     record = collection.require()
     label = f"collection {name!r}"
-    fix = f"run 'ragchat ingest --rebuild PATH --collection {name}' to rebuild it from your files"
+    fix = f"run '{collection.rebuild_command()}' to rebuild it from your files"
     documents, chunks = collection.counts()
-    checks = []
     damage = app.store.damage(name, thorough=True)
     if damage:  # before asking Chroma anything: it may crash loading a damaged index
         return [Check(label, "fail", f"the vector index is damaged: {damage}; {fix}")]
@@ -98,14 +110,27 @@ def _collection_checks(app: App, collection: Collection) -> list[Check]:
                 f"the vector store cannot read it ({type(exc).__name__}: {exc}); {fix}",
             )
         ]
-    if stored != chunks:
-        checks.append(
-            Check(
-                label,
-                "fail",
-                f"{plural(stored, 'chunk')} in Chroma but {chunks} in the manifest; {fix}",
-            )
-        )
+    try:
+        gap = collection.lexical_gap()
+        indexed = collection.lexical.count() if collection.lexical.is_built() else 0
+    except Exception as exc:  # a damaged index: tantivy's own message says what is wrong
+        gap, indexed = f"the lexical index cannot be read ({exc})", -1
+    vectors = (
+        f"{plural(stored, 'chunk')} in Chroma but {chunks} in the manifest"
+        if stored != chunks
+        else ""
+    )
+    words = (
+        f"{plural(indexed, 'chunk')} indexed for {chunks}" if not gap and indexed != chunks else ""
+    )
+    checks = []
+    if app.manifest.pending(name):  # what it left out of step is what the next ingest repairs
+        left = "; ".join(what for what in (vectors, words) if what)
+        detail = "the last ingest was interrupted" + (f" ({left})" if left else "")
+        checks.append(Check(label, "warn", f"{detail}; the next 'ragchat ingest' repairs it"))
+        words = ""
+    elif vectors:
+        checks.append(Check(label, "fail", f"{vectors}; {fix}"))
     elif chunks and not probe:
         checks.append(
             Check(label, "fail", f"a search finds nothing in {plural(chunks, 'chunk')}; {fix}")
@@ -118,27 +143,8 @@ def _collection_checks(app: App, collection: Collection) -> list[Check]:
                 f"{plural(documents, 'document')}, {plural(chunks, 'chunk')}, embedder {record.embedder}",
             )
         )
-    try:
-        lexical = collection.lexical.count()
-    except Exception as exc:  # a damaged index: tantivy's own message says what is wrong
-        checks.append(Check(f"{label} lexical index", "fail", f"cannot be read ({exc}); {fix}"))
-    else:
-        if lexical != chunks:
-            checks.append(
-                Check(
-                    f"{label} lexical index",
-                    "fail",
-                    f"{plural(lexical, 'chunk')} indexed for {chunks}; {fix}",
-                )
-            )
-    if app.manifest.pending(name):
-        checks.append(
-            Check(
-                f"{label} last ingest",
-                "warn",
-                "was interrupted; the next 'ragchat ingest' repairs it",
-            )
-        )
+    if gap or words:
+        checks.append(Check(f"{label} lexical index", "fail", f"{gap or words}; {fix}"))
     checks.append(_embedder_check(record.embedder))
     return checks
 

@@ -63,11 +63,15 @@ class Centroid:
         return [float(x) for x in (centre / length if length else centre)]
 
 
-def describe(path: str, headings: Sequence[str], first_text: str) -> dict[str, Any]:
-    """Title (first heading, else first line, else file name) and lead of a document."""
+def describe(
+    path: str, headings: Sequence[str], first_text: str, title: str = ""
+) -> dict[str, Any]:
+    """Title (the loader's, else the first heading, else the first line, else the file name)
+    and lead of a document."""
     first_line = next((line for line in first_text.splitlines() if line.strip()), "")
     title = (
-        next((h for h in headings if h.strip()), "")
+        title.strip()
+        or next((h for h in headings if h.strip()), "")
         or first_line.lstrip("#").strip()
         or Path(path).name
     )

@@ -11,6 +11,7 @@ them into output (one line on stderr, exit code 1).
     ├── StoreError           the Chroma store or the manifest cannot be used
     │   └── StoreBusy        another process holds the store's write lock
     ├── CollectionNotFound   asking a collection that was never ingested
+    ├── NotIngested          a path the collection holds no file at or under
     ├── PromptError          a prompt template with missing or unknown variables
     ├── LoadError            one document cannot be read (the ingest goes on without it)
     ├── ExploreError         similar / cluster / map / spectrum asked of what cannot give it
@@ -52,6 +53,10 @@ class StoreBusy(StoreError):
 
 class CollectionNotFound(RagchatError):
     """The collection has never been ingested."""
+
+
+class NotIngested(RagchatError):
+    """A path the collection holds no file at or under."""
 
 
 class PromptError(RagchatError):

@@ -24,8 +24,8 @@ from ragchat.embedders import Embedder
 from ragchat.errors import ExploreError
 from ragchat.ids import document_id
 from ragchat.llms import LLM
-from ragchat.map_drawing import DocumentMap, Point
-from ragchat.text import location, plural, sanitize, shorten
+from ragchat.map_drawing import PROJECTION_NAMES, PROJECTIONS, DocumentMap, Point
+from ragchat.text import did_you_mean, location, plural, sanitize, shorten
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,7 +60,13 @@ class Cluster:
     def label(self) -> str:
         return self.name or ", ".join(self.keywords) or f"cluster {self.number}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def shown(self, most: int = 0) -> list[Document]:
+        """The members to show: all of them, or the ``most`` nearest the centre."""
+        return self.members[:most] if most else self.members
+
+    def to_dict(self, most: int = 0) -> dict[str, Any]:
+        """The cluster as JSON, with all its members or the ``most`` nearest the centre
+        (``size`` still counts them all)."""
         return {
             "cluster": self.number,
             "name": self.name or None,
@@ -69,7 +75,7 @@ class Cluster:
             "size": len(self.members),
             "members": [
                 {"path": d.path, "title": d.title, "distance": round(distance, 6)}
-                for d, distance in zip(self.members, self.distances, strict=True)
+                for d, distance in zip(self.shown(most), self.distances, strict=False)
             ],
         }
 
@@ -91,11 +97,15 @@ def document_index(collection: Collection) -> DocumentIndex:
 def similar(collection: Collection, path: Path, n: int = 10) -> list[Related]:
     """The ``n`` documents nearest to ``path`` by cosine similarity of document vectors."""
     key = str(path.expanduser().resolve())
-    record = collection.files().get(key) if collection.exists else None
+    collection.require()
+    record = collection.files().get(key)
     if record is None:
+        meant = did_you_mean(collection.paths_like(key))
+        if not path.exists():
+            raise ExploreError(f"No such file: {path}{meant}")
         raise ExploreError(
             f"{path} is not in collection {collection.name!r}; ingest it first:"
-            f" ragchat ingest {path} --collection {collection.name}"
+            f" ragchat ingest {path} --collection {collection.name}{meant}"
         )
     if not record.chunks:
         raise ExploreError(f"{path} has no text to compare (it was ingested as empty).")
@@ -211,6 +221,16 @@ _CODE_WORDS = {
 }
 
 
+# what a website repeats on every page, and file types of titles that are file names
+_BOILERPLATE = {
+    "home", "menu", "blog", "login", "log", "sign", "subscribe", "newsletter", "copyright",
+    "privacy", "policy", "cookie", "cookies", "terms", "rights", "reserved", "contact",
+    "skip", "navigation", "search", "share", "twitter", "facebook", "linkedin", "instagram",
+    "click", "read", "page", "pages", "untitled", "pdf", "html", "htm", "md", "txt", "doc",
+    "docx",
+}  # fmt: skip
+
+
 def add_keywords(clusters: Sequence[Cluster], count: int = 3) -> None:
     """The words that most set each cluster's titles and opening lines apart from the others'
     (tf-idf with each cluster as one text): a name that costs no LLM."""
@@ -221,7 +241,7 @@ def add_keywords(clusters: Sequence[Cluster], count: int = 3) -> None:
         # a word most clusters share names none of them
         shared = 0.5 if len(texts) >= 4 else len(texts) - 1 if len(texts) > 1 else 1.0
         vectorizer = TfidfVectorizer(
-            stop_words=sorted(ENGLISH_STOP_WORDS | _CODE_WORDS),
+            stop_words=sorted(ENGLISH_STOP_WORDS | _CODE_WORDS | _BOILERPLATE),
             token_pattern=_TOKEN,
             sublinear_tf=True,
             max_df=shared,
@@ -299,37 +319,64 @@ def clean_name(text: str) -> str:
     return shorten(line.rstrip(".").strip(), NAME_CHARS)
 
 
+def umap_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("umap") is not None
+
+
 def project(
-    documents: Sequence[Document], method: str = "pca"
-) -> tuple[list[tuple[float, float]], tuple[str, str]]:
-    """2-D coordinates of the documents, and the axis labels."""
+    documents: Sequence[Document], method: str = "auto"
+) -> tuple[list[tuple[float, float]], tuple[str, str], str]:
+    """2-D coordinates of the documents, the axis labels, and the projection used.
+
+    t-SNE and UMAP keep neighbours together and clusters apart (PCA keeps the directions of
+    most variance, which can pile several clusters into one corner); a handful of documents is
+    placed by PCA, as t-SNE and UMAP need more neighbours than that."""
     if len(documents) < 2:
         raise ExploreError("A map needs at least 2 documents; ingest more first.")
+    if method not in PROJECTIONS:
+        raise ExploreError(f"Unknown projection {method!r}; use {', '.join(PROJECTIONS)}.")
     import numpy as np
 
+    if method == "auto":
+        method = "umap" if umap_installed() else "tsne"
+    if len(documents) < 6:
+        method = "pca"
     matrix = np.asarray([d.vector for d in documents], dtype=np.float64)
     if method == "umap":
         try:
             import umap  # type: ignore[import-not-found]
         except ImportError:
             raise ExploreError(
-                "UMAP is not installed; run: pip install umap-learn (or use --method pca)."
+                "UMAP is not installed; run: pip install umap-learn (or use --method tsne)."
             ) from None
         neighbours = max(2, min(15, len(documents) - 1))
         points = umap.UMAP(
             n_components=2, n_neighbors=neighbours, metric="cosine", random_state=0
         ).fit_transform(matrix)
         labels = ("UMAP 1", "UMAP 2")
-    elif method == "pca":
+    elif method == "tsne":
+        from sklearn.manifold import TSNE
+        from threadpoolctl import threadpool_limits
+
+        perplexity = max(2.0, min(30.0, (len(documents) - 1) / 3))
+        model = TSNE(
+            n_components=2, perplexity=perplexity, metric="cosine", init="pca", random_state=0
+        )
+        # up to a few thousand documents one thread is quick (~3 s for 200), and immune to
+        # OpenMP threads spinning against each other on a busy machine (10x slower there)
+        with threadpool_limits(1 if len(documents) < 3000 else None):
+            points = model.fit_transform(matrix)
+        labels = ("t-SNE 1", "t-SNE 2")
+    else:
         from sklearn.decomposition import PCA
 
         model = PCA(n_components=2, random_state=0)
         points = model.fit_transform(matrix)
         share = model.explained_variance_ratio_
         labels = (f"PC 1 ({share[0]:.0%} of variance)", f"PC 2 ({share[1]:.0%} of variance)")
-    else:
-        raise ExploreError(f"Unknown projection {method!r}; use pca or umap.")
-    return [(float(x), float(y)) for x, y in points], labels
+    return [(float(x), float(y)) for x, y in points], labels, PROJECTION_NAMES[method]
 
 
 # the map
@@ -338,7 +385,7 @@ def project(
 def document_map(
     collection: Collection,
     embedder_id: str,
-    method: str = "pca",
+    method: str = "auto",
     colour: str = "cluster",
     n_clusters: int | None = None,
     llm: LLM | None = None,
@@ -348,7 +395,7 @@ def document_map(
     """Every document as a point in 2-D (``project``), grouped by k-means cluster
     (``clusters``, named by ``llm`` if given) or by folder (``folder_groups``)."""
     documents = document_index(collection).all()
-    coordinates, axes = project(documents, method)
+    coordinates, axes, projection = project(documents, method)
     if colour == "folder":
         names = folder_groups(documents)
         # the biggest folders first, "other folders" last
@@ -370,7 +417,7 @@ def document_map(
         title=f"Collection {collection.name!r}: {plural(len(documents), 'document')}",
         subtitle=(
             f"Each point is a document (the mean of its chunks' embeddings, {embedder_id}),"
-            f" placed by {method.upper()}; colour: {kind}."
+            f" placed by {projection}; colour: {kind}."
         ),
         axes=axes,
         groups=groups,

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Protocol
 
@@ -41,10 +42,12 @@ from ragchat.loaders import (
 from ragchat.manifest import FileRecord
 from ragchat.pages import Page, Pages, paragraph_blocks
 from ragchat.store import chunk_metadata
-from ragchat.text import escaped, is_under
+from ragchat.text import escaped, is_under, plural
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
+HIDDEN = "hidden or tooling folder, not entered"  # reasons counted, not listed, in a summary
+LEFT_OUT = "left out by --include/--exclude"
 EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses at most two batches
 
 
@@ -83,12 +86,20 @@ class IngestReport:
     notes: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
+        files = [(p, why) for p, why in self.skipped if why not in (HIDDEN, LEFT_OUT)]
         text = (
             f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed,"
-            f" {self.unchanged} unchanged, {len(self.skipped)} skipped"
+            f" {self.unchanged} unchanged, {len(files)} skipped"
         )
-        if self.skipped:
-            text += ": " + ", ".join(f"{escaped(Path(p).name)} ({why})" for p, why in self.skipped)
+        if files:
+            text += ": " + ", ".join(f"{escaped(Path(p).name)} ({why})" for p, why in files)
+        hidden = [escaped(Path(p).name) for p, why in self.skipped if why == HIDDEN]
+        if hidden:
+            shown = ", ".join(hidden[:3]) + (", …" if len(hidden) > 3 else "")
+            text += f"; {plural(len(hidden), 'hidden folder')} skipped ({shown})"
+        left_out = sum(1 for _, why in self.skipped if why == LEFT_OUT)
+        if left_out:
+            text += f"; {plural(left_out, 'file')} left out by --include/--exclude"
         return text
 
     def note_lines(self) -> list[str]:
@@ -113,24 +124,64 @@ class IngestReport:
         }
 
 
-def discover(root: Path, max_bytes: int = 0) -> tuple[list[Path], list[tuple[str, str]]]:
+@dataclass(frozen=True)
+class Selection:
+    """Which files under a folder to ingest (--include and --exclude): a file is taken when
+    it matches an include glob (or none is given) and no exclude glob; a folder matching an
+    exclude glob is not entered. Globs match the path relative to the folder, or the name."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def _matches(self, globs: Sequence[str], relative: str) -> bool:
+        name = relative.rsplit("/", 1)[-1]
+        return any(fnmatch(relative, g) or fnmatch(name, g) for g in globs)
+
+    def takes(self, relative: str) -> bool:
+        if self._matches(self.exclude, relative):
+            return False
+        return not self.include or self._matches(self.include, relative)
+
+    def enters(self, relative: str) -> bool:
+        return not self._matches(self.exclude, relative)
+
+
+def discover(
+    root: Path, max_bytes: int = 0, selection: Selection | None = None
+) -> tuple[list[Path], list[tuple[str, str]]]:
     """Regular files under ``root`` that a loader can read, and the others with a reason.
 
     Symlinks are followed only within ``root``; FIFOs, devices and sockets are never opened;
-    files over ``max_bytes`` (when set) are skipped."""
+    files over ``max_bytes`` (when set) are skipped; hidden folders (and tooling folders such
+    as node_modules) are not entered, and named with the reason ``HIDDEN``; files that
+    ``selection`` leaves out are named with the reason ``LEFT_OUT``."""
     skipped: list[tuple[str, str]] = []
+    selection = selection or Selection()
     if root.is_file():
         files = [root]
     else:
         files = []
         for folder, dirs, names in os.walk(root):
+            relative = Path(folder).relative_to(root).as_posix()
+            prefix = "" if relative == "." else relative + "/"
             for name in dirs:
-                if Path(folder, name).is_symlink() and not name.startswith("."):
-                    skipped.append(
-                        (str(Path(folder, name).absolute()), "symlinked folder, not followed")
-                    )
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
-            files.extend(Path(folder, n) for n in sorted(names) if not n.startswith("."))
+                where = str(Path(folder, name).absolute())
+                if name.startswith(".") or name in SKIP_DIRS:
+                    skipped.append((where, HIDDEN))
+                elif Path(folder, name).is_symlink():
+                    skipped.append((where, "symlinked folder, not followed"))
+            dirs[:] = sorted(
+                d
+                for d in dirs
+                if not d.startswith(".") and d not in SKIP_DIRS and selection.enters(prefix + d)
+            )
+            for name in sorted(names):
+                if name.startswith("."):
+                    continue
+                if selection.takes(prefix + name):
+                    files.append(Path(folder, name))
+                else:
+                    skipped.append((str(Path(folder, name).absolute()), LEFT_OUT))
     inside = root.resolve()
     found: list[Path] = []
     seen: set[Path] = set()
@@ -312,6 +363,7 @@ class _Document:
     first_chunk: Chunk | None = None
     centroid: Centroid = field(default_factory=Centroid)
     noted: list[Page] = field(default_factory=list)  # the pages with notes ("OCR'd")
+    title: str = ""  # the loader's title for the document (on its first page), if it knows one
 
     @property
     def path(self) -> str:
@@ -321,6 +373,8 @@ class _Document:
         def counted(pages: Pages) -> Iterator[Page]:
             for page in pages:
                 self.page_count += 1
+                if self.page_count == 1:
+                    self.title = page.title
                 self.paginated = self.paginated or page.number is not None
                 if page.notes:
                     self.noted.append(page)
@@ -376,6 +430,7 @@ class Ingestor:
         chunk_tokens: int,
         progress: Progress | None = None,
         max_file_mb: int = 0,
+        selection: Selection | None = None,
     ) -> None:
         self.collection = collection
         self.store = collection.store
@@ -387,6 +442,7 @@ class Ingestor:
         self.chunk_tokens = chunk_tokens
         self.progress = progress or _NoProgress()
         self.max_file_mb = max_file_mb
+        self.selection = selection
         self._model_loaded = False
 
     def run(self, roots: Path | Sequence[Path]) -> IngestReport:
@@ -396,7 +452,7 @@ class Ingestor:
         found: dict[Path, None] = {}
         skipped: list[tuple[str, str]] = []
         for root in roots:
-            files, skips = discover(root.absolute(), self.max_file_mb * 1_000_000)
+            files, skips = discover(root.absolute(), self.max_file_mb * 1_000_000, self.selection)
             found.update(dict.fromkeys(files))
             skipped += skips
         scopes = [str(root.absolute().resolve()) for root in roots]
@@ -428,7 +484,7 @@ class Ingestor:
 
         present = {s.key for s in sources}
         gone = [k for k in known if in_scope(k) and k not in present]
-        self._remove({key: known[key] for key in gone})
+        self.collection.remove({key: known[key] for key in gone})
         report.removed.extend(gone)
 
         batch: list[_Part] = []
@@ -523,7 +579,7 @@ class Ingestor:
     def _write(self, batch: list[_Part], vectors: list[list[float]], report: IngestReport) -> None:
         """Write an embedded batch: vectors and lexical rows first, then the manifest rows of
         the documents whose last part it holds."""
-        self.collection.ensure(self.embedder)
+        self.collection.ensure(self.embedder, self.chunk_tokens)
         self.manifest.mark_pending(
             self.name,
             [(p.path, max(p.first + len(p.chunks), _chunks(p.document.previous))) for p in batch],
@@ -593,7 +649,7 @@ class Ingestor:
                 empty.append(document_id(part.path))
                 continue
             first = document.first_chunk
-            meta = describe(part.path, first.headings, first.text)
+            meta = describe(part.path, first.headings, first.text, document.title)
             entries.append((document_id(part.path), document.centroid.vector(), meta))
         self.documents.put(entries)
         self.documents.delete(empty)
@@ -624,19 +680,4 @@ class Ingestor:
                         self.name, replace(owned[path], size=-1, mtime_ns=-1, sha256="")
                     )
             self.manifest.clear_pending(self.name, [path for path, _ in pending])
-            self.manifest.flag_purge()
-
-    def _remove(self, records: dict[str, FileRecord]) -> None:
-        """Forget deleted files: their chunks, document vectors, lexical rows, then rows."""
-        if not records:
-            return
-        ids = [chunk_id(path, i) for path, record in records.items() for i in range(record.chunks)]
-        if ids and self.collection.exists:
-            self.store.delete(self.name, ids)
-        self.documents.delete([document_id(path) for path in records])
-        self.lexical.remove(*records)
-        self.lexical.commit()
-        with self.manifest.transaction():
-            for path in records:
-                self.manifest.delete_file(self.name, path)
             self.manifest.flag_purge()

@@ -16,9 +16,11 @@ index without the text of deleted chunks.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -240,11 +242,16 @@ class LexicalIndex:
     def _handle(self) -> _Handle:
         handle = _OPEN.get(self.folder)
         if handle is None:
-            if not (self.folder / "meta.json").exists():
+            if not self.is_built():
+                if self.manifest.read_only:
+                    raise StoreError(
+                        f"The lexical index of collection {self.collection!r} is missing from"
+                        f" {self.folder}, and the store is read-only; search with --mode dense."
+                    )
                 self._create()
             tantivy = _tantivy()
             try:
-                index = tantivy.Index.open(str(self.folder))
+                index = tantivy.Index.open(str(self._readable()))
             except (ValueError, OSError) as exc:
                 raise StoreError(
                     f"The lexical index of collection {self.collection!r} in {self.folder} cannot"
@@ -254,6 +261,18 @@ class LexicalIndex:
             index.register_tokenizer(ANALYZER, analyzer)
             handle = _OPEN[self.folder] = _Handle(index, index.schema, analyzer)
         return handle
+
+    def _readable(self) -> Path:
+        """The folder to open: the index's own, or for a read-only store a private folder of
+        links to its files (tantivy writes lock files beside an index even to read it)."""
+        if not self.manifest.read_only or os.access(self.folder, os.W_OK):
+            return self.folder
+        view = Path(tempfile.mkdtemp(prefix="ragchat-lexical-"))
+        atexit.register(shutil.rmtree, view, ignore_errors=True)
+        for entry in self.folder.iterdir():
+            if not entry.name.endswith(".lock"):
+                (view / entry.name).symlink_to(entry)
+        return view
 
     def _create(self) -> None:
         """A new index, holding the rows of the collection's old FTS5 table if it has one.
@@ -292,6 +311,10 @@ class LexicalIndex:
             return self.manifest.db.execute(f"SELECT chunk_id, path, text FROM {table}").fetchall()
         except sqlite3.Error:
             return None
+
+    def is_built(self) -> bool:
+        """Has the index been made (it is made on first use, by ingest or a search)?"""
+        return (self.folder / "meta.json").exists()
 
     def open(self) -> None:
         """Open (or create, or migrate) the index now, in this thread: creating it may read

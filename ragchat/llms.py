@@ -21,7 +21,7 @@ from ragchat import interrupts
 from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing, use_bundled
 from ragchat.config import DEFAULT_LLM_TIMEOUT
 from ragchat.errors import LLMError, ModelNotAvailable, RagchatError
-from ragchat.text import http_url
+from ragchat.text import parse_http_url
 
 if TYPE_CHECKING:
     from ragchat.config import Settings
@@ -116,6 +116,13 @@ def resolve_gguf(spec: str) -> tuple[str, Path]:
         return BUNDLED_LLM_ID, path
     local = Path(spec).expanduser()
     if local.exists() or (spec.lower().endswith(".gguf") and ":" not in spec):
+        if local.is_dir():
+            inside = sorted(p.name for p in local.glob("*.gguf"))[:3]
+            hint = f" (it holds {', '.join(inside)})" if inside else " (it holds no .gguf file)"
+            raise ModelNotAvailable(
+                f"--model {spec} is a folder, not a model file{hint}; give the path of a .gguf"
+                " file, or 'bundled'."
+            )
         if not local.is_file():
             raise ModelNotAvailable(f"Model file {spec} does not exist; check the --model path.")
         return str(local.resolve()), local.resolve()
@@ -345,12 +352,12 @@ class Endpoint:
         self.base_url = endpoint_url(base_url)
         self._key = api_key or os.environ.get("OPENAI_API_KEY", "")
         self.key_settings = key_settings
-        url = http_url(self.base_url)
-        if url is None:
+        try:
+            url = parse_http_url(self.base_url)
+        except ValueError as exc:
             raise LLMError(
-                f"Base URL {self.base_url!r} is not an http(s) URL;"
-                f" set {flag} like http://127.0.0.1:8000/v1."
-            )
+                f"Base URL {self.base_url!r} {exc}; set {flag} like http://127.0.0.1:8000/v1."
+            ) from None
         self.host = url.host + (f":{url.port}" if url.port else "")
         self.remote = not is_loopback(url.host)
         self.allow_remote = allow_remote

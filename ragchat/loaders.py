@@ -339,6 +339,26 @@ def load_html(path: Path) -> list[Page]:
     return [html_page(read_text(path))]
 
 
+_GENERATED_TITLE = re.compile(
+    r"^(?:microsoft (?:word|powerpoint|excel) - |untitled|document\d*$|slide \d+$)"
+    r"|\.(?:docx?|pptx?|xlsx?|odt|rtf|pdf|tex|dvi|indd|qxd|txt|html?)$",
+    re.IGNORECASE,
+)
+
+
+def pdf_title(reader: object) -> str:
+    """The title in a PDF's metadata when it is a real one: not empty, not what a program
+    wrote by itself ("Microsoft Word - report.doc", "untitled", a file name)."""
+    try:
+        title = str(getattr(getattr(reader, "metadata", None), "title", None) or "")
+    except Exception:  # damaged metadata: no title, the document is still read
+        return ""
+    title = " ".join(CONTROL_CHARACTERS.sub("", title).split())
+    if len(title) < 3 or _GENERATED_TITLE.search(title) or not re.search(r"[^\W\d_]", title):
+        return ""
+    return title
+
+
 @register(".pdf", isolated=True)
 def load_pdf(path: Path) -> list[Page]:
     """One Page per PDF page, numbered from 1; empty-password encryption is opened."""
@@ -366,6 +386,8 @@ def load_pdf(path: Path) -> list[Page]:
             Page(text=text, number=number, blocks=paragraph_blocks(text), notes=notes[number - 1])
             for number, text in enumerate(clean_pdf_pages(texts), start=1)
         ]
+        if pages:  # a PDF's first line is a date or a letterhead as often as its title
+            pages[0].title = pdf_title(reader) or path.name
     except FileNotDecryptedError:
         raise LoadError("encrypted with a password") from None
     except PdfReadError as exc:

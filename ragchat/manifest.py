@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS collections (
     passage_prefix TEXT NOT NULL,
     chunker TEXT NOT NULL,
     created REAL NOT NULL,
-    backend TEXT NOT NULL DEFAULT 'torch'
+    backend TEXT NOT NULL DEFAULT 'torch',
+    chunk_tokens INTEGER
 );
 CREATE TABLE IF NOT EXISTS files (
     collection TEXT NOT NULL,
@@ -62,7 +63,9 @@ class FileRecord:
     pages: int | None = None
 
 
-COLLECTION_COLUMNS = "name, embedder, dimension, query_prefix, passage_prefix, chunker, backend"
+COLLECTION_COLUMNS = (
+    "name, embedder, dimension, query_prefix, passage_prefix, chunker, backend, chunk_tokens"
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class CollectionRecord:
     passage_prefix: str
     chunker: str
     backend: str = "torch"  # collections from before the ONNX backend were built with torch
+    chunk_tokens: int | None = None  # the target chunk size; None: not recorded (built before)
 
 
 METADATA_PREFIX = "ragchat:"
@@ -82,7 +86,11 @@ METADATA_PREFIX = "ragchat:"
 def collection_metadata(record: CollectionRecord) -> dict[str, Any]:
     """The record as the metadata of its Chroma collection (read back by ``record_from_metadata``),
     so a Chroma server tells every machine what a collection was built with."""
-    return {METADATA_PREFIX + k: v for k, v in record.__dict__.items() if k != "name"}
+    return {
+        METADATA_PREFIX + k: v
+        for k, v in record.__dict__.items()
+        if k != "name" and v is not None  # Chroma metadata values cannot be None
+    }
 
 
 def record_from_metadata(name: str, meta: dict[str, Any]) -> CollectionRecord | None:
@@ -101,13 +109,20 @@ def record_from_metadata(name: str, meta: dict[str, Any]) -> CollectionRecord | 
         passage_prefix=str(value("passage_prefix", "")),
         chunker=str(value("chunker", "")),
         backend=str(value("backend", "torch")),
+        chunk_tokens=int(value("chunk_tokens")) if value("chunk_tokens") is not None else None,
     )
 
 
 class Manifest:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        """The manifest in ``path``; ``read_only`` for a store that cannot be written (a
+        read-only home), opened as immutable (no lock, no -shm file), empty when absent."""
         self.path = path
+        self.read_only = read_only
         try:
+            if read_only:
+                self.db = _read_only(path)
+                return
             self.db = sqlite3.connect(path, timeout=10, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             # deleted rows are overwritten, not left readable in free space
@@ -118,7 +133,14 @@ class Manifest:
                 self.db.execute(
                     "ALTER TABLE collections ADD COLUMN backend TEXT NOT NULL DEFAULT 'torch'"
                 )
+            if "chunk_tokens" not in columns:  # from before the chunk size was recorded
+                self.db.execute("ALTER TABLE collections ADD COLUMN chunk_tokens INTEGER")
         except sqlite3.Error as exc:
+            if not path.parent.is_dir() or not path.exists():
+                raise StoreError(
+                    f"Cannot create the manifest {path} ({exc}); set RAGCHAT_HOME to a"
+                    " writable folder."
+                ) from exc
             raise StoreError(
                 f"Cannot open the manifest {path} ({exc}); check its permissions,"
                 " or move it away and re-ingest."
@@ -158,7 +180,7 @@ class Manifest:
     def add_collection(self, record: CollectionRecord) -> None:
         self.db.execute(
             f"INSERT OR REPLACE INTO collections ({COLLECTION_COLUMNS}, created)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*_values(record), time.time()),
         )
 
@@ -236,6 +258,22 @@ class Manifest:
             (collection,),
         ).fetchone()
         return int(row[0]), int(row[1])
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A connection that reads ``path`` without writing anything beside it; an empty
+    manifest (in memory) when there is none yet."""
+    if not path.exists():
+        db = sqlite3.connect(":memory:", isolation_level=None)
+        db.executescript(SCHEMA)
+        return db
+    from urllib.parse import quote
+
+    # immutable: no -shm file to make; but a write-ahead log left by a writer still running
+    # (or killed) holds rows of its own, read as read-only WAL (SQLite uses its -shm as is)
+    log = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if log.exists() and log.stat().st_size else "immutable=1"
+    return sqlite3.connect(f"file:{quote(str(path))}?{mode}", uri=True, isolation_level=None)
 
 
 def _values(record: CollectionRecord | FileRecord) -> tuple[Any, ...]:

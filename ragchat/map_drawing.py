@@ -26,6 +26,8 @@ PALETTE = [
     "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
 ]  # fmt: skip
 LABELLED_TITLES = 30  # document titles written on the picture, spread over it
+PROJECTIONS = ("auto", "tsne", "umap", "pca")  # auto: UMAP when installed, else t-SNE
+PROJECTION_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 
 
 @dataclass
@@ -80,20 +82,29 @@ class DocumentMap:
 
 def write(document_map: DocumentMap, out: Path) -> None:
     suffix = out.suffix.lower()
-    if suffix in (".html", ".htm"):
-        out.write_text(html_page(document_map), encoding="utf-8")
-    elif suffix == ".png":
-        figure = build_figure(document_map)
-        figure.savefig(
-            out,
-            dpi=150,
-            bbox_inches="tight",
-            metadata={"Software": "ragchat", "ragchat:documents": str(len(document_map.points))},
-        )
-    else:
+    if suffix not in (".html", ".htm", ".png"):
         raise ExploreError(
             f"Cannot write a map as {out.name!r}; name the file .html (interactive) or .png."
         )
+    try:
+        if suffix == ".png":
+            figure = build_figure(document_map)
+            figure.savefig(
+                out,
+                dpi=150,
+                bbox_inches="tight",
+                metadata={
+                    "Software": "ragchat",
+                    "ragchat:documents": str(len(document_map.points)),
+                },
+            )
+        else:
+            out.write_text(html_page(document_map), encoding="utf-8")
+    except OSError as exc:
+        raise ExploreError(
+            f"Cannot write the map to {out} in the folder {out.absolute().parent}"
+            f" ({exc.strerror or exc}); give another --out."
+        ) from exc
 
 
 def spread_sample(points: Sequence[Point], count: int) -> list[int]:
@@ -154,35 +165,40 @@ def build_figure(document_map: DocumentMap) -> Any:
             label=f"{_plain(label, 36)} ({counts[group]})",
             zorder=2,
         )
-    for index in spread_sample(document_map.points, LABELLED_TITLES):
-        point = document_map.points[index]
-        axes.annotate(
-            _plain(point.title, 32),
-            (point.x, point.y),
-            xytext=(5, 4),
-            textcoords="offset points",
-            fontsize=7.5,
-            color="#333333",
-            path_effects=halo,
-            zorder=3,
+    labels: list[tuple[Any, bool]] = []  # (label, must it be shown); placed in this order
+
+    def write_label(text: str, at: tuple[float, float], required: bool, **style: Any) -> None:
+        annotation = axes.annotate(
+            text, at, xytext=(0, 0), textcoords="offset points", ha="center", va="center", **style
         )
-    for group, label in enumerate(document_map.groups):
+        labels.append((annotation, required))
+
+    for group, name in enumerate(document_map.groups):  # group names first, then titles
         members = [p for p in document_map.points if p.group == group]
         if len(members) < 2:
             continue
         xs, ys = sorted(p.x for p in members), sorted(p.y for p in members)
-        # under the points and faint: it names the region without hiding what is in it
-        axes.text(
-            xs[len(xs) // 2],
-            ys[len(ys) // 2],
-            _plain(label, 30),
+        write_label(
+            _plain(name, 30),
+            (xs[len(xs) // 2], ys[len(ys) // 2]),
+            True,
             fontsize=13,
             fontweight="bold",
-            ha="center",
-            va="center",
             color=document_map.colour(group),
-            alpha=0.55,
-            zorder=1,
+            path_effects=[patheffects.withStroke(linewidth=4, foreground="white")],
+            arrowprops={"arrowstyle": "-", "color": "#999999", "lw": 0.7},  # when placed far
+            zorder=4,
+        )
+    for index in spread_sample(document_map.points, LABELLED_TITLES):
+        point = document_map.points[index]
+        write_label(
+            _plain(point.title, 32),
+            (point.x, point.y),
+            False,
+            fontsize=7.5,
+            color="#333333",
+            path_effects=halo,
+            zorder=3,
         )
     axes.set_title(_plain(document_map.title, 100), fontsize=15, loc="left", pad=22)
     axes.text(
@@ -209,7 +225,47 @@ def build_figure(document_map: DocumentMap) -> Any:
         title_fontsize=10,
         markerscale=1.2,
     )
+    figure.canvas.draw()  # the constrained layout settles the axes first
+    _place(figure, labels)
     return figure
+
+
+# where a label may go from its anchor, in points: above it first, then around, farther out
+_SPOTS = [
+    (dx * r * 9, dy * r * 7)
+    for r in (1, 2, 3.5, 5.5, 8, 11, 15, 20, 27, 36, 48)
+    for dx, dy in ((0, 1), (0, -1), (1, 0.6), (-1, 0.6), (1, -0.6), (-1, -0.6), (0.5, 1), (-0.5, 1))
+]
+_NEAR = 16  # a title stays next to its point (the first two rings of spots), or is left out
+_LEADER = 24  # a name placed beyond this ring gets a thin line back to its group
+
+
+def _place(figure: Any, labels: Sequence[tuple[Any, bool]]) -> None:
+    """Move each label (in order) to the first spot around its anchor, inside the plot, where
+    it overlaps no label placed before it; a title with no such spot near its point is left
+    out, a group's name goes farther, with a line back to its group."""
+    from matplotlib.text import Text
+
+    renderer = figure.canvas.get_renderer()
+    frame = figure.axes[0].get_window_extent(renderer)
+    placed: list[Any] = []
+    for label, required in labels:
+        spots = _SPOTS if required else _SPOTS[:_NEAR]
+        for n, (dx, dy) in enumerate(spots):
+            label.xyann = (dx, dy + (6 if dy > 0 else -6))  # clear of the point itself
+            box = Text.get_window_extent(label, renderer).expanded(1.06, 1.15)  # no line
+            inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
+            if inside and not any(box.overlaps(other) for other in placed):
+                placed.append(box)
+                if label.arrow_patch is not None:  # a group's name: its line when it is far
+                    label.arrow_patch.set_visible(n >= _LEADER)
+                break
+        else:
+            if required:  # nowhere free: its first spot, over whatever is there
+                label.xyann = (_SPOTS[0][0], _SPOTS[0][1] + 6)
+                placed.append(Text.get_window_extent(label, renderer))
+            else:
+                label.set_visible(False)
 
 
 def html_page(document_map: DocumentMap) -> str:
@@ -218,7 +274,7 @@ def html_page(document_map: DocumentMap) -> str:
     return _HTML.replace("__TITLE__", html.escape(document_map.title)).replace("__DATA__", data)
 
 
-_HTML = """<!DOCTYPE html>
+_HTML = r"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -237,9 +293,10 @@ _HTML = """<!DOCTYPE html>
   circle { stroke: #fff; stroke-width: 1; transition: opacity .15s; }
   circle:hover { stroke: #222; stroke-width: 2; cursor: pointer; }
   .dim { opacity: .12; }
-  .glabel { font-weight: 700; font-size: 16px; opacity: .6; pointer-events: none; }
+  .glabel { font-weight: 700; paint-order: stroke; stroke: #fff; stroke-linejoin: round; pointer-events: none; }
   .axis { fill: #888; font-size: 12px; }
-  .tlabel { fill: #444; font-size: 10.5px; paint-order: stroke; stroke: #fff; stroke-width: 3px; pointer-events: none; }
+  .tlabel { fill: #444; paint-order: stroke; stroke: #fff; stroke-linejoin: round; pointer-events: none; }
+  .hidden { display: none; }
   aside { width: 280px; overflow-y: auto; }
   aside h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .05em; color: #666; margin: 6px 0; }
   .legend div { display: flex; align-items: center; gap: 8px; padding: 4px 6px; border-radius: 4px; cursor: pointer; }
@@ -290,19 +347,11 @@ function el(name, attrs, parent) {
   (parent || svg).appendChild(node);
   return node;
 }
-el("text", {x: W / 2, y: H - 12, "text-anchor": "middle", class: "axis"}).textContent = data.axes[0];
-el("text", {x: 16, y: H / 2, "text-anchor": "middle", class: "axis", transform: `rotate(-90 16 ${H / 2})`}).textContent = data.axes[1];
-data.groups.forEach((g, i) => {  // drawn first, so the points lie on top of the names
-  const members = data.points.filter(p => p.group === i);
-  if (members.length < 2) return;
-  const median = a => a.sort((u, v) => u - v)[Math.floor(a.length / 2)];
-  const label = el("text", {x: sx(median(members.map(p => p.x))), y: sy(median(members.map(p => p.y))), "text-anchor": "middle",
-                            class: "glabel", fill: g.colour});
-  label.textContent = g.label;
-  const box = label.getBBox();  // keep the name inside the picture
-  const shift = box.x < 4 ? 4 - box.x : box.x + box.width > W - 4 ? W - 4 - box.x - box.width : 0;
-  label.setAttribute("x", Number(label.getAttribute("x")) + shift);
-});
+const axes = [
+  el("text", {x: W / 2, y: H - 12, "text-anchor": "middle", class: "axis"}),
+  el("text", {x: 16, y: H / 2, "text-anchor": "middle", class: "axis", transform: `rotate(-90 16 ${H / 2})`}),
+];
+axes.forEach((node, i) => { node.textContent = data.axes[i]; });
 const radius = data.points.length > 3000 ? 2.5 : data.points.length > 300 ? 4 : 6;
 const circles = data.points.map(p => {
   const c = el("circle", {cx: sx(p.x), cy: sy(p.y), r: radius, fill: data.groups[p.group].colour});
@@ -311,13 +360,72 @@ const circles = data.points.map(p => {
   c.addEventListener("click", () => { if (p.uri) window.open(p.uri, "_blank"); });
   return c;
 });
+// Labels: drawn after the points (on top of them, with a white halo), at the same size on the
+// screen whatever the zoom, and placed where they overlap no other label (see layout()).
+const median = a => a.slice().sort((u, v) => u - v)[Math.floor(a.length / 2)];
+// where a label may go around its anchor, in screen pixels: above it first, then farther out
+const SPOTS = [];
+for (const r of [1, 2, 3.5, 5.5, 8, 11, 15]) {
+  for (const [dx, dy] of [[0, -1], [0, 1], [1, -0.6], [-1, -0.6], [1, 0.6], [-1, 0.6], [0.5, -1], [-0.5, -1]]) {
+    SPOTS.push([dx * r * 14, dy * r * 9]);
+  }
+}
+const labels = [];
+data.groups.forEach((g, i) => {  // group names first: they are placed before any title
+  const members = data.points.filter(p => p.group === i);
+  if (members.length < 2) return;
+  const node = el("text", {class: "glabel", fill: g.colour, "text-anchor": "middle"});
+  node.textContent = g.label;
+  labels.push({node, group: i, kind: "group", size: 15, halo: 4, reach: SPOTS.length,
+               x: median(members.map(p => sx(p.x))), y: median(members.map(p => sy(p.y)))});
+});
 data.points.forEach(p => {
   if (!p.label) return;
-  const short = p.title.length > 32 ? p.title.slice(0, 31) + "…" : p.title;
-  const right = sx(p.x) > W * 0.75;  // near the right edge: write the title to the left of the point
-  el("text", {x: sx(p.x) + (right ? -1 : 1) * (radius + 2), y: sy(p.y) - radius, class: "tlabel",
-              "text-anchor": right ? "end" : "start"}).textContent = short;
+  const node = el("text", {class: "tlabel", "text-anchor": "middle"});
+  node.textContent = p.title.length > 32 ? p.title.slice(0, 31) + "…" : p.title;
+  // a title stays next to its point (the first two rings of spots), or is not shown
+  labels.push({node, group: p.group, kind: "title", size: 11, halo: 3, reach: 16, x: sx(p.x), y: sy(p.y)});
 });
+function pixelSize() {  // svg units per screen pixel at the current zoom
+  const box = svg.getBoundingClientRect();
+  return Math.max(view.w / (box.width || W), view.h / (box.height || H));
+}
+function overlaps(a, b) {
+  return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+}
+function layout() {
+  const k = pixelSize(), gap = 3 * k, lift = (radius + 3) * k;
+  const placed = axes.map(node => {  // labels keep clear of the axis names too
+    const box = node.getBBox();
+    return {x: box.x - gap, y: box.y - gap, w: box.width + 2 * gap, h: box.height + 2 * gap};
+  });
+  for (const label of labels) {
+    const node = label.node;
+    if (hidden.has(label.group)) { node.classList.add("hidden"); continue; }
+    node.classList.remove("hidden");
+    node.style.fontSize = label.size * k + "px";
+    node.style.strokeWidth = label.halo * k + "px";
+    node.setAttribute("x", 0); node.setAttribute("y", 0);
+    const box = node.getBBox();  // its size, and where its box lies from (x, y)
+    let best = null;
+    for (const [dx, dy] of SPOTS.slice(0, label.reach)) {
+      // above or below the anchor: the box's bottom (or top) clears the point
+      const cx = label.x + dx * k, cy = label.y + dy * k + (dy < 0 ? -lift : dy > 0 ? lift + box.height : 0);
+      const spot = {x: cx + box.x - gap, y: cy + box.y - gap, w: box.width + 2 * gap, h: box.height + 2 * gap};
+      const inside = spot.x >= view.x && spot.y >= view.y && spot.x + spot.w <= view.x + view.w && spot.y + spot.h <= view.y + view.h;
+      if (inside && !placed.some(other => overlaps(spot, other))) { best = {cx, cy, spot}; break; }
+    }
+    if (!best) { node.classList.add("hidden"); continue; }  // no room at this zoom: zoom in
+    node.setAttribute("x", best.cx); node.setAttribute("y", best.cy);
+    placed.push(best.spot);
+  }
+  // for tests and tools: where each shown label is on the screen
+  document.body.dataset.labels = JSON.stringify(labels.filter(l => !l.node.classList.contains("hidden")).map(l => {
+    const r = l.node.getBoundingClientRect();
+    return {kind: l.kind, group: l.group, text: l.node.textContent, x: r.x, y: r.y, w: r.width, h: r.height};
+  }));
+  document.body.dataset.layout = "done";
+}
 function showTip(e, p) {
   tip.replaceChildren();
   const b = document.createElement("b"); b.textContent = p.title; tip.appendChild(b);
@@ -338,6 +446,11 @@ function refresh() {
     circles[i].classList.toggle("dim", !shown);
   });
   legend.querySelectorAll("div").forEach((row, i) => row.classList.toggle("off", hidden.has(i)));
+  layout();  // a hidden group's labels go, and free their room
+}
+function showOnly(i) {
+  hidden.clear();
+  data.groups.forEach((_, j) => { if (j !== i) hidden.add(j); });
 }
 const legend = document.getElementById("legend");
 data.groups.forEach((g, i) => {
@@ -348,12 +461,15 @@ data.groups.forEach((g, i) => {
   row.append(swatch, label, count);
   row.addEventListener("click", () => {
     const only = hidden.size === data.groups.length - 1 && !hidden.has(i);
-    hidden.clear();
-    if (!only) data.groups.forEach((_, j) => { if (j !== i) hidden.add(j); });
+    if (only) hidden.clear(); else showOnly(i);
     refresh();
   });
   legend.appendChild(row);
 });
+// map.html#group=N opens the map showing only group N (counted from 1, as in the legend)
+const wanted = /^#group=(\d+)$/.exec(location.hash);
+if (wanted && data.groups[Number(wanted[1]) - 1]) showOnly(Number(wanted[1]) - 1);
+refresh();
 document.getElementById("find").addEventListener("input", e => { query = e.target.value.trim().toLowerCase(); refresh(); });
 function toSvg(e) {
   const box = svg.getBoundingClientRect(), scale = Math.max(view.w / box.width, view.h / box.height);
@@ -365,6 +481,7 @@ svg.addEventListener("wheel", e => {
   const at = toSvg(e), factor = e.deltaY < 0 ? 0.8 : 1.25;
   view = {x: at.x - (at.x - view.x) * factor, y: at.y - (at.y - view.y) * factor, w: view.w * factor, h: view.h * factor};
   setView();
+  layout();
 }, {passive: false});
 let drag = null;
 svg.addEventListener("mousedown", e => {
@@ -377,8 +494,12 @@ window.addEventListener("mousemove", e => {
   view.y = drag.view.y - (e.clientY - drag.y) * drag.scale;
   setView();
 });
-window.addEventListener("mouseup", () => { drag = null; svg.classList.remove("dragging"); });
-svg.addEventListener("dblclick", () => { view = {x: 0, y: 0, w: W, h: H}; setView(); });
+window.addEventListener("mouseup", () => {
+  if (drag) layout();
+  drag = null; svg.classList.remove("dragging");
+});
+svg.addEventListener("dblclick", () => { view = {x: 0, y: 0, w: W, h: H}; setView(); layout(); });
+window.addEventListener("resize", layout);
 </script>
 </body>
 </html>

@@ -41,6 +41,9 @@ class Page:
     label: str = ""  # how a citation names it when not "page N": "slide 3", "sheet Revenue"
     notes: list[str] = field(default_factory=list)  # what was off reading it ("OCR'd")
     offset: int = 0  # where ``text`` starts in the file's text (a window of a big file)
+    # the document's title, on its first page, from loaders that know one (HTML's <title>,
+    # a PDF's metadata); else it is read off the first heading or line (document_vectors.py)
+    title: str = ""
 
     @property
     def name(self) -> str:
@@ -175,6 +178,9 @@ def markdown_page(text: str, headings: list[tuple[int, str]] | None = None) -> P
 
 
 _HTML_DROP = {"script", "style", "noscript", "template", "head", "svg", "canvas", "iframe"}
+# a site's navigation, banners and asides: the same on every page, not what a page says
+_HTML_BOILERPLATE = {"nav", "footer", "aside"}
+_HTML_CONTENT = {"article", "main", "section"}  # a <header> in one of these is the page's own
 _HTML_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _HTML_BLOCKS = {
     "address", "article", "aside", "blockquote", "body", "caption", "dd", "details", "div",
@@ -186,10 +192,19 @@ _SPACES = re.compile(r"\s+")
 
 
 def html_page(markup: str) -> Page:
-    """Visible text of an HTML document, one block per paragraph-level element."""
+    """Visible text of an HTML document, one block per paragraph-level element, without the
+    site's navigation, footers and asides; titled by its <title>, else its first <h1>."""
     from bs4 import BeautifulSoup, Comment, Doctype, NavigableString
 
     soup = BeautifulSoup(markup, "html.parser")
+    title = next(
+        (
+            _SPACES.sub(" ", found.get_text(" ")).strip()
+            for found in (soup.find("title"), soup.find("h1"))
+            if found is not None and found.get_text().strip()
+        ),
+        "",
+    )
     parts: list[str] = []
     blocks: list[Block] = []
     headings: list[tuple[int, str]] = []
@@ -221,8 +236,10 @@ def html_page(markup: str) -> Page:
                 inline.append(str(child))
                 continue
             name = child.name
-            if name in _HTML_DROP:
+            if name in _HTML_DROP or name in _HTML_BOILERPLATE:
                 continue
+            if name == "header" and not child.find_parent(_HTML_CONTENT):
+                continue  # the site's banner, not an article's own header
             if name in _HTML_HEADINGS:
                 flush()
                 level = int(name[1])
@@ -242,4 +259,4 @@ def html_page(markup: str) -> Page:
 
     walk(soup)
     flush()
-    return Page(text="".join(parts), blocks=blocks)
+    return Page(text="".join(parts), blocks=blocks, title=title)

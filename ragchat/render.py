@@ -240,8 +240,8 @@ def key_value_table(rows: Sequence[tuple[str, Any]]) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
-    for key, value in rows:
-        table.add_row(key, Text(sanitize(str(value))))
+    for key, value in rows:  # a Text is shown as it is (its maker sanitized it)
+        table.add_row(key, value if isinstance(value, Text) else Text(sanitize(str(value))))
     return table
 
 
@@ -493,7 +493,7 @@ def clusters_view(clusters: Sequence[Cluster], members: int = 0) -> RenderableTy
                     style="dim yellow",
                 )
             )
-        shown = cluster.members[:members] if members else cluster.members
+        shown = cluster.shown(members)
         for document in shown:
             line = Text("  ")
             line.append(shown_path(document.path))

@@ -47,8 +47,8 @@ class ServerManifest(Manifest):
     """The manifest on a Chroma server, with a local SQLite copy (beside which the lexical
     index is kept); ``sync`` brings the copy and the index in step with the server."""
 
-    def __init__(self, path: Path, store: VectorStore) -> None:
-        super().__init__(path)
+    def __init__(self, path: Path, store: VectorStore, read_only: bool = False) -> None:
+        super().__init__(path, read_only)
         self.store = store
         self.synced: set[str] = set()
 
@@ -98,8 +98,8 @@ class ServerManifest(Manifest):
 
         Only the server saying the collection does not exist makes the copy go; a server that
         cannot be reached is a StoreError, and the copy is left as it is (tried again next
-        time)."""
-        if name not in self.synced:
+        time). A read-only home keeps its copy as it is (it cannot be written)."""
+        if name not in self.synced and not self.read_only:
             self._sync(name)
             self.synced.add(name)
 

@@ -20,18 +20,26 @@ from pathlib import Path
 from typing import Any
 
 from ragchat.errors import ConfigError, RagchatError, StoreError
-from ragchat.text import http_url, location
+from ragchat.text import location, parse_http_url
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 WRITE_BATCH = 2000  # well under Chroma's max batch size (~5,461)
 
 
-def check_collection_name(name: str) -> str:
+def collection_name_problem(name: str) -> str | None:
+    """What Chroma would refuse in a collection name, or None when it may be used."""
     if not _NAME.match(name) or ".." in name:
-        raise ConfigError(
-            f"Invalid collection name {name!r}: use 3-512 letters, digits, '.', '_' or '-',"
-            " starting and ending with a letter or digit (e.g. --collection notes)."
+        return (
+            "must be 3-512 letters, digits, '.', '_' or '-', starting and ending with a letter"
+            " or digit (e.g. notes)"
         )
+    return None
+
+
+def check_collection_name(name: str) -> str:
+    wrong = collection_name_problem(name)
+    if wrong:
+        raise ConfigError(f"Invalid collection name {name!r}: it {wrong}.")
     return name
 
 
@@ -168,6 +176,24 @@ HNSW_FILES = ("header.bin", "data_level0.bin", "length.bin", "link_lists.bin")
 _HEADER = struct.Struct("<iQQQQQQiiQQQdQ")
 
 
+def scrub_unused_capacity(folder: Path) -> None:
+    """Zero the part of ``data_level0.bin`` past the index's elements. hnswlib saves its whole
+    capacity, and the unused part is memory it never initialised: it can hold whatever the
+    process freed before, such as the text of documents just deleted (seen in about one
+    purge in six). No element is ever read from there."""
+    try:
+        header = (folder / "header.bin").read_bytes()
+        count, per_element = _HEADER.unpack(header)[3:5]
+        with (folder / "data_level0.bin").open("r+b") as data:
+            size = data.seek(0, os.SEEK_END)
+            used = count * per_element
+            data.seek(used)
+            while data.tell() < size:
+                data.write(bytes(min(1 << 20, size - data.tell())))
+    except (OSError, struct.error):
+        return  # no index saved yet, or a damaged one (doctor and rebuild deal with it)
+
+
 def index_damage(folder: Path, thorough: bool = False) -> str | None:
     """Why the HNSW files in a segment folder cannot be whole, or None when they can.
 
@@ -205,11 +231,39 @@ def index_damage(folder: Path, thorough: bool = False) -> str | None:
     return None
 
 
+def _private_copy(path: Path) -> Path:
+    """A copy of the store at ``path``, readable by this user only, removed at exit: in
+    memory (/dev/shm) where there is one."""
+    import atexit
+    import tempfile
+
+    memory = Path("/dev/shm")
+    parent = memory if memory.is_dir() and os.access(memory, os.W_OK) else None
+    folder = Path(tempfile.mkdtemp(prefix="ragchat-read-only-", dir=parent))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    copy = folder / path.name
+    try:
+        shutil.copytree(path, copy, ignore=shutil.ignore_patterns("*.lock"))
+        for where, _, names in os.walk(copy):  # the copy is writable: Chroma writes to it
+            os.chmod(where, 0o700)
+            for name in names:
+                os.chmod(os.path.join(where, name), 0o600)
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot read the Chroma store at {path} ({exc.strerror or exc}); check its"
+            " permissions."
+        ) from exc
+    return copy
+
+
 class VectorStore:
     """Chroma: a PersistentClient under ``path``, or a Chroma server at ``url``."""
 
-    def __init__(self, path: Path, url: str = "") -> None:
-        self.path = path
+    def __init__(self, path: Path, url: str = "", read_only: bool = False) -> None:
+        """``read_only``: the store cannot be written (a read-only home), so Chroma, which
+        writes to its database even to read it, is given a private copy of it to read."""
+        self.origin = path
+        self.path = _private_copy(path) if read_only and not url and path.is_dir() else path
         self.url = url.rstrip("/")
         self._sound: set[str] = set()  # collections whose index files were checked
 
@@ -241,7 +295,7 @@ class VectorStore:
 
     @property
     def location(self) -> str:
-        return self.url or str(self.path)
+        return self.url or str(self.origin)
 
     @property
     def client(self) -> Any:
@@ -259,11 +313,12 @@ class VectorStore:
 
         settings = Settings(anonymized_telemetry=False)
         if self.url:
-            url = http_url(self.url)
-            if url is None:
+            try:
+                url = parse_http_url(self.url)
+            except ValueError as exc:
                 raise ConfigError(
-                    f"--chroma-url {self.url!r} is not an http(s) URL, e.g. http://127.0.0.1:8000."
-                )
+                    f"--chroma-url {self.url!r} {exc}, e.g. http://127.0.0.1:8000."
+                ) from None
             with self.asking():  # the client asks the server for its version at once
                 return chromadb.HttpClient(
                     host=url.host, port=url.port_or_default, ssl=url.https, settings=settings
@@ -485,8 +540,11 @@ class VectorStore:
             db.execute("VACUUM")
             segments = {row[0] for row in db.execute("SELECT id FROM segments")}
         for folder in self.path.iterdir():
-            # index files of dropped collections (vectors only; Chroma 1.5 leaves them behind)
-            if folder.is_dir() and _UUID.match(folder.name) and folder.name not in segments:
+            if not (folder.is_dir() and _UUID.match(folder.name)):
+                continue
+            if folder.name in segments:
+                scrub_unused_capacity(folder)
+            else:  # index files of dropped collections (Chroma 1.5 leaves them behind)
                 shutil.rmtree(folder, ignore_errors=True)
 
     def _restart(self) -> None:

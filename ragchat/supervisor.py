@@ -24,6 +24,7 @@ from ragchat.interrupts import INTERRUPTED
 # open Chroma's engine or load llama.cpp or torch; tests/test_supervisor.py checks the split.
 LIGHT = frozenset({"config", "status"})
 HELP = frozenset({"--help", "-h"})
+PROG = "ragchat"  # usage lines say this, not the child's "python -m ragchat"
 CHILD = "RAGCHAT_SUPERVISED"  # set in the child: run the command itself
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
 FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
@@ -76,7 +77,7 @@ def main() -> None:
 def _cli() -> None:
     from ragchat.cli import main as cli
 
-    cli()
+    cli(prog_name=PROG)
 
 
 def _child_cli() -> None:

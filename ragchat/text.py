@@ -1,4 +1,5 @@
-"""Neutral helpers for strings: safe to print, shortened, trimmed, located, parsed as a URL.
+"""Neutral helpers for strings: safe to print, shortened, trimmed, located, parsed as a URL,
+matched against the names a user may have meant.
 
 Nothing here knows about documents, stores or models, so any module may use it (the loaders,
 chunking, rendering, exploring) without pulling in the others.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 _ESCAPES = re.compile(
@@ -155,15 +157,55 @@ class HttpUrl(NamedTuple):
         return self.port or (443 if self.https else 80)
 
 
-def http_url(url: str) -> HttpUrl | None:
-    """The parts of an http(s) URL with a host; None for anything else."""
+def parse_http_url(url: str) -> HttpUrl:
+    """The parts of an http(s) URL with a host; ValueError saying what is wrong otherwise
+    ("has an invalid port 99999", ...), for a one-line error that names it."""
     from urllib.parse import urlparse
 
     parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        return None
+    if parsed.scheme not in ("http", "https"):
+        raise ValueError("is not an http(s) URL")
+    if not parsed.hostname:
+        raise ValueError("has no host")
     try:
         port = parsed.port
     except ValueError:  # a port that is not a number, or out of range
-        return None
+        port_text = parsed.netloc.rpartition(":")[2]
+        raise ValueError(f"has an invalid port {port_text!r} (ports are 1 to 65535)") from None
+    if port == 0:
+        raise ValueError("has an invalid port '0' (ports are 1 to 65535)")
     return HttpUrl(parsed.scheme, parsed.hostname, port)
+
+
+def http_url(url: str) -> HttpUrl | None:
+    """The parts of an http(s) URL with a host; None for anything else."""
+    try:
+        return parse_http_url(url)
+    except ValueError:
+        return None
+
+
+def close_matches(
+    word: str, candidates: Iterable[str], key: Callable[[str], str] | None = None, n: int = 3
+) -> list[str]:
+    """The candidates most like ``word`` (difflib), best first; ``key`` says what of each
+    candidate to compare (e.g. a path's file name)."""
+    import difflib
+
+    by_key: dict[str, list[str]] = {}
+    for candidate in candidates:
+        by_key.setdefault(key(candidate) if key else candidate, []).append(candidate)
+    found = difflib.get_close_matches(key(word) if key else word, list(by_key), n=n, cutoff=0.6)
+    return [c for k in found for c in by_key[k]][:n]
+
+
+def did_you_mean(matches: Sequence[str]) -> str:
+    """ "; did you mean 'x'?" (or "'x' or 'y'") for close matches, "" for none."""
+    if not matches:
+        return ""
+    return f"; did you mean {either([repr(m) for m in matches])}?"
+
+
+def either(values: Sequence[str]) -> str:
+    """'a, b or c'."""
+    return " or ".join([", ".join(values[:-1]), values[-1]] if len(values) > 1 else values)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragchat.errors import StoreBusy
-from ragchat.ingest import SKIP_DIRS, IngestReport
+from ragchat.ingest import SKIP_DIRS, IngestReport, Selection
 
 if TYPE_CHECKING:
     from ragchat.app import App
@@ -95,9 +95,11 @@ class Watcher:
         on_wait: Callable[[str], None] = lambda message: None,
         on_start: Callable[[IngestReport], None] = lambda report: None,
         quiet: float = QUIET_SECONDS,
+        selection: Selection | None = None,
     ) -> None:
         self.app = app
         self.root = root.expanduser().resolve()
+        self.selection = selection or Selection()
         self.on_sync = on_sync
         self.on_wait = on_wait
         self.on_start = on_start
@@ -118,7 +120,7 @@ class Watcher:
         first: IngestReport | None = None
         for changes in watchfiles.watch(
             self.root,
-            watch_filter=lambda change, path: not ignored(Path(path), self.root),
+            watch_filter=lambda change, path: self.wanted(Path(path)),
             debounce=DEBOUNCE_MS,
             step=STEP_MS,
             rust_timeout=WAKE_MS,
@@ -127,7 +129,9 @@ class Watcher:
         ):
             if first is None:
                 self.syncing = True
-                first = initial() if initial else self.app.ingest(self.root)
+                first = (
+                    initial() if initial else self.app.ingest(self.root, selection=self.selection)
+                )
                 self.syncing = False
                 self.on_start(first)
             now = time.time()
@@ -137,12 +141,28 @@ class Watcher:
                 self.sync(due)
         return first or IngestReport()
 
+    def wanted(self, path: Path) -> bool:
+        """Is ``path`` a change to sync: not ignored, and (for --include/--exclude) in a folder
+        the selection enters, and a file it takes (a folder, or a path that is gone, counts
+        when the selection enters it: what was ingested under it must go)."""
+        if ignored(path, self.root):
+            return False
+        relative = path.relative_to(self.root).as_posix()
+        parts = relative.split("/")
+        if not all(self.selection.enters("/".join(parts[: i + 1])) for i in range(len(parts))):
+            return False
+        return path.is_dir() or not path.exists() or self.selection.takes(relative)
+
     def sync(self, paths: list[str]) -> IngestReport | None:
         """Ingest these changed paths; None (and they keep waiting) while the store is busy."""
-        roots = [self.root] if len(paths) > WHOLE_FOLDER else [Path(p) for p in paths]
+        whole = len(paths) > WHOLE_FOLDER or (
+            # a new folder is walked from the root, where the selection's globs are relative to
+            self.selection != Selection() and any(Path(p).is_dir() for p in paths)
+        )
+        roots = [self.root] if whole else [Path(p) for p in paths]
         self.syncing = True
         try:
-            report = self.app.ingest(roots)
+            report = self.app.ingest(roots, selection=self.selection)
         except StoreBusy as exc:
             if not self.busy:
                 self.on_wait(f"{exc} Changes wait until it is free.")

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,8 +27,27 @@ CORPUS = ROOT / "corpora" / "harbor"
 EVAL = Path(os.environ.get("RAGCHAT_EVAL_DATA", ROOT.parent / "shared" / "eval"))
 
 
+# Runs a command as root without the capabilities that ignore file permissions (the tests run
+# as root): dropped from the bounding and inheritable sets, so exec'ing the command cannot
+# regain them. CAP_FOWNER too: with it, root may chmod files it does not own.
+UNPRIVILEGED = [
+    "setpriv",
+    "--inh-caps=-dac_override,-dac_read_search,-fowner",
+    "--bounding-set=-dac_override,-dac_read_search,-fowner",
+]
+
+
+def unprivileged() -> list[str]:
+    """The ``UNPRIVILEGED`` prefix, or a skip where setpriv is missing."""
+    import shutil
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is needed to drop root's file capabilities")
+    return UNPRIVILEGED
+
+
 def ragchat(
-    *args: str, input: str | None = None, env: dict | None = None
+    *args: str, input: str | None = None, env: dict | None = None, prefix: Sequence[str] = ()
 ) -> subprocess.CompletedProcess:
     environment = {
         **os.environ,
@@ -39,7 +58,7 @@ def ragchat(
         **(env or {}),
     }
     return subprocess.run(
-        [sys.executable, "-m", "ragchat", *args],
+        [*prefix, sys.executable, "-m", "ragchat", *args],
         input=input,
         capture_output=True,
         text=True,

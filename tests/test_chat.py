@@ -138,8 +138,8 @@ def test_collection_switches_and_a_missing_one_is_an_error(
     )
     assert "Usage: /collection NAME (now default)" in output
     assert (
-        "Error: Collection 'nowhere' is empty (known: default, notes); run 'ragchat ingest PATH"
-        " --collection nowhere' first." in output
+        "Error: No collection 'nowhere' (there are: default, notes); create it with"
+        " 'ragchat ingest PATH --collection nowhere'." in output
     )
     assert "Asking collection 'notes' (conversation cleared)." in output
     assert repl.engine.collection == "notes" and repl.app.collection.name == "notes"

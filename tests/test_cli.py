@@ -128,14 +128,16 @@ def test_a_byte_that_is_not_utf8_in_a_query_is_one_line(ragchat_home: Path):
     import subprocess
     import sys
 
-    for command in ("search", "ask"):
+    for command, what in (("search", b"query"), ("ask", b"question")):
         result = subprocess.run(
             [os.fsencode(sys.executable), b"-m", b"ragchat", command.encode(), b"tides \xff"],
             capture_output=True,
         )
         assert result.returncode == 2, result.stderr
         assert result.stderr == (
-            b"Error: The question has bytes that are not UTF-8 text (tides \\xff); type it again.\n"
+            b"Error: The "
+            + what
+            + b" has bytes that are not UTF-8 text (tides \\xff); type it again.\n"
         )
 
 

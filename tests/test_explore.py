@@ -175,6 +175,12 @@ def test_similar_and_cluster_refuse_what_they_cannot_do(ragchat_home: Path, tmp_
     docs = build_corpus(tmp_path / "docs")
     app = fake_app(ragchat_home)
     app.ingest(docs)
+    with pytest.raises(ExploreError, match=r"^No such file: .*elsewhere.md$"):
+        explore.similar(app.collection, tmp_path / "elsewhere.md")
+    # a typo: the ingested files named most like it
+    with pytest.raises(ExploreError, match=r"No such file: .*sky-00.md; did you mean '.*sky-0.md'"):
+        explore.similar(app.collection, docs / "astronomy" / "sky-00.md")
+    (tmp_path / "elsewhere.md").write_text("Not ingested.")
     with pytest.raises(ExploreError, match=r"not in collection 'default'; ingest it first"):
         explore.similar(app.collection, tmp_path / "elsewhere.md")
     with pytest.raises(
@@ -319,6 +325,66 @@ def test_png_figure_plots_every_document():
     assert [t.get_text() for t in axes.get_legend().get_texts()] == ["first (4)", "second (3)"]
 
 
+def crowded_map() -> DocumentMap:
+    """10 groups of 20 points, all within a few units of one corner (as PCA drew 200 documents
+    in issue 18.9), each point titled."""
+    import random
+
+    generator = random.Random(1)
+    points = [
+        Point(generator.gauss(g % 3, 0.8), generator.gauss(g // 3, 0.8), f"Note {g}-{i}", "", g)
+        for g in range(10)
+        for i in range(20)
+    ]
+    points.append(Point(40.0, 30.0, "far away", "", 0))  # the other corner, where nothing is
+    names = [f"group name number {g}" for g in range(10)]
+    return DocumentMap("Collection 'x': 201 documents", "subtitle", ("1", "2"), names, points)
+
+
+def test_png_labels_are_above_the_points_and_overlap_nothing():
+    figure = build_figure(crowded_map())
+    axes = figure.axes[0]
+    renderer = figure.canvas.get_renderer()
+    names = {f"group name number {g}" for g in range(10)}
+    shown = [t for t in axes.texts if t.get_visible() and t.get_text()]
+    assert names <= {t.get_text() for t in shown}  # every group is named
+    assert "far away" in {t.get_text() for t in shown}  # a title with room around it is written
+    points_z = max(c.get_zorder() for c in axes.collections)
+    assert all(t.get_zorder() > points_z for t in shown if t.get_text() in names)
+    from matplotlib.text import Text
+
+    boxes = [Text.get_window_extent(t, renderer) for t in shown]  # the text, not its line
+    assert [
+        (shown[i].get_text(), shown[j].get_text())
+        for i in range(len(boxes))
+        for j in range(i + 1, len(boxes))
+        if boxes[i].overlaps(boxes[j])
+    ] == []
+
+
+def test_the_map_separates_clusters_by_t_sne_and_keeps_pca():
+    """10 clusters in 40 dimensions: t-SNE (the default when UMAP is not installed) keeps them
+    apart in 2-D; PCA (still there as --method pca) piles most of them up."""
+    import numpy as np
+    from sklearn.metrics import silhouette_score
+
+    generator = np.random.default_rng(0)
+    centres = generator.normal(size=(10, 40))
+    documents = [
+        Document(f"{c}-{i}", f"/d/{c}-{i}.md", "t", "", centres[c] + generator.normal(0, 0.8, 40))
+        for c in range(10)
+        for i in range(15)
+    ]
+    groups = [c for c in range(10) for _ in range(15)]
+    tsne, axes, name = explore.project(documents)
+    assert (name, axes) == ("t-SNE", ("t-SNE 1", "t-SNE 2"))
+    pca, _, pca_name = explore.project(documents, "pca")
+    assert pca_name == "PCA"
+    assert silhouette_score(tsne, groups) > 0.7 > silhouette_score(pca, groups) + 0.3
+    with pytest.raises(ExploreError, match="Unknown projection 'mds'"):
+        explore.project(documents, "mds")
+
+
 # the commands, end to end with the bundled models
 
 
@@ -350,7 +416,7 @@ def test_similar_finds_the_near_duplicate_first(explored):
     assert (
         missing.returncode == 1
         and missing.stderr.count("\n") == 1
-        and "ingest it first" in missing.stderr
+        and "No such file" in missing.stderr
     )
 
 
@@ -472,3 +538,106 @@ def test_code_search_finds_the_function_and_cites_its_line(tmp_path: Path):
     assert (top["line"], top["end_line"]) == (17, 26)  # from the comment above the decorator
     shown = ragchat("search", "where do we retry HTTP requests?", "-k", "1", env=env)
     assert re.search(r"client\.py:17 — Client\.fetch_with_retry", shown.stdout), shown.stdout
+
+
+def test_cluster_json_honours_members(ragchat_home: Path, tmp_path: Path):
+    from click.testing import CliRunner
+
+    from ragchat.cli import main
+
+    fake_app(ragchat_home).ingest(build_corpus(tmp_path / "docs"))
+    result = CliRunner().invoke(main, ["cluster", "2", "--json", "--members", "2"])
+    assert result.exit_code == 0, result.output
+    clusters = json.loads(result.stdout)["clusters"]
+    assert [len(c["members"]) for c in clusters] == [2, 2]
+    assert sum(c["size"] for c in clusters) == 9  # the size still counts every member
+    everyone = json.loads(CliRunner().invoke(main, ["cluster", "2", "--json"]).stdout)
+    assert sum(len(c["members"]) for c in everyone["clusters"]) == 9
+    assert [c["members"][:2] for c in everyone["clusters"]] == [c["members"] for c in clusters]
+
+
+def test_documents_are_titled_by_title_h1_pdf_metadata_or_file_name(
+    ragchat_home: Path, tmp_path: Path
+):
+    from helpers import CORPUS
+    from pypdf import PdfWriter
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    nav = "<nav><a href='/'>Home</a> | <a href='/blog'>Blog</a></nav>"
+    (docs / "post.html").write_text(
+        f"<html><head><title>Solar panels on the barn</title></head><body>{nav}"
+        "<p>Twelve panels went up in May.</p></body></html>"
+    )
+    (docs / "bare.html").write_text(f"<body>{nav}<h1>Battery sizing</h1><p>Ten kWh.</p></body>")
+    for name, title in (
+        ("report.pdf", "Harbor Lights Annual Report"),
+        ("scan.pdf", "Microsoft Word - x.doc"),
+    ):
+        writer = PdfWriter(clone_from=CORPUS / "annual-report-2024.pdf")
+        writer.add_metadata({"/Title": title})
+        with (docs / name).open("wb") as handle:
+            writer.write(handle)
+    app = fake_app(ragchat_home)
+    app.ingest(docs)
+    titles = {Path(d.path).name: d.title for d in explore.document_index(app.collection).all()}
+    assert titles == {
+        "post.html": "Solar panels on the barn",
+        "bare.html": "Battery sizing",
+        "report.pdf": "Harbor Lights Annual Report",
+        "scan.pdf": "scan.pdf",
+    }
+    related = explore.similar(app.collection, docs / "report.pdf", n=3)
+    assert {r.title for r in related} == {"Solar panels on the barn", "Battery sizing", "scan.pdf"}
+    document_map = explore.document_map(app.collection, "fake", method="pca", n_clusters=2)
+    assert sorted(p.title for p in document_map.points) == sorted(titles.values())
+
+
+def test_cluster_keywords_skip_stop_words_and_boilerplate():
+    import numpy as np
+
+    def doc(i: int, title: str, lead: str) -> Document:
+        return Document(str(i), f"/d/{i}.html", title, lead, np.ones(4) / 2)
+
+    clusters = [
+        explore.Cluster(
+            1,
+            [
+                doc(
+                    1,
+                    "Home | Blog: sourdough starter",
+                    "Read more: the sourdough starter rises; subscribe",
+                ),
+                doc(2, "Sourdough loaf", "Copyright all rights reserved; sourdough"),
+            ],
+            [0.0, 0.0],
+        ),
+        explore.Cluster(
+            2,
+            [
+                doc(
+                    3,
+                    "Home | Blog: tomato seedlings",
+                    "Click to read the tomato page; privacy policy",
+                ),
+                doc(4, "Tomato report.pdf", "tomato seedlings in the greenhouse"),
+            ],
+            [0.0, 0.0],
+        ),
+    ]
+    explore.add_keywords(clusters)
+    words = {w for c in clusters for w in c.keywords}
+    assert "sourdough" in clusters[0].keywords and "tomato" in clusters[1].keywords
+    assert not words & {
+        "home",
+        "blog",
+        "read",
+        "more",
+        "subscribe",
+        "copyright",
+        "click",
+        "page",
+        "privacy",
+        "pdf",
+        "the",
+    }

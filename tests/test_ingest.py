@@ -208,3 +208,66 @@ def _eat_memory(path):
     blocks = []
     while True:
         blocks.append(bytearray(50 * 1024 * 1024))
+
+
+def test_a_collection_keeps_its_chunk_size_and_says_so(ragchat_home: Path, docs: Path):
+    """--chunk-tokens on an existing collection used to change nothing and say nothing."""
+    from fakes import FakeEmbedder
+
+    from ragchat.app import App
+    from ragchat.config import Settings
+
+    def app(chunk_tokens: int) -> tuple[App, list[str]]:
+        notes: list[str] = []
+        made = App(
+            ragchat_home,
+            Settings(chunk_tokens=chunk_tokens),
+            explicit=frozenset({"embedding_model", "chunk_tokens"}),
+            embedder=FakeEmbedder(),
+        )
+        made.notify = notes.append
+        return made, notes
+
+    write(docs, "long.md", " ".join(f"Sentence {i} is short." for i in range(60)) + "\n")
+    first, notes = app(20)
+    first.ingest(docs)
+    assert notes == [] and first.collection.record.chunk_tokens == 20
+    chunks = first.collection.files()[str(docs / "long.md")].chunks
+
+    write(docs, "long2.md", " ".join(f"Sentence {i} is brief." for i in range(60)) + "\n")
+    second, notes = app(60)
+    second.ingest(docs)
+    assert notes == [
+        "Collection 'default' was chunked at 20 tokens, not 60: it keeps 20; 'ragchat ingest"
+        " --reindex PATH --chunk-tokens 60' rebuilds it at 60."
+    ]
+    assert second.collection.files()[str(docs / "long2.md")].chunks == chunks  # still at 20
+    rebuilt, notes = app(60)
+    rebuilt.ingest(docs, reindex=True)
+    assert notes == [] and rebuilt.collection.record.chunk_tokens == 60
+    assert rebuilt.collection.files()[str(docs / "long.md")].chunks < chunks
+    assert rebuilt.status()["collections"][0]["chunk_tokens"] == 60
+
+
+def test_hidden_folders_are_counted_and_globs_choose_files(ragchat_home: Path, docs: Path):
+    from ragchat.ingest import Selection
+
+    write(docs, ".git/notes.md", "Not a document.")
+    write(docs, ".obsidian/workspace.md", "Editor state.")
+    write(docs, "node_modules/pkg/readme.md", "A package.")
+    write(docs, "sub/deeper/d.md", "Dates are sweet.")
+    app = make_app(ragchat_home)
+    report = app.ingest(docs)
+    assert sorted(Path(p).name for p in report.added) == ["a.md", "b.txt", "c.html", "d.md"]
+    assert report.summary().endswith(
+        "1 skipped: blob.bin (binary); 3 hidden folders skipped (.git, .obsidian, node_modules)"
+    )
+
+    only = app.ingest(docs, selection=Selection(include=("*.md",), exclude=("deeper",)))
+    assert sorted(Path(p).name for p in only.removed) == ["b.txt", "c.html", "d.md"]
+    assert list(app.collection.files()) == [str(docs / "a.md")]
+    assert "3 files left out by --include/--exclude" in only.summary()  # blob.bin, b.txt, c.html
+    assert "blob.bin (binary)" not in only.summary()
+    relative = app.ingest(docs, selection=Selection(include=("sub/*",)))
+    assert sorted(Path(p).name for p in app.collection.files()) == ["c.html", "d.md"]
+    assert [Path(p).name for p in relative.removed] == ["a.md"]

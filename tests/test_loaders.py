@@ -150,3 +150,54 @@ def test_sample_pdf_has_no_running_header_or_footer():
     assert all(
         "Page 1 of 3" not in p.text and "Annual Report 2024\n" not in p.text[:80] for p in pages[1:]
     )
+
+
+def test_html_titles_come_from_title_or_h1_and_boilerplate_is_dropped():
+    markup = """<html><head><title>Fixing the heat pump</title></head><body>
+    <header><a href="/">Home</a> | <a href="/blog">Blog</a></header>
+    <nav><ul><li>Home</li><li>Blog</li><li>Contact</li></ul></nav>
+    <main><article><header><h1>Heat pump notes</h1><p>By Ana, 3 March</p></header>
+    <p>The compressor hums at night.</p></article></main>
+    <aside>Subscribe to the newsletter</aside><footer>Copyright 2024, all rights reserved</footer>
+    </body></html>"""
+    page = html_page(markup)
+    assert page.title == "Fixing the heat pump"
+    assert texts(page) == ["By Ana, 3 March", "The compressor hums at night."]
+    assert page.blocks[0].headings == ("Heat pump notes",)
+    for boilerplate in ("Home", "Blog", "Subscribe", "Copyright"):
+        assert boilerplate not in page.text
+    untitled = html_page("<body><nav>Home | Blog</nav><h1>Sourdough</h1><p>Flour and water.</p>")
+    assert untitled.title == "Sourdough"
+    assert html_page("<p>Just text.</p>").title == ""
+
+
+def pdf_with_title(tmp_path: Path, name: str, title: str | None) -> Path:
+    from helpers import CORPUS
+    from pypdf import PdfWriter
+
+    writer = PdfWriter(clone_from=CORPUS / "annual-report-2024.pdf")
+    writer.add_metadata({"/Title": title} if title is not None else {"/Title": ""})
+    path = tmp_path / name
+    with path.open("wb") as handle:
+        writer.write(handle)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Energy Audit of the Old Mill", "Energy Audit of the Old Mill"),
+        ("Microsoft Word - audit_final.doc", "report.pdf"),
+        ("audit_final.docx", "report.pdf"),
+        ("untitled", "report.pdf"),
+        ("", "report.pdf"),
+        ("  ", "report.pdf"),
+        ("2024", "report.pdf"),
+    ],
+)
+def test_pdf_titles_come_from_real_metadata_titles_else_the_file_name(
+    tmp_path: Path, title, expected
+):
+    pages = load(pdf_with_title(tmp_path, "report.pdf", title))
+    assert pages[0].title == expected
+    assert all(page.title == "" for page in pages[1:])

@@ -183,3 +183,31 @@ def test_a_server_that_is_down_is_an_error_and_loses_nothing(
         status = json.loads(ragchat("status", "--json", env=env).stdout)
         assert status["collections"][0]["documents"] == 2
         assert fetched == [] and local_copy(again) == before
+
+
+def test_forget_and_drop_on_a_shared_store(chroma_server, tmp_path: Path):
+    docs = tmp_path / "docs"
+    write(docs, "zeppelin.md", "The zeppelin hangar is in Friedrichshafen.")
+    write(docs, "tea.md", "Green tea is unoxidised.")
+    one = machine(tmp_path / "home1", chroma_server, "shared-drop")
+    assert len(one.ingest(docs).added) == 2
+    other = machine(tmp_path / "home2", chroma_server, "shared-drop")
+    assert other.retriever("lexical").retrieve("zeppelin", 1)[0].path == str(docs / "zeppelin.md")
+
+    # forgetting on one machine is forgetting everywhere (the file list is on the server)
+    one.forget([docs / "zeppelin.md"])
+    again = machine(tmp_path / "home2", chroma_server, "shared-drop")
+    assert list(again.collection.files()) == [str(docs / "tea.md")]
+    assert again.retriever("lexical").retrieve("zeppelin", 5) == []
+
+    # drop says it removes the collection from the server, for every machine
+    env = {"RAGCHAT_HOME": str(tmp_path / "home1")}
+    result = ragchat("drop", "shared-drop", "--chroma-url", chroma_server, "--yes", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"Dropped collection 'shared-drop' (1 document, 1 chunk) from the Chroma server at"
+        f" {chroma_server}, for every machine that uses it" in result.stderr
+    )
+    names = VectorStore(tmp_path / "unused", chroma_server).collection_names()
+    assert not [n for n in names if n.startswith("shared-drop")]
+    assert not machine(tmp_path / "home2", chroma_server, "shared-drop").collection.exists

@@ -31,3 +31,14 @@ def test_help_version_and_no_command_run_unguarded():
     assert supervised_command(["map", "-h"]) is None
     assert supervised_command(["config", "show"]) is None
     assert supervised_command(["search", "-k", "3", "query"]) == "search"
+
+
+def test_usage_lines_name_ragchat_also_in_the_supervised_child():
+    """The child runs as ``python -m ragchat``; its usage lines must still say ``ragchat``."""
+    from helpers import ragchat
+
+    for command in ("search", "ingest", "ask", "doctor --nosuch", "eval", "config set"):
+        result = ragchat(*command.split())
+        assert result.returncode == 2, (command, result.stderr)
+        assert "python -m" not in result.stderr, (command, result.stderr)
+        assert f"Usage: ragchat {command.split()[0]}" in result.stderr, (command, result.stderr)

@@ -20,7 +20,7 @@ from helpers import ragchat
 
 from ragchat.app import App
 from ragchat.config import Settings
-from ragchat.ingest import IngestReport
+from ragchat.ingest import IngestReport, Selection
 from ragchat.manifest import write_lock
 from ragchat.render import sync_line
 from ragchat.watch import Waiting, Watcher, ignored
@@ -83,7 +83,9 @@ def test_sync_line_names_few_paths_and_counts_many(tmp_path: Path):
 class Follow:
     """A Watcher running in a thread over ``folder`` with the fake embedder."""
 
-    def __init__(self, home: Path, folder: Path, quiet: float) -> None:
+    def __init__(
+        self, home: Path, folder: Path, quiet: float, selection: Selection | None = None
+    ) -> None:
         self.app = App(
             home, Settings(), explicit=frozenset({"embedding_model"}), embedder=FakeEmbedder()
         )
@@ -98,6 +100,7 @@ class Follow:
             on_wait=self.waits.append,
             on_start=lambda report: self.started.set(),
             quiet=quiet,
+            selection=selection,
         )
         self.error: BaseException | None = None
 
@@ -137,9 +140,11 @@ class Follow:
 
 
 @contextmanager
-def following(home: Path, folder: Path, quiet: float = 0.4) -> Iterator[Follow]:
+def following(
+    home: Path, folder: Path, quiet: float = 0.4, selection: Selection | None = None
+) -> Iterator[Follow]:
     """A watcher quicker to sync than the default (the tests' writes are small)."""
-    follow = Follow(home, folder, quiet)
+    follow = Follow(home, folder, quiet, selection)
     thread = threading.Thread(target=follow.run, daemon=True)
     thread.start()
     assert follow.started.wait(30), follow.error
@@ -187,6 +192,39 @@ def test_adds_edits_renames_and_deletes_are_followed(ragchat_home: Path, folder:
         assert [path for path, _ in follow.search("deep water")] == [
             str(folder / "moved" / "deep.md")
         ]
+
+
+def test_the_selection_decides_what_a_watch_syncs(tmp_path: Path):
+    watcher = Watcher(None, tmp_path, selection=Selection(("*.md",), ("drafts",)))  # type: ignore[arg-type]
+    (tmp_path / "drafts").mkdir()
+    (tmp_path / "sub").mkdir()
+    for name in ("a.md", "b.txt", "drafts/c.md", "sub/d.md", "sub/e.txt"):
+        (tmp_path / name).write_text("x")
+    wanted = {
+        n
+        for n in ("a.md", "b.txt", "drafts/c.md", "sub/d.md", "sub/e.txt", "sub", "gone.txt")
+        if watcher.wanted(tmp_path / n)
+    }
+    # a folder, or a path that is gone, counts: what was ingested under it must go
+    assert wanted == {"a.md", "sub/d.md", "sub", "gone.txt"}
+
+
+@pytest.mark.slow
+def test_a_watch_with_include_and_exclude_follows_only_what_they_choose(
+    ragchat_home: Path, folder: Path
+):
+    (folder / "skip.txt").write_text("Not chosen.")
+    selection = Selection(("*.md",), ("drafts",))
+    with following(ragchat_home, folder, selection=selection) as follow:
+        assert follow.files() == {"kept.md"}
+        (folder / "drafts").mkdir()
+        (folder / "drafts" / "draft.md").write_text("An unfinished note.")
+        (folder / "other.txt").write_text("Text that is not chosen.")
+        (folder / "sub").mkdir()
+        (folder / "sub" / "deep.md").write_text("Deep water.")
+        eventually(lambda: "deep.md" in follow.files())
+        time.sleep(1.0)  # beyond the quiet period: the others would have been synced by now
+        assert follow.files() == {"kept.md", "deep.md"}
 
 
 @pytest.mark.slow
