@@ -13,6 +13,7 @@ so the main thread only waits, and Ctrl-C ends the wait at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -29,6 +30,7 @@ T = TypeVar("T")
 INTERRUPTED = "Interrupted."  # what a command ends with after Ctrl-C, exit code 130
 _requested = False
 _installed = False  # this process is a ragchat command, not a test calling one
+_stderr: int | None = None  # the real stderr: llama.cpp points fd 2 at /dev/null while it loads
 
 
 def install() -> None:
@@ -38,8 +40,10 @@ def install() -> None:
     global _installed
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         return  # ours already, or ignored on purpose (a background job started with nohup)
+    global _stderr
     signal.signal(signal.SIGINT, _on_interrupt)
     _installed = True
+    _stderr = os.dup(2)
     sys.unraisablehook = _quiet_about_interrupts(sys.unraisablehook)
 
 
@@ -98,11 +102,14 @@ def exit_interrupted(message: str = INTERRUPTED) -> NoReturn:
     impatient key, or ``kill -INT`` of the whole process group) no longer interrupts that."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    print(message, file=sys.stderr, flush=True)
-    if _installed:
-        sys.stdout.flush()
-        os._exit(130)
-    sys.exit(130)
+    if _stderr is None:
+        print(message, file=sys.stderr, flush=True)
+        sys.exit(130)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed, or a broken pipe
+            stream.flush()
+    os.write(_stderr, (message + "\n").encode())
+    os._exit(130)
 
 
 def handled() -> None:
