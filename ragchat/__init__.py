@@ -25,23 +25,25 @@ keeps this list and the files in step):
     store.py             the vector store (Chroma, local or a server); ``Hit``, one found chunk
     manifest.py          which files each collection holds (SQLite), its record, the write lock
     server_manifest.py   the manifest of a store shared through a Chroma server, and its local cache
-    lexical.py           the BM25 index of a collection's chunks (tantivy)
+    lexical.py           the BM25 indexes of a collection's chunks and file names (tantivy)
     document_vectors.py  one vector per document (NAME__docs): the mean of its chunks' vectors
     collection.py        one collection: its record, embedder check, creation, counts, and drop()
     ingest.py            incremental ingest: load, chunk, embed, store what changed
     preview.py           ragchat chunks: how one file is split, nothing embedded or stored
     watch.py             ragchat watch: file events become incremental ingests of the changed paths
-    retrieval.py         ranking: dense, lexical and hybrid (fused) retrievers over a collection
+    retrieval.py         ranking: dense, lexical and hybrid (fused, then by file name), a result a page
+    relevance.py         the relevance floor: does the collection support the question at all?
     prompting.py         prompt templates and packing excerpts into the LLM's token budget
     llms.py              LLM backends: llama.cpp for a GGUF, any OpenAI-compatible API (Endpoint)
-    engine.py            the answer loop: condense a follow-up, retrieve, pack, stream the answer
-    citations.py         checking an answer's [n] markers and quotations against its excerpts
+    engine.py            the answer loop: a follow-up's queries, retrieve, judge, pack, stream
+    citations.py         an answer against its excerpts: [n] markers, quotations, numbers
     explore.py           similar documents, k-means clusters, the 2-D map's groups, the spectrum
     map_drawing.py       drawing a document map as an offline HTML page or a PNG
     evaluation.py        retrieval metrics on BEIR data and gold sets, and ragchat eval's runs
     doctor.py            ragchat doctor: store, manifest and index agree? models there? private?
     config.py            settings: one typed model, flag > environment > config file > default
     errors.py            the errors ragchat raises on purpose, each naming its fix
+    disk.py              a full, read-only or damaged disk, recognised in any library's error
     text.py              neutral string helpers: sanitize, shorten, spans, locations, URLs
     app.py               wiring: the store, collection, models and engine the settings name
     render.py            what ragchat shows: rich renderables of answers, sources and tables

@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ragchat import disk
 from ragchat.collection import Collection
 from ragchat.config import (
     Settings,
@@ -32,9 +33,12 @@ from ragchat.llms import LLM, OpenAILLM, build_llm, endpoint_url, llm_id
 from ragchat.manifest import FileRecord, Manifest, write_lock
 from ragchat.prompting import Prompts
 from ragchat.remote_embedder import OpenAIEmbedder, is_remote
-from ragchat.retrieval import Retriever, build_retriever
+from ragchat.retrieval import Retriever, build_retriever, components
 from ragchat.store import VectorStore, check_collection_name
 from ragchat.text import did_you_mean
+
+if TYPE_CHECKING:
+    from ragchat.relevance import Floor
 
 
 class App:
@@ -78,7 +82,9 @@ class App:
     @cached_property
     def store(self) -> VectorStore:
         if self.settings.chroma_url:
-            return VectorStore(self.home / "chroma", self.settings.chroma_url)
+            return VectorStore(
+                self.home / "chroma", self.settings.chroma_url, self.settings.chroma_timeout
+            )
         if self.writable:
             ensure_private_dir(self.home / "chroma")
         return VectorStore(self.home / "chroma", read_only=not self.writable)
@@ -142,6 +148,7 @@ class App:
         if reindex:  # rebuilt with the collection's model (unless one is named) on today's backend
             model = self.embedding_model
             self.drop_collection()
+            self.manifest.mark_rebuilding(self.collection.name)  # cleared once it is whole
             if self._embedder is None:
                 self._embedder = self._make_embedder(model, self.settings.embedding_backend)
         embedder = self.embedder
@@ -165,9 +172,13 @@ class App:
         selection: Selection | None = None,
     ) -> IngestReport:
         with self.writing():
-            report = self.ingestor(progress, reindex, selection).run(root)
-            if self.manifest.purge_needed():
-                self.purge()
+            ingestor = self.ingestor(progress, reindex, selection)
+            with disk.guarded(self.home, ingestor.bytes_needed):
+                report = ingestor.run(root)
+                if reindex:
+                    self.manifest.rebuilt(self.collection.name)
+                if self.manifest.purge_needed():
+                    self.purge()
             return report
 
     def purge(self) -> None:
@@ -225,6 +236,11 @@ class App:
     def retriever(self, mode: str | None = None) -> Retriever:
         """The ranking for ``mode`` (default: the setting) over an existing collection."""
         self.collection.require()
+        if self.collection.name in self.manifest.rebuilding():
+            self.notify(
+                f"Collection {self.collection.name!r} is being rebuilt (or its --rebuild was"
+                " stopped): results may be incomplete."
+            )
         self.collection.check_embedder(self.embedder.id)
         mode = mode or self.settings.mode
         if mode != "dense" and not self.manifest.read_only:
@@ -235,6 +251,13 @@ class App:
                     f" rank the results; {self.collection.rebuild_command()} rebuilds it."
                 )
         return build_retriever(mode, self.embedder, self.collection)
+
+    def floor(self, retriever: Retriever | None = None) -> Floor:
+        """The relevance floor of the collection (over ``retriever``'s rankings, if given)."""
+        from ragchat.relevance import Floor
+
+        dense, lexical = components(retriever or self.retriever(), self.embedder)
+        return Floor(self.collection, dense, lexical)
 
     def engine(self) -> Engine:
         retriever = self.retriever()
@@ -248,6 +271,7 @@ class App:
             top_k=self.settings.top_k,
             max_tokens=self.settings.max_tokens,
             temperature=self.settings.temperature,
+            floor=self.floor(retriever),
         )
 
     def switch(self, **changes: Any) -> App:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from ragchat.pages import Block, Page
-from ragchat.text import trimmed_span
+from ragchat.text import trimmed_span, with_headings
 
 CHUNKER_VERSION = "3"  # 3: CSV and TSV files as table rows; 2: Python files by function and class
 
@@ -49,7 +49,7 @@ class Chunk:
     @property
     def embed_text(self) -> str:
         """What the embedder sees: the heading path gives a paragraph its context."""
-        return f"{self.heading_path}\n{self.text}" if self.heading_path else self.text
+        return with_headings(self.heading_path, self.text)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ The group and the commands that ingest, answer, search, measure and check are he
 commands that explore a collection are in cli_explore.py, the long-running ones (watch, mcp)
 in cli_serve.py, the options they all share in cli_options.py.
 
-Exit codes: 0 done, 1 error (one line on stderr naming the fix), 2 usage error,
-130 interrupted, 128+N a crash by signal N in native code (see supervisor.py).
+Exit codes: 0 done, 1 error (one line on stderr naming the fix), 2 usage error, 3 the
+documents do not answer the question (ask), 130 interrupted, 128+N a crash by signal N in
+native code (see supervisor.py).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -43,7 +44,12 @@ from ragchat.cli_options import (
     setting_option,
 )
 from ragchat.config import MODES
-from ragchat.text import escaped, plural
+from ragchat.text import escaped, plural, shown_path
+
+if TYPE_CHECKING:
+    from ragchat.app import App
+
+NOT_FOUND_EXIT = 3  # ask: nothing in the collection answers the question
 
 
 class _Group(click.Group):
@@ -90,6 +96,12 @@ def main() -> None:
     is_flag=True,
     help="Drop the collection and rebuild it from the files: after doctor finds damage, or to change embedder.",
 )
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="With --rebuild on a Chroma server: drop other paths' documents without asking.",
+)
 @selection_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @json_option("the summary")
@@ -101,6 +113,7 @@ def ingest(
     collection: str | None,
     chroma_url: str | None,
     reindex: bool,
+    yes: bool,
     quiet: bool,
     as_json: bool,
     **flags: Any,
@@ -125,6 +138,8 @@ def ingest(
     selection = Selection(include, exclude)
     app = build_app(collection=collection, chroma_url=chroma_url, **flags)
     out, err = consoles(quiet or as_json)
+    if reindex and not yes:
+        _confirm_shared_rebuild(app, paths)
     if quiet or as_json:
         app.notify = lambda message: None
     reports = []
@@ -146,6 +161,32 @@ def ingest(
         return
     for path, report in zip(paths, reports, strict=True):
         err.print(ingest_line(path, report), markup=False)
+
+
+def _confirm_shared_rebuild(app: App, paths: Sequence[Path]) -> None:
+    """--rebuild drops the whole collection. On a Chroma server it may hold other machines'
+    or other folders' documents, which this ingest will not put back: say how many, and ask
+    (refuse without a terminal). A local collection is the user's own: no question."""
+    if not app.store.url:
+        return
+    others = app.collection.files_outside(paths)
+    if not others:
+        return
+    shown = ", ".join(shown_path(p) for p in sorted(others)[:3]) + (
+        ", ..." if len(others) > 3 else ""
+    )
+    what = (
+        f"--rebuild drops collection {app.collection.name!r} on the Chroma server at"
+        f" {app.store.url} for every machine, with {len(others)} document"
+        f"{'s' if len(others) > 1 else ''} from other paths ({shown}) that this ingest will"
+        " not put back"
+    )
+    if not sys.stdin.isatty():
+        raise click.UsageError(
+            f"{what}. Add --yes to drop them too, or ingest those paths in the same command."
+        )
+    if not click.confirm(f"{what}. Drop them too?", default=False, err=True):
+        raise click.Abort()
 
 
 @main.command()
@@ -227,38 +268,53 @@ def drop(name: str, chroma_url: str | None, yes: bool) -> None:
 @remote_embedding_option
 @mode_option
 @llm_options
-@json_option("question, answer, sources, models and timings")
+@json_option("status, question, answer, sources, checks, models and timings")
 @click.option("--quiet", "-q", is_flag=True, help="Only the answer and its sources.")
 @handle_errors
 def ask(question: str, as_json: bool, quiet: bool, **flags: Any) -> None:
     """Answer one question from the collection, citing its sources.
 
-    QUESTION may be '-' to read it from stdin.
+    QUESTION may be '-' to read it from stdin. When nothing in the collection answers it,
+    says so with the closest excerpts, and exits with code 3 without running the LLM.
 
     \b
     Example:
         ragchat ask "What is the warranty period?"
         echo "Who wrote the report?" | ragchat ask - --json
     """
-    from ragchat.render import StatusLine, answer_context, sources_view, stream_markdown
+    from ragchat.render import (
+        StatusLine,
+        answer_context,
+        not_found_view,
+        sources_view,
+        stream_markdown,
+        warning_line,
+    )
 
     text = read_question(question)
     app = build_app(**flags)
     out, err = consoles(quiet or as_json)
     engine = app.engine()
-    announce_destination(app, quiet)
     with StatusLine(err, "Loading the models…") as status:
         answer = engine.ask(text)
-        status.update(f"Reading {plural(len(answer.sources), 'excerpt')}…")
         if as_json:
-            for _ in answer.stream():
-                pass
+            if answer.found:
+                for _ in answer.stream():
+                    pass
             status.stop()
             echo_json(answer.to_dict())
-            return
+            sys.exit(0 if answer.found else NOT_FOUND_EXIT)
+        if not answer.found:  # no LLM ran: nothing to announce
+            status.stop()
+            out.print(not_found_view(answer))
+            sys.exit(NOT_FOUND_EXIT)
+        announce_destination(app, quiet)
+        status.update(f"Reading {plural(len(answer.sources), 'excerpt')}…")
         stream_markdown(out, answer.stream(), waiting=status.stop)
     out.print()
     out.print(sources_view(answer.sources))
+    for warning in answer.warnings:
+        err.print(warning_line(warning))
     err.print(answer_context(answer, app.llm.n_ctx))
 
 
@@ -385,7 +441,8 @@ def chunks(path: Path, as_json: bool, **flags: Any) -> None:
     text="BEIR: chunk size used when ingesting the corpus",
     type=int,
 )
-@json_option("the figures")
+@llm_options
+@json_option("the figures (answers: per question too)")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @handle_errors
 def eval_command(
@@ -398,22 +455,26 @@ def eval_command(
     chunk_tokens: int | None,
     as_json: bool,
     quiet: bool,
+    **llm: Any,
 ) -> None:
-    """Score retrieval on BEIR data or on your own gold set.
+    """Score retrieval, and answers, on BEIR data or your own gold set.
 
     BEIR data gets nDCG@10, Recall@10/100 and MRR@10 per mode; a gold set, recall.
     DATA is a BEIR folder (corpus.jsonl, queries.jsonl, qrels) — its corpus is ingested into
-    a temporary collection, or --collection to keep it — or a JSONL gold set of
-    {"question": ..., "sources": [path, ...]} or {"question": ..., "spans": [{"path",
-    "start", "end"}]} scored against an existing collection.
+    a temporary collection, or --collection to keep it — or a JSONL gold set scored against
+    an existing collection: {"question": ..., "sources": [path, ...]} or {"question": ...,
+    "spans": [{"path", "start", "end"}]} for retrieval; a line with "answer" (and optional
+    "sources"), or "unanswerable": true, has the answers scored with the configured LLM:
+    correctness, refusals, citation validity and evidence recall.
 
     \b
     Example:
         ragchat eval ../shared/eval/scifact --split train --embedding-model bundled
         ragchat eval my-questions.jsonl --collection notes
+        ragchat eval my-answers.jsonl --collection notes --model ~/models/qwen2.5-7b.gguf
     """
     from ragchat.evaluation import run_beir, run_gold, temporary_collection
-    from ragchat.render import IngestProgress, counting_progress, eval_table
+    from ragchat.render import IngestProgress, answers_table, counting_progress, eval_table
 
     out, err = consoles(quiet or as_json)
 
@@ -437,10 +498,13 @@ def eval_command(
             querying=querying,
         )
     else:
-        app = build_app(collection=collection, embedding_model=embedding_model)
+        app = build_app(collection=collection, embedding_model=embedding_model, **llm)
         result = run_gold(app, data, modes, querying)
     if as_json:
         echo_json(result)
+        return
+    if "answers" in result:
+        out.print(answers_table(result["title"], result["answers"], result["note"]))
         return
     out.print(eval_table(result["title"], result["modes"]))
 

@@ -2,9 +2,10 @@
 
 A collection named NAME is kept in four places: its chunks (text, metadata and vectors) are
 the Chroma collection NAME (store.py); one vector per document is the Chroma collection
-NAME__docs (document_vectors.py); its BM25 index is a tantivy folder beside the manifest
-(lexical.py); its record and the list of its files are rows of the manifest (manifest.py; on a
-Chroma server the file list is also the collection NAME__files, server_manifest.py).
+NAME__docs (document_vectors.py); its BM25 indexes (of its chunks, of its file names) are
+tantivy folders beside the manifest (lexical.py); its record, the list of its files and its
+relevance calibration are rows of the manifest (manifest.py; on a Chroma server the file list
+is also the collection NAME__files, server_manifest.py).
 ``Collection`` owns them together: it is created, checked, counted and dropped here.
 """
 
@@ -108,6 +109,11 @@ class Collection:
         """(documents, chunks), from the manifest."""
         return self.manifest.counts(self.name)
 
+    def state(self) -> str:
+        """Changes whenever its files do: what is computed from the whole collection (the
+        relevance floor's calibration) is recomputed when it changes."""
+        return self.manifest.state(self.name)
+
     def files(self) -> dict[str, FileRecord]:
         """The manifest's record of every file, by path."""
         return self.manifest.files(self.name)
@@ -116,6 +122,11 @@ class Collection:
         """Ingested files at or under ``path`` (for @path in a question)."""
         target = str(path.resolve())
         return [p for p in self.files() if is_under(p, target)]
+
+    def files_outside(self, roots: Sequence[Path]) -> list[str]:
+        """Ingested files under none of ``roots`` (what an ingest of them does not put back)."""
+        targets = [str(root.resolve()) for root in roots]
+        return [p for p in self.files() if not any(is_under(p, t) for t in targets)]
 
     def folders(self) -> list[str]:
         """The folders its files are under, none inside another: what to ingest again to
@@ -213,10 +224,12 @@ class Collection:
 
         - its chunks: the Chroma collection NAME, with its index folders (even damaged ones);
         - its document vectors: the Chroma collection NAME__docs;
-        - its lexical index: the tantivy folder ``<home>/lexical/<hash>/``, and the SQLite FTS5
-          table of a collection indexed before tantivy;
-        - its manifest rows: its record, its files and its unfinished writes; on a Chroma
-          server also the shared file list, the Chroma collection NAME__files;
+        - its lexical indexes: the tantivy folders ``<home>/lexical/<hash>/`` (chunks) and
+          ``<hash>.names/`` (file names), and the SQLite FTS5 table of a collection indexed
+          before tantivy;
+        - its manifest rows: its record, its files, its unfinished writes and its relevance
+          calibration; on a Chroma server also the shared file list, the Chroma collection
+          NAME__files;
 
         and flags a purge, so the next ingest scrubs the deleted text from the store's files.
         """

@@ -82,6 +82,9 @@ class Settings:
     chroma_url: str = _setting(
         "", "A Chroma server to store and query through (http://host:port); empty: the local store."
     )
+    chroma_timeout: float = _setting(
+        30.0, "Seconds a Chroma server has to answer a request before ragchat gives up on it."
+    )
     base_url: str = _setting(
         "",
         "OpenAI-compatible endpoint for --model openai:NAME (else OPENAI_BASE_URL, else OpenAI).",
@@ -180,7 +183,11 @@ CHOICES = {
     "embedding_backend": EMBEDDING_BACKENDS,
     "embedding_device": EMBEDDING_DEVICES,
 }
-RANGES = {"temperature": (0.0, 2.0), "threads": (0, None)}  # (least, most), inclusive
+RANGES = {
+    "temperature": (0.0, 2.0),
+    "threads": (0, None),
+    "chroma_timeout": (0.1, None),
+}  # (least, most), inclusive
 URLS = ("chroma_url", "base_url", "embedding_base_url")  # empty, or an http(s) URL
 CONFIG_FILE = "config.toml"
 

@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ragchat import disk
 from ragchat.collection import Collection
 from ragchat.config import home_read_only
 from ragchat.errors import StoreError
@@ -78,12 +79,63 @@ def run(app: App) -> list[Check]:
             Check("manifest", "fail", f"damaged ({integrity}); move it away and re-ingest")
         )
     collections = app.collections()
-    if not collections:
+    try:
+        unowned = _unowned_collections(app, {c.name for c in collections})
+    except StoreError as exc:  # the store itself cannot be opened: nothing below can be checked
+        return [*checks, Check("vector store", "fail", _store_failure(app, exc))]
+    checks.extend(unowned)
+    for name in sorted(app.manifest.rebuilding() - {c.name for c in collections}):
+        checks.append(
+            Check(
+                f"collection {name!r}",
+                "fail",
+                "a --rebuild dropped it and stopped before it stored anything; run"
+                f" 'ragchat ingest --rebuild PATH --collection {name}' again",
+            )
+        )
+    if not collections and not unowned and not app.manifest.rebuilding():
         checks.append(Check("collections", "warn", "none yet: run 'ragchat ingest PATH'"))
     for collection in collections:
         checks.extend(_collection_checks(app, collection))
     checks.append(_device_check(app))
     checks.append(_llm_check(app))
+    return checks
+
+
+def _store_failure(app: App, exc: StoreError) -> str:
+    """What is wrong with the store as a whole, and for a damaged local database the fix
+    (the error itself sends the user here)."""
+    database = app.store.path / "chroma.sqlite3"
+    cause = exc.__cause__ or exc
+    found = None if app.store.url else disk.failure(cause, app.home, database)
+    if found is None or not str(found).startswith(f"{database} is damaged"):
+        return str(exc)
+    return (
+        f"{database} is damaged ({cause}); move {app.store.path} away, then rebuild each"
+        " collection from your files: 'ragchat ingest --rebuild PATH --collection NAME'"
+    )
+
+
+def _unowned_collections(app: App, recorded: set[str]) -> list[Check]:
+    """Chroma collections with chunks the manifest has no record of: it was lost or replaced."""
+    from ragchat.document_vectors import DOCS_SUFFIX
+    from ragchat.server_manifest import FILES_SUFFIX
+
+    checks = []
+    for name in app.store.collection_names():
+        if name in recorded or name.endswith((DOCS_SUFFIX, FILES_SUFFIX)):
+            continue
+        chunks = app.store.count(name)
+        if chunks:
+            checks.append(
+                Check(
+                    f"collection {name!r}",
+                    "fail",
+                    f"Chroma holds {chunks} chunks that no manifest row owns (the manifest was"
+                    f" lost or replaced); run 'ragchat ingest PATH --collection {name}' on its"
+                    " folders: it drops them and indexes the files again",
+                )
+            )
     return checks
 
 
@@ -103,6 +155,10 @@ def _collection_checks(app: App, collection: Collection) -> list[Check]:
         stored = app.store.count(name)
         probe = app.store.query(name, [1.0] * record.dimension, 1)
     except Exception as exc:
+        if isinstance(exc, StoreError) and (
+            app.store.url or disk.failure(exc.__cause__ or exc, app.home)
+        ):  # a server that is down, a full disk: named already, and not mended by a rebuild
+            return [Check(label, "fail", str(exc))]
         return [
             Check(
                 label,
@@ -141,6 +197,15 @@ def _collection_checks(app: App, collection: Collection) -> list[Check]:
                 label,
                 "ok",
                 f"{plural(documents, 'document')}, {plural(chunks, 'chunk')}, embedder {record.embedder}",
+            )
+        )
+    if name in app.manifest.rebuilding():
+        checks.append(
+            Check(
+                f"{label} rebuild",
+                "fail",
+                f"a --rebuild has not finished (or was stopped): it holds {plural(documents, 'document')}"
+                f" so far; {fix}",
             )
         )
     if gap or words:

@@ -1,4 +1,5 @@
-"""Measuring retrieval: standard metrics on BEIR data, and recall on a user's own gold set.
+"""Measuring retrieval and answers: standard metrics on BEIR data, recall on a user's own
+gold set, and the answers themselves when the gold set has them.
 
 BEIR (corpus.jsonl, queries.jsonl, a qrels TSV): nDCG@10, Recall@10, Recall@100 and MRR@10
 per mode. A document split into several chunks scores as its best chunk, so the figures are
@@ -9,9 +10,17 @@ recall@k of the source files; ``{"question": ..., "spans": [{"path", "start", "e
 the share of gold characters covered by the top-k chunks (recall) and the share of retrieved
 characters that are gold (precision).
 
-``run_beir`` and ``run_gold`` are what ``ragchat eval`` runs (and bench/quality.py reuses): a
-BEIR corpus is ingested under the store's write lock into the App's collection, every query
-is ranked once per component, and a temporary collection is dropped at the end.
+Answers (a gold line with ``"answer"``, or ``"unanswerable": true``): each question is asked as
+``ragchat ask`` asks it, with the configured LLM, and scored: correct (every number of the gold
+answer, years aside, within 2.5% in the answer; for a gold answer without numbers, token F1 of
+at least 0.5 after normalising), refused (the relevance floor said "not found", or the model
+said the documents do not say), citations valid (cited [n] exist, quotations verbatim, numbers
+found in the excerpts) and evidence found (a gold source among the excerpts the LLM was given).
+
+``run_beir``, ``run_gold`` and ``run_answers`` are what ``ragchat eval`` runs (and
+bench/quality.py reuses): a BEIR corpus is ingested under the store's write lock into the
+App's collection, every query is ranked once per component, and a temporary collection is
+dropped at the end.
 """
 
 from __future__ import annotations
@@ -20,22 +29,29 @@ import csv
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragchat.citations import declines, numbers
+from ragchat.collection import Collection
 from ragchat.config import MODES
+from ragchat.document_vectors import DOCS_SUFFIX
 from ragchat.errors import ConfigError
 from ragchat.ids import document_id, parse_chunk_id
 from ragchat.ingest import IngestReport, Progress, TextSource
-from ragchat.retrieval import default_fusion, fuse
+from ragchat.lexical import STOPWORDS
+from ragchat.retrieval import default_fusion, fuse, name_stage, one_per_page
 from ragchat.store import Hit
 from ragchat.text import is_under, plural
 
 if TYPE_CHECKING:
     from ragchat.app import App
+    from ragchat.engine import Answer, Engine
 
 # Progress bars the caller may show: one while a corpus is ingested, one per query scored
 # (given the number of queries, it yields the function that advances it by one).
@@ -178,15 +194,18 @@ def all_modes(
     lexical: Callable[[str, int], list[Hit]],
     depth: int = CHUNK_DEPTH,
     modes: Sequence[str] = MODES,
+    stage: Callable[[list[Hit], str], list[Hit]] | None = None,
 ) -> Rank:
-    """Rank a query once per component and fuse, as the hybrid retriever does."""
+    """Rank a query once per component and fuse, then ``stage`` (the document stage over
+    file names), as the hybrid retriever does."""
 
     def rank(query: str) -> dict[str, list[Hit]]:
         dense_hits = dense(query, depth) if {"dense", "hybrid"} & set(modes) else []
         lexical_hits = lexical(query, depth) if {"lexical", "hybrid"} & set(modes) else []
         result = {"dense": dense_hits, "lexical": lexical_hits}
         if "hybrid" in modes:
-            result["hybrid"] = fuse(dense_hits, lexical_hits, default_fusion)
+            hybrid = fuse(dense_hits, lexical_hits, default_fusion)
+            result["hybrid"] = stage(hybrid, query) if stage else hybrid
         return {m: result[m] for m in modes}
 
     return rank
@@ -200,10 +219,17 @@ class GoldQuestion:
     question: str
     sources: list[str] = field(default_factory=list)
     spans: list[tuple[str, int, int]] = field(default_factory=list)  # (path, start, end)
+    answer: str = ""  # the gold answer, when answers are scored
+    unanswerable: bool = False  # the documents do not answer it: it should be refused
+
+    @property
+    def scores_answer(self) -> bool:
+        return bool(self.answer) or self.unanswerable
 
 
 def load_gold(path: Path) -> list[GoldQuestion]:
-    """Questions with gold sources or spans; relative paths are relative to the gold file."""
+    """Questions with gold sources, spans or answers; relative paths are relative to the
+    gold file."""
     base = path.resolve().parent
 
     def resolve(p: str) -> str:
@@ -211,8 +237,12 @@ def load_gold(path: Path) -> list[GoldQuestion]:
 
     questions = []
     for number, row in enumerate(_jsonl(path), start=1):
-        if "question" not in row or not (row.get("sources") or row.get("spans")):
-            raise ConfigError(f'{path}:{number} needs "question" and "sources" or "spans".')
+        gold = ("sources", "spans", "answer", "unanswerable")
+        if "question" not in row or not any(row.get(key) for key in gold):
+            raise ConfigError(
+                f'{path}:{number} needs "question" and "sources", "spans", "answer" or'
+                ' "unanswerable": true.'
+            )
         questions.append(
             GoldQuestion(
                 row["question"],
@@ -221,6 +251,8 @@ def load_gold(path: Path) -> list[GoldQuestion]:
                     (resolve(s["path"]), int(s["start"]), int(s["end"]))
                     for s in row.get("spans", [])
                 ],
+                str(row.get("answer") or ""),
+                bool(row.get("unanswerable")),
             )
         )
     return questions
@@ -292,7 +324,158 @@ def _mean_present(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     return {k: sum(r[k] for r in rows if k in r) / sum(1 for r in rows if k in r) for k in keys}
 
 
+# answers
+
+NUMBER_TOLERANCE = 0.025  # relative: 1,577 for a gold 1,560 is right, 1,600 is not
+F1_THRESHOLD = 0.5  # token overlap that counts as right for a gold answer without numbers
+_TOKENS = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+_MARKERS = re.compile(r"\[\d{1,3}\]")
+
+
+def _value(number: str) -> float:
+    return float(number.replace(",", ""))
+
+
+def _year(number: str) -> bool:
+    return number.isdigit() and len(number) == 4 and 1900 <= int(number) <= 2100
+
+
+def gold_numbers(gold: str) -> list[float]:
+    """The numbers a right answer must give: those of the gold answer, years left out
+    unless they are all it has."""
+    found = numbers(gold)
+    kept = [n for n in found if not _year(n)] or found
+    return [_value(n) for n in kept]
+
+
+def close(gold: float, value: float, tolerance: float = NUMBER_TOLERANCE) -> bool:
+    """Within ``tolerance`` relative, also after a change of scale by thousands (a table in
+    millions against an answer in billions)."""
+    for scale in (1.0, 1e3, 1e-3, 1e6, 1e-6):
+        if abs(value * scale - gold) <= tolerance * abs(gold) + 1e-12:
+            return True
+    return False
+
+
+def normal_tokens(text: str) -> list[str]:
+    """Lower case, without citation markers, punctuation and common English words (so "at
+    six in the morning" and "at 7 in the evening" share nothing)."""
+    text = _MARKERS.sub(" ", text.lower()).replace(",", "")
+    return [t for t in _TOKENS.findall(text) if t not in STOPWORDS]
+
+
+def token_f1(gold: str, answer: str) -> float:
+    """SQuAD's token overlap F1, of the normalised tokens (``normal_tokens``)."""
+    expected, got = normal_tokens(gold), normal_tokens(answer)
+    if not expected or not got:
+        return float(expected == got)
+    common = sum(min(expected.count(t), got.count(t)) for t in set(expected))
+    if not common:
+        return 0.0
+    precision, recall = common / len(got), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def correct(gold: str, answer: str) -> tuple[bool, str, float]:
+    """(right?, how it was judged: "numbers" or "tokens", token F1)."""
+    f1 = token_f1(gold, answer)
+    wanted = gold_numbers(gold)
+    if wanted:
+        given = [_value(n) for n in numbers(answer)]
+        return all(any(close(w, g) for g in given) for w in wanted), "numbers", f1
+    return f1 >= F1_THRESHOLD, "tokens", f1
+
+
+def score_answer(question: GoldQuestion, answer: Answer, seconds: float) -> dict[str, Any]:
+    """One question's row: the answer and how it scored."""
+    refused = not answer.found or declines(answer.text)
+    row: dict[str, Any] = {
+        "question": question.question,
+        "gold": question.answer,
+        "unanswerable": question.unanswerable,
+        "status": answer.status,
+        "answer": answer.text if answer.found else "",
+        "refused": refused,
+        "support": answer.support.to_dict() if answer.support is not None else None,
+        "sources": [h.location for h in answer.sources],
+        "seconds": round(seconds, 3),
+    }
+    if not question.unanswerable:
+        right, method, f1 = (
+            correct(question.answer, answer.text) if answer.found else (False, "", 0.0)
+        )
+        row.update(correct=right and not refused, judged_by=method, f1=round(f1, 4))
+    if answer.found:
+        review = answer.review
+        row.update(
+            citations_valid=review.citations_valid,
+            uncited=review.uncited,
+            citation_problems=review.problems,
+        )
+    if question.sources:
+        used = {h.path for h in answer.sources}
+        row["evidence"] = any(is_under(p, s) for s in question.sources for p in used)
+    return row
+
+
+def summarise_answers(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The figures over all questions (each share over the questions it applies to)."""
+
+    def share(key: str, among: Sequence[dict[str, Any]]) -> float | None:
+        values = [r[key] for r in among if r.get(key) is not None]
+        return sum(map(bool, values)) / len(values) if values else None
+
+    answerable = [r for r in rows if not r["unanswerable"]]
+    unanswerable = [r for r in rows if r["unanswerable"]]
+    answered = [r for r in rows if "citations_valid" in r]
+    f1 = [r["f1"] for r in answerable]
+    return {
+        "questions": len(rows),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "correct": share("correct", answerable),
+        "mean_f1": sum(f1) / len(f1) if f1 else None,
+        "refusal_rate": share("refused", unanswerable),
+        "false_refusals": share("refused", answerable),
+        "citations_valid": share("citations_valid", answered),
+        "uncited": share("uncited", answered),
+        "evidence_recall": share("evidence", answerable),
+        "seconds_per_question": sum(r["seconds"] for r in rows) / len(rows) if rows else None,
+    }
+
+
+def evaluate_answers(
+    questions: Sequence[GoldQuestion], engine: Engine, progress: Callable[[], None] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Ask every question (one at a time, no conversation) and score the answers."""
+    rows = []
+    for question in questions:
+        started = time.perf_counter()
+        answer = engine.ask(question.question)
+        for _ in answer.stream():
+            pass
+        rows.append(score_answer(question, answer, time.perf_counter() - started))
+        if progress:
+            progress()
+    return summarise_answers(rows), rows
+
+
+def plumbing_note(llm_id: str) -> str | None:
+    """Said with the figures when the LLM is the bundled one."""
+    from ragchat.bundled import BUNDLED_LLM_ID
+
+    if llm_id != BUNDLED_LLM_ID:
+        return None
+    return (
+        "The LLM is the bundled SmolLM2-135M: these figures measure the plumbing (retrieval,"
+        " refusals, citation checks), not how well a real model answers; use --model for that."
+    )
+
+
 # running an evaluation (``ragchat eval``, bench/quality.py)
+
+
+TEMPORARY = re.compile(r"eval-tmp-(\d+)")
 
 
 def temporary_collection() -> str:
@@ -300,9 +483,65 @@ def temporary_collection() -> str:
     return f"eval-tmp-{os.getpid()}"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def drop_abandoned(app: App) -> list[str]:
+    """Drop the temporary collections of evaluations whose process is gone (killed before
+    it could drop its own): their names say their PID. Returns the names dropped."""
+    names = {c.name for c in app.collections()}
+    names.update(n for n in app.store.collection_names() if not n.endswith(DOCS_SUFFIX))
+    abandoned = sorted(
+        n for n in names if (m := TEMPORARY.fullmatch(n)) and not _alive(int(m.group(1)))
+    )
+    if abandoned:
+        with app.writing():
+            for name in abandoned:
+                Collection(name, app.store, app.manifest).drop()
+    return abandoned
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGHUP arrived during an evaluation: unwind, dropping its collection."""
+
+
+@contextmanager
+def _dropped_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the process without running ``finally``: make them unwind it
+    (then exit as they would have, 128 + the signal)."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise _Stopped(signum)
+
+    wanted = (signal.SIGTERM, signal.SIGHUP)
+    try:
+        before = {s: signal.signal(s, stop) for s in wanted}
+    except ValueError:  # not the main thread: leave the signals alone
+        yield
+        return
+    try:
+        yield
+    except _Stopped as stopped:
+        raise SystemExit(128 + stopped.args[0]) from None
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
 def ranker(app: App, modes: Sequence[str] = (), hydrate: int = 0) -> Rank:
-    """query -> hits per mode over the App's collection, each component retrieved once; the
-    first ``hydrate`` hits of each mode come with their text and spans (gold sets need them)."""
+    """query -> hits per mode over the App's collection, each component retrieved once,
+    ranked as ``ragchat search`` ranks them; the first ``hydrate`` results of each mode come
+    with their text and spans, one per page (gold sets need them). Without text, pages are
+    not merged: merging never changes the order in which documents first appear, which is
+    all the BEIR metrics read."""
     dense = app.retriever("dense")
     lexical = app.retriever("lexical")
     collection = app.collection
@@ -314,15 +553,17 @@ def ranker(app: App, modes: Sequence[str] = (), hydrate: int = 0) -> Rank:
             hit.path = paths.get(parse_chunk_id(hit.id)[0], "")
         return hits
 
-    rank = all_modes(dense_with_paths, lexical.candidates, modes=modes or MODES)
+    rank = all_modes(
+        dense_with_paths,
+        lexical.candidates,
+        modes=modes or MODES,
+        stage=lambda hits, query: name_stage(hits, collection, query),
+    )
     if not hydrate:
         return rank
 
     def hydrated(query: str) -> dict[str, list[Hit]]:
-        return {
-            mode: collection.hydrate(hits[:hydrate]) + hits[hydrate:]
-            for mode, hits in rank(query).items()
-        }
+        return {mode: one_per_page(collection, hits, hydrate) for mode, hits in rank(query).items()}
 
     return hydrated
 
@@ -352,14 +593,16 @@ def run_beir(
     """nDCG@10, Recall@10/100 and MRR@10 per mode of the BEIR data in ``folder``: its corpus
     is ingested into the App's collection, which is dropped afterwards unless ``keep``."""
     data = load_beir(folder, split)
-    try:
-        with ingesting or nullcontext(None) as progress:
-            report = ingest_beir(app, data, progress)
-        with _querying(querying, len(data.qrels)) as advance:
-            figures = evaluate_beir(data, ranker(app, modes), advance)
-    finally:
-        if not keep:
-            app.drop_collection()
+    drop_abandoned(app)
+    with nullcontext() if keep else _dropped_on_signals():
+        try:
+            with ingesting or nullcontext(None) as progress:
+                report = ingest_beir(app, data, progress)
+            with _querying(querying, len(data.qrels)) as advance:
+                figures = evaluate_beir(data, ranker(app, modes), advance)
+        finally:
+            if not keep:
+                app.drop_collection()
     return {
         "title": f"{folder.name} ({data.split}: {plural(len(data.qrels), 'query', 'queries')}, {plural(len(data.corpus), 'document')})",
         "data": str(folder),
@@ -377,8 +620,10 @@ def run_gold(
     app: App, path: Path, modes: Sequence[str] = (), querying: Querying | None = None
 ) -> dict[str, Any]:
     """Source and span recall per mode of the gold set at ``path`` against the App's
-    collection."""
+    collection; answer scores (``run_answers``) when the set has answers."""
     questions = load_gold(path)
+    if any(q.scores_answer for q in questions):
+        return run_answers(app, path, questions, querying)
     with _querying(querying, len(questions)) as advance:
         figures = evaluate_gold(
             questions, ranker(app, modes, hydrate=GOLD_KS[-1]), GOLD_KS, progress=advance
@@ -390,4 +635,30 @@ def run_gold(
         "collection": app.collection.name,
         "embedder": app.embedder.id,
         "modes": figures,
+    }
+
+
+def run_answers(
+    app: App,
+    path: Path,
+    questions: Sequence[GoldQuestion] | None = None,
+    querying: Querying | None = None,
+) -> dict[str, Any]:
+    """Answer scores of the gold set at ``path`` (its questions with an answer or marked
+    unanswerable), asked of the App's collection with its LLM."""
+    questions = [q for q in (questions or load_gold(path)) if q.scores_answer]
+    engine = app.engine()
+    with _querying(querying, len(questions)) as advance:
+        summary, rows = evaluate_answers(questions, engine, advance)
+    return {
+        "title": f"{path.name} ({len(questions)} questions, collection {app.collection.name!r},"
+        f" LLM {app.llm.id})",
+        "data": str(path),
+        "questions": len(questions),
+        "collection": app.collection.name,
+        "embedder": app.embedder.id,
+        "llm": app.llm.id,
+        "note": plumbing_note(app.llm.id),
+        "answers": summary,
+        "per_question": rows,
     }

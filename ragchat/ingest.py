@@ -12,6 +12,7 @@ so memory stays bounded and Ctrl-C is never far from the end of a batch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -21,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ragchat import interrupts
 from ragchat.chunking import Chunk, iter_chunks
@@ -29,7 +30,7 @@ from ragchat.collection import Collection
 from ragchat.document_vectors import Centroid, describe
 from ragchat.embedders import Embedder
 from ragchat.errors import LoadError
-from ragchat.ids import chunk_id, document_id
+from ragchat.ids import chunk_id, document_id, parse_chunk_id
 from ragchat.isolation import SafeLoader
 from ragchat.loaders import (
     ISOLATED_SUFFIXES,
@@ -42,13 +43,18 @@ from ragchat.loaders import (
 from ragchat.manifest import FileRecord
 from ragchat.pages import Page, Pages, paragraph_blocks
 from ragchat.store import chunk_metadata
-from ragchat.text import escaped, is_under, plural
+from ragchat.text import escaped, is_under, plural, undecodable
 
 # Folders that hold tooling, not documents.
 SKIP_DIRS = {"node_modules", "__pycache__", "venv", "site-packages"}
 HIDDEN = "hidden or tooling folder, not entered"  # reasons counted, not listed, in a summary
 LEFT_OUT = "left out by --include/--exclude"
 EMBED_BATCH = 64  # chunks embedded and written together: a kill or Ctrl-C loses at most two batches
+# bytes on disk per byte of text ingested, measured (~17-19 for 1 MB of text as 800 chunks,
+# 384-d and 1024-d vectors): Chroma keeps the text, a trigram index of it, the vectors and
+# its log; the lexical index keeps the text again
+STORE_GROWTH = 20
+NOT_UTF8 = "its name is not valid UTF-8; rename it to ingest it (e.g. convmv -f latin1 -t utf8)"
 
 
 class Progress(Protocol):
@@ -82,6 +88,8 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     chunks_embedded: int = 0
     seconds: float = 0.0
+    unowned: int = 0  # chunks found that no manifest row owned, dropped before indexing
+    relexed: int = 0  # chunks put back in a lost or incomplete lexical index from the store
     # (path, note): what was off in a file that was read, e.g. "OCR'd (pages 1-2)"
     notes: list[tuple[str, str]] = field(default_factory=list)
 
@@ -100,6 +108,16 @@ class IngestReport:
         left_out = sum(1 for _, why in self.skipped if why == LEFT_OUT)
         if left_out:
             text += f"; {plural(left_out, 'file')} left out by --include/--exclude"
+        if self.unowned:
+            text += (
+                f"; {self.unowned} stored chunks no manifest row owned (a lost manifest?) were"
+                " dropped and their files indexed again"
+            )
+        if self.relexed:
+            text += (
+                f"; the lexical index was incomplete: {self.relexed} chunks put back from the"
+                " vector store, nothing embedded again"
+            )
         return text
 
     def note_lines(self) -> list[str]:
@@ -124,6 +142,12 @@ class IngestReport:
         }
 
 
+class Discovered(NamedTuple):
+    files: list[Path]  # to ingest
+    skipped: list[tuple[str, str]]  # (path as shown, reason)
+    unreadable: list[tuple[str, str]]  # (path, reason): cannot be read, so what it held is kept
+
+
 @dataclass(frozen=True)
 class Selection:
     """Which files under a folder to ingest (--include and --exclude): a file is taken when
@@ -146,39 +170,60 @@ class Selection:
         return not self._matches(self.exclude, relative)
 
 
-def discover(
-    root: Path, max_bytes: int = 0, selection: Selection | None = None
-) -> tuple[list[Path], list[tuple[str, str]]]:
+def discover(root: Path, max_bytes: int = 0, selection: Selection | None = None) -> Discovered:
     """Regular files under ``root`` that a loader can read, and the others with a reason.
 
     Symlinks are followed only within ``root``; FIFOs, devices and sockets are never opened;
     files over ``max_bytes`` (when set) are skipped; hidden folders (and tooling folders such
     as node_modules) are not entered, and named with the reason ``HIDDEN``; files that
-    ``selection`` leaves out are named with the reason ``LEFT_OUT``."""
+    ``selection`` leaves out are named with the reason ``LEFT_OUT``. A folder or file that
+    cannot be read (no permission) is ``unreadable``: not a deletion, so its documents stay in
+    the collection. A name that is not valid UTF-8 cannot be stored (Chroma, SQLite and
+    tantivy keep text): skipped, shown with the odd bytes escaped."""
     skipped: list[tuple[str, str]] = []
+    unreadable: list[tuple[str, str]] = []
     selection = selection or Selection()
+
+    def cannot_read(path: str | Path, exc: OSError, what: str) -> None:
+        location = Path(path).absolute().resolve()  # resolving needs no access to it
+        unreadable.append((str(location), f"{what} cannot be read ({exc.strerror or exc})"))
+
+    if undecodable(str(root)):
+        return Discovered([], [(escaped(str(root.absolute())), NOT_UTF8)], [])
     if root.is_file():
         files = [root]
     else:
         files = []
-        for folder, dirs, names in os.walk(root):
+        walk = os.walk(root, onerror=lambda exc: cannot_read(exc.filename, exc, "folder"))
+        for folder, dirs, names in walk:
             relative = Path(folder).relative_to(root).as_posix()
             prefix = "" if relative == "." else relative + "/"
-            for name in dirs:
-                where = str(Path(folder, name).absolute())
+            entered = []
+            for name in sorted(dirs):
+                path = Path(folder, name)
+                where = str(path.absolute())
                 if name.startswith(".") or name in SKIP_DIRS:
                     skipped.append((where, HIDDEN))
-                elif Path(folder, name).is_symlink():
+                    continue
+                if undecodable(name):
+                    skipped.append((escaped(where), NOT_UTF8))
+                    continue
+                try:
+                    linked = path.is_symlink()
+                except PermissionError as exc:  # in a folder that can be listed, not entered
+                    cannot_read(path, exc, "folder")
+                    continue
+                if linked:
                     skipped.append((where, "symlinked folder, not followed"))
-            dirs[:] = sorted(
-                d
-                for d in dirs
-                if not d.startswith(".") and d not in SKIP_DIRS and selection.enters(prefix + d)
-            )
+                if selection.enters(prefix + name):
+                    entered.append(name)  # os.walk does not follow a symlink: only listed
+            dirs[:] = entered
             for name in sorted(names):
                 if name.startswith("."):
                     continue
-                if selection.takes(prefix + name):
+                if undecodable(name):
+                    skipped.append((escaped(str(Path(folder, name).absolute())), NOT_UTF8))
+                elif selection.takes(prefix + name):
                     files.append(Path(folder, name))
                 else:
                     skipped.append((str(Path(folder, name).absolute()), LEFT_OUT))
@@ -189,10 +234,15 @@ def discover(
         shown = str(path.absolute())
         try:
             resolved = path.resolve(strict=True)
+        except PermissionError as exc:  # in a folder that can be listed but not entered
+            cannot_read(path, exc, "file")
+            continue
         except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python 3.11
             skipped.append((shown, "broken symlink or symlink loop"))
             continue
-        if path != root and path.is_symlink() and not resolved.is_relative_to(inside):
+        if undecodable(str(resolved)):  # a symlink to a file whose name is not UTF-8
+            skipped.append((shown, NOT_UTF8))
+        elif path != root and path.is_symlink() and not resolved.is_relative_to(inside):
             skipped.append((shown, "symlink to outside the folder, not followed"))
         elif not resolved.is_file():
             skipped.append((shown, "not a regular file"))
@@ -211,7 +261,7 @@ def discover(
         else:
             seen.add(resolved)
             found.append(resolved)
-    return found, skipped
+    return Discovered(found, skipped, unreadable)
 
 
 def _chunks(record: FileRecord | None) -> int:
@@ -444,6 +494,9 @@ class Ingestor:
         self.max_file_mb = max_file_mb
         self.selection = selection
         self._model_loaded = False
+        # (sources, manifest rows, position) of the sync under way, for ``bytes_needed``
+        self._left: tuple[Sequence[Source], dict[str, FileRecord], int] = ([], {}, 0)
+        self.relexed = 0  # chunks the sync under way put back in the lexical index
 
     def run(self, roots: Path | Sequence[Path]) -> IngestReport:
         """Bring the collection in step with the files under ``roots`` (folders or files; one
@@ -451,19 +504,35 @@ class Ingestor:
         roots = [roots] if isinstance(roots, Path) else list(roots)
         found: dict[Path, None] = {}
         skipped: list[tuple[str, str]] = []
+        unreadable: list[tuple[str, str]] = []
         for root in roots:
-            files, skips = discover(root.absolute(), self.max_file_mb * 1_000_000, self.selection)
+            files, skips, cannot = discover(
+                root.absolute(), self.max_file_mb * 1_000_000, self.selection
+            )
             found.update(dict.fromkeys(files))
             skipped += skips
+            unreadable += cannot
         scopes = [str(root.absolute().resolve()) for root in roots]
+
+        def in_scope(key: str) -> bool:  # what cannot be read now is not gone: it is kept
+            return any(is_under(key, scope) for scope in scopes) and not any(
+                is_under(key, u) for u, _ in unreadable
+            )
+
         safe = SafeLoader(on_step=self.progress.step)
         try:
             report = self.sync(
                 [FileSource(p, reader_for(p, safe)) for p in found],
-                lambda key: any(is_under(key, scope) for scope in scopes),
+                in_scope,
             )
         finally:
             safe.close()
+        known = list(self.manifest.files(self.name)) if unreadable else []
+        for path, why in unreadable:
+            kept = sum(is_under(key, path) for key in known)
+            if kept:
+                why += f"; {plural(kept, 'document')} ingested from it kept"
+            skipped.append((path, why))
         report.skipped[:0] = skipped
         return report
 
@@ -480,6 +549,9 @@ class Ingestor:
         self.collection.check_embedder(self.embedder.id)
         self._repair()
         known = self.manifest.files(self.name)
+        self.relexed = 0
+        report.unowned = self._drop_unowned(known)
+        report.relexed = self.relexed
         self.progress.start(len(sources))
 
         present = {s.key for s in sources}
@@ -490,9 +562,11 @@ class Ingestor:
         batch: list[_Part] = []
         size = 0  # chunks in ``batch``
         pipeline = _Pipeline(self._embed, lambda done, vectors: self._write(done, vectors, report))
+        self._left = (sources, known, 0)
         try:
-            for source in sources:
+            for position, source in enumerate(sources):
                 interrupts.check()
+                self._left = (sources, known, position)
                 document = self._prepare(source, known.get(source.key), report)
                 if document is None:
                     self.progress.advance(files=1)
@@ -533,6 +607,22 @@ class Ingestor:
             self.embedder.count_tokens([""])
             self.progress.note("")
             self._model_loaded = True
+
+    def bytes_needed(self) -> int:
+        """About how many bytes the store needs to finish this ingest: what the sources not
+        yet written would take (``STORE_GROWTH`` times their size), and room for the copy a
+        VACUUM of the vector store makes."""
+        sources, known, position = self._left
+        left = 0
+        for source in sources[position:]:
+            with contextlib.suppress(OSError):
+                size, mtime_ns = source.fingerprint()
+                previous = known.get(source.key)
+                if not previous or (previous.size, previous.mtime_ns) != (size, mtime_ns):
+                    left += size
+        database = self.store.path / "chroma.sqlite3"
+        copy = database.stat().st_size if not self.store.url and database.exists() else 0
+        return left * STORE_GROWTH + copy
 
     def _prepare(
         self, source: Source, previous: FileRecord | None, report: IngestReport
@@ -681,3 +771,29 @@ class Ingestor:
                     )
             self.manifest.clear_pending(self.name, [path for path, _ in pending])
             self.manifest.flag_purge()
+
+    def _drop_unowned(self, known: dict[str, FileRecord]) -> int:
+        """Drop the chunks no manifest row owns (the manifest was lost, or replaced by an
+        older copy) before indexing again: else every chunk is indexed twice in the lexical
+        index (and a file that has fewer chunks now keeps its old last ones). Two counts
+        tell whether there are any. Not adopted: Chroma keeps no size, time or hash of a
+        file, so nothing says its chunks are today's; the files are embedded again."""
+        chunks = sum(record.chunks for record in known.values())
+        stored = self.store.count(self.name) if self.store.exists(self.name) else 0
+        if stored == chunks and self.lexical.count() == chunks:
+            return 0
+        owned = {document_id(path) for path in known}
+        ids = self.store.ids(self.name) if stored else []
+        stray = [i for i in ids if parse_chunk_id(i)[0] not in owned]
+        self.store.delete(self.name, stray)
+        self.documents.delete(sorted({parse_chunk_id(i)[0] for i in stray}))
+        indexed = [path for _, path, _ in self.lexical.entries() if path not in known]
+        self.lexical.remove(*set(indexed))
+        self.lexical.commit()
+        if stray or indexed:
+            self.manifest.flag_purge()  # their text leaves the disk too
+        if self.lexical.count() != chunks:  # lost or cut short: rebuilt from the stored chunks
+            self.lexical.fill_from(self.store, sorted(known))
+            self.lexical.commit()
+            self.relexed = chunks
+        return max(len(stray), len(indexed))

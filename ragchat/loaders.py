@@ -21,6 +21,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ragchat import ebooks, mail, notebooks, ocr, office, opendocument
 from ragchat.errors import LoadError
@@ -151,6 +152,51 @@ def clean_pdf_pages(texts: list[str]) -> list[str]:
             )
         )
     return cleaned
+
+
+TABLE_SEPARATOR = " | "
+_LEADER = re.compile(r"(?:[^\S\n]*\.){4,}[^\S\n]*")  # dot leaders between a row's label and numbers
+_GAP = re.compile(r"[^\S\n]{3,}")  # layout mode places columns with runs of spaces
+_CURRENCY_GAP = re.compile(r"([$€£¥])[^\S\n]+(?=[\d(])")
+_NUMBER_GAP = re.compile(r"\([^\S\n]+(?=\d)|(?<=\d)[^\S\n]+(?=[)%])")
+_PROSE_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def layout_rows(text: str) -> str:
+    """pypdf's layout text (each printed line one line, columns placed with runs of spaces)
+    with those runs and dot leaders turned into " | ", so that a table row keeps its label
+    and its numbers on one line: "Additions to property and equipment | (28,107) | (23,886)"."""
+    rows = []
+    for line in text.split("\n"):
+        line = _LEADER.sub(TABLE_SEPARATOR, line) if "...." in line else line
+        line = _NUMBER_GAP.sub("", _CURRENCY_GAP.sub(r"\1", line))
+        line = _GAP.sub(TABLE_SEPARATOR, line.strip())
+        rows.append(line.replace("  ", " ").strip(" |"))
+    return "\n".join(rows)
+
+
+def side_by_side_prose(text: str) -> bool:
+    """Does layout text hold columns of prose side by side (a two-column paper), whose lines
+    it would interleave? Then a page is better read in content order."""
+    wordy = [line for line in text.split("\n") if len(_PROSE_WORD.findall(line)) >= 4]
+    split = [
+        line
+        for line in wordy
+        if sum(len(_PROSE_WORD.findall(p)) >= 4 for p in _GAP.split(line.strip())) >= 2
+    ]
+    return len(split) >= 3 and len(split) >= 0.3 * len(wordy)
+
+
+def pdf_page_text(pdf_page: Any) -> str:
+    """A PDF page's text with each table row on one line (pypdf's layout mode, bench/RESULTS.md
+    has the comparison); pages of side-by-side prose columns keep pypdf's default order."""
+    try:
+        layout = pdf_page.extract_text(extraction_mode="layout")
+    except Exception:  # layout mode fails on a few pages that the default mode reads
+        layout = ""
+    if layout.strip() and not side_by_side_prose(layout):
+        return layout_rows(layout)
+    return pdf_page.extract_text() or ""
 
 
 TEXT_SUFFIXES = (
@@ -378,7 +424,7 @@ def load_pdf(path: Path) -> list[Page]:
             if not decrypted:
                 raise LoadError("encrypted with a password")
         texts = [
-            (pdf_page.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n")
+            pdf_page_text(pdf_page).replace("\r\n", "\n").replace("\r", "\n")
             for pdf_page in reader.pages
         ]
         notes = ocr.read_blank_pages(reader.pages, texts)  # pages without text, OCR'd

@@ -11,11 +11,12 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragchat import disk
 from ragchat.errors import StoreBusy, StoreError
 
 SCHEMA = """
@@ -43,6 +44,11 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE TABLE IF NOT EXISTS flags (
     name TEXT PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS calibrations (
+    collection TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    data TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS pending (
     collection TEXT NOT NULL,
@@ -136,6 +142,9 @@ class Manifest:
             if "chunk_tokens" not in columns:  # from before the chunk size was recorded
                 self.db.execute("ALTER TABLE collections ADD COLUMN chunk_tokens INTEGER")
         except sqlite3.Error as exc:
+            full = disk.full(exc, path.parent)  # nothing to move away: room to make
+            if full is not None:
+                raise full from exc
             if not path.parent.is_dir() or not path.exists():
                 raise StoreError(
                     f"Cannot create the manifest {path} ({exc}); set RAGCHAT_HOME to a"
@@ -185,12 +194,14 @@ class Manifest:
         )
 
     def drop_collection(self, name: str) -> None:
-        """Forget the collection's rows (its record, files and unfinished writes) and flag a
+        """Forget the collection's rows (its record, files, unfinished writes, rebuild) and flag a
         purge; the rest of what dropping a collection removes is in ``Collection.drop``."""
         with self.transaction() as db:
             db.execute("DELETE FROM pending WHERE collection = ?", (name,))
+            db.execute("DELETE FROM calibrations WHERE collection = ?", (name,))
             db.execute("DELETE FROM files WHERE collection = ?", (name,))
             db.execute("DELETE FROM collections WHERE name = ?", (name,))
+            self.rebuilt(name)  # a collection dropped is not one being rebuilt
             self.flag_purge()
 
     # text was deleted: the next ingest scrubs it from disk (see ``purge``); a flag in the
@@ -204,6 +215,19 @@ class Manifest:
 
     def purged(self) -> None:
         self.db.execute("DELETE FROM flags WHERE name = 'purge'")
+
+    def mark_rebuilding(self, collection: str) -> None:
+        """A --rebuild dropped the collection and is filling it again: until ``rebuilt``,
+        it is partial (searches say so, doctor fails it)."""
+        self.db.execute("INSERT OR IGNORE INTO flags VALUES (?)", (f"rebuilding:{collection}",))
+
+    def rebuilding(self) -> set[str]:
+        """The collections a --rebuild has not finished filling."""
+        rows = self.db.execute("SELECT name FROM flags WHERE name LIKE 'rebuilding:%'")
+        return {row[0].removeprefix("rebuilding:") for row in rows}
+
+    def rebuilt(self, collection: str) -> None:
+        self.db.execute("DELETE FROM flags WHERE name = ?", (f"rebuilding:{collection}",))
 
     def purge(self) -> None:
         """Leave no deleted text in this database's files: free pages and the -wal file keep
@@ -250,6 +274,31 @@ class Manifest:
             "SELECT path, chunks FROM pending WHERE collection = ?", (collection,)
         )
         return [(path, int(chunks)) for path, chunks in rows]
+
+    def state(self, collection: str) -> str:
+        """A string that changes whenever the collection's files do (added, changed, removed)."""
+        row = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(chunks), 0), COALESCE(MAX(ingested), 0)"
+            " FROM files WHERE collection = ?",
+            (collection,),
+        ).fetchone()
+        return f"{row[0]}:{row[1]}:{row[2]!r}"
+
+    # what is computed once from a collection's state (the relevance floor's probes)
+
+    def calibration(self, collection: str, state: str) -> str | None:
+        row = self.db.execute(
+            "SELECT data FROM calibrations WHERE collection = ? AND state = ?", (collection, state)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def put_calibration(self, collection: str, state: str, data: str) -> None:
+        """Keep it, if the manifest can be written (it is a cache: a store on a read-only
+        disk or busy with another writer computes it again next time)."""
+        with suppress(sqlite3.Error):
+            self.db.execute(
+                "INSERT OR REPLACE INTO calibrations VALUES (?, ?, ?)", (collection, state, data)
+            )
 
     def counts(self, collection: str) -> tuple[int, int]:
         """(documents, chunks) of a collection."""

@@ -114,7 +114,7 @@ def decode_text(data: bytes) -> str:
     return str(best)
 
 
-_BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
+_BLANK_LINES = re.compile(r"\n[^\S\n]*\n\s*")
 
 
 def paragraph_blocks(text: str, offset: int = 0, headings: tuple[str, ...] = ()) -> list[Block]:

@@ -88,6 +88,22 @@ def sources_view(hits: Sequence[Hit]) -> RenderableType:
     return Group(Text("Sources", style="bold"), *(source_line(n, h) for n, h in enumerate(hits, 1)))
 
 
+def not_found_view(answer: Answer) -> RenderableType:
+    """The collection does not support the question: say so, with the nearest excerpts."""
+    from ragchat.engine import NOT_FOUND_TEXT
+
+    parts: list[RenderableType] = [Text(NOT_FOUND_TEXT, style="bold yellow")]
+    if answer.closest:
+        parts.append(Text("Closest, not relevant:", style="dim"))
+        parts.extend(source_line(n, h) for n, h in enumerate(answer.closest, 1))
+    return Group(*parts)
+
+
+def warning_line(warning: str) -> Text:
+    """One problem with an answer (weak support, a citation or number the excerpts lack)."""
+    return Text("⚠ " + sanitize(warning), style="yellow")
+
+
 def search_view(hits: Sequence[Hit], query: str = "") -> RenderableType:
     """Each hit's source line and component scores, and a snippet of its text around the
     words of ``query`` it contains."""
@@ -182,7 +198,18 @@ def why_view(answer: Answer) -> RenderableType:
     """What was searched, every excerpt retrieved with its scores, and which went in."""
     used = {hit.id for hit in answer.sources}
     dropped = {hit.id for hit in answer.packed.dropped}
-    parts: list[RenderableType] = [Text.assemble(("Searched: ", "bold"), sanitize(answer.query))]
+    parts: list[RenderableType] = [
+        Text.assemble(("Searched: ", "bold"), sanitize(query)) for query in answer.queries
+    ]
+    if answer.support is not None:
+        support = answer.support
+        parts.append(
+            Text(
+                f"Support: {support.level} (dense z {support.dense_z:.1f},"
+                f" lexical z {support.lexical_z:.1f} over the collection's probe questions)",
+                style="dim",
+            )
+        )
     if answer.packed.history:
         parts.append(
             Text(
@@ -274,6 +301,33 @@ def eval_table(title: str, modes: dict[str, dict[str, float]]) -> Table:
     for mode, figures in modes.items():
         table.add_row(mode, *(f"{figures[m]:.3f}" if m in figures else "" for m in metrics))
     return table
+
+
+ANSWER_FIGURES = (
+    ("correct", "correct (answerable questions)"),
+    ("mean_f1", "mean token F1 (answerable)"),
+    ("false_refusals", "false refusals (answerable refused)"),
+    ("refusal_rate", "refusal rate (unanswerable refused)"),
+    ("citations_valid", "citations valid (answered)"),
+    ("uncited", "answers citing nothing (answered)"),
+    ("evidence_recall", "evidence recall (a gold source among the excerpts)"),
+    ("seconds_per_question", "seconds per question"),
+)
+
+
+def answers_table(title: str, figures: dict[str, Any], note: str | None) -> RenderableType:
+    """ragchat eval's answer scores: one figure a row, then the note on what they measure."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("questions", f"{figures['questions']} ({figures['unanswerable']} unanswerable)")
+    for key, label in ANSWER_FIGURES:
+        value = figures.get(key)
+        if value is not None:
+            table.add_row(
+                label, f"{value:.2f}" if key == "seconds_per_question" else f"{value:.3f}"
+            )
+    return Group(table, Text(note, style="yellow")) if note else table
 
 
 class StatusLine:

@@ -22,17 +22,19 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ragchat import citations, interrupts
+from ragchat import interrupts
 from ragchat.config import MODES
-from ragchat.engine import Answer
+from ragchat.engine import NOT_FOUND_TEXT, Answer
 from ragchat.errors import RagchatError
 from ragchat.prompting import Turn
 from ragchat.render import (
     StatusLine,
     answer_context,
+    not_found_view,
     source_line,
     sources_view,
     stream_markdown,
+    warning_line,
     why_view,
 )
 from ragchat.text import display_path, escaped, location, plural, sanitize, shown_path
@@ -387,6 +389,10 @@ class Repl:
             answer = self.engine.ask(text or question, history=self.turns, paths=paths)
             self.answers.append(answer)
             self.questions.append(question)
+            if not answer.found:  # said, and the chat goes on; the turn is not part of it
+                status.stop()
+                self.console.print(not_found_view(answer))
+                return
             status.update(f"Reading {plural(len(answer.sources), 'excerpt')}…")
             try:
                 with self._keys_not_echoed():
@@ -399,8 +405,8 @@ class Repl:
                 return
         self.turns.append(Turn(answer.question, answer.text))
         self.console.print(sources_view(answer.sources))
-        for problem in citations.check(answer.text, [h.text for h in answer.sources]):
-            self.console.print(Text("⚠ " + sanitize(problem), style="yellow"))
+        for warning in answer.warnings:
+            self.console.print(warning_line(warning))
         self.console.print(answer_context(answer, self.app.llm.n_ctx))
 
 
@@ -438,7 +444,8 @@ def transcript(answers: list[Answer], questions: list[str] | None = None) -> str
     lines = [f"# ragchat conversation, {time.strftime('%Y-%m-%d %H:%M')}", ""]
     for n, answer in enumerate(answers):
         question = questions[n] if questions else answer.question
-        lines += [f"## {question}", "", answer.text.strip() or "(no answer)", ""]
+        text = answer.text.strip() if answer.found else NOT_FOUND_TEXT
+        lines += [f"## {question}", "", text or "(no answer)", ""]
         if answer.sources:
             lines.append("Sources:")
             lines.append("")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ragchat.document_vectors import DOCS_SUFFIX
-from ragchat.ids import document_id, parse_chunk_id
+from ragchat.ids import document_id
 from ragchat.lexical import LexicalIndex
 from ragchat.manifest import CollectionRecord, FileRecord, Manifest, record_from_metadata
 from ragchat.store import VectorStore
@@ -123,19 +123,7 @@ class ServerManifest(Manifest):
         gone = set(local) - set(remote)
         try:
             lexical.remove(*gone)
-            for start in range(0, len(changed), FETCH_PATHS):
-                batch = changed[start : start + FETCH_PATHS]
-                chunks: dict[str, list[tuple[str, str]]] = {path: [] for path in batch}
-                for chunk_id, text, chunk_meta in self.store.records(
-                    name, {"path": {"$in": batch}}
-                ):
-                    headings = chunk_meta.get("headings") or ""
-                    chunks[chunk_meta["path"]].append(
-                        (chunk_id, f"{headings}\n{text}" if headings else text)
-                    )
-                for path in batch:
-                    pairs = sorted(chunks[path], key=lambda pair: parse_chunk_id(pair[0])[1])
-                    lexical.replace(path, [i for i, _ in pairs], [t for _, t in pairs])
+            lexical.fill_from(self.store, changed, FETCH_PATHS)
             lexical.commit()  # before the rows: a sync stopped in between is redone next time
         finally:  # a long-lived reader must not keep the writer's lock
             lexical.close()

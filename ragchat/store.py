@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from ragchat import disk
 from ragchat.errors import ConfigError, RagchatError, StoreError
 from ragchat.text import location, parse_http_url
 
@@ -259,12 +260,16 @@ def _private_copy(path: Path) -> Path:
 class VectorStore:
     """Chroma: a PersistentClient under ``path``, or a Chroma server at ``url``."""
 
-    def __init__(self, path: Path, url: str = "", read_only: bool = False) -> None:
+    def __init__(
+        self, path: Path, url: str = "", timeout: float = 30.0, read_only: bool = False
+    ) -> None:
         """``read_only``: the store cannot be written (a read-only home), so Chroma, which
         writes to its database even to read it, is given a private copy of it to read."""
         self.origin = path
         self.path = _private_copy(path) if read_only and not url and path.is_dir() else path
         self.url = url.rstrip("/")
+        self.timeout = timeout  # seconds a Chroma server has to answer (chromadb waits forever)
+        self.answered = False  # has the server answered this process yet?
         self._sound: set[str] = set()  # collections whose index files were checked
 
     def segment_folders(self, name: str) -> list[Path]:
@@ -319,17 +324,18 @@ class VectorStore:
                 raise ConfigError(
                     f"--chroma-url {self.url!r} {exc}, e.g. http://127.0.0.1:8000."
                 ) from None
+            _limit_http_waits(self.timeout)
             with self.asking():  # the client asks the server for its version at once
-                return chromadb.HttpClient(
+                client = chromadb.HttpClient(
                     host=url.host, port=url.port_or_default, ssl=url.https, settings=settings
                 )
+            self.answered = True
+            return client
         try:
             return chromadb.PersistentClient(path=str(self.path), settings=settings)
         except Exception as exc:
-            raise StoreError(
-                f"Cannot open the Chroma store at {self.path} ({exc});"
-                " move it away and run 'ragchat ingest --rebuild PATH' to rebuild it from your files."
-            ) from exc
+            _stop_engine(str(self.path))  # else the next open would get the half-made one
+            raise self.failure(exc, "Cannot open the Chroma store at") from exc
 
     def _check_index(self, name: str) -> None:
         """Refuse a damaged index once per process, before Chroma loads (and crashes on) it."""
@@ -351,18 +357,47 @@ class VectorStore:
         except RagchatError:
             raise
         except Exception as exc:
-            raise self.failure(exc) from exc
+            error = self.failure(exc)
+            if not self.url:  # an engine that failed a write can hang on the next: start afresh
+                self._restart()
+            raise error from exc
 
-    def failure(self, exc: Exception) -> StoreError:
-        """What a failed call to Chroma (other than "no such collection") tells the user."""
+    def failure(self, exc: Exception, what: str = "The Chroma store failed at") -> StoreError:
+        """What a failed call to Chroma (other than "no such collection") tells the user: for
+        a local store, a full, read-only or damaged disk is named as such (disk.py)."""
         if self.url:
+            return self._server_failure(exc)
+        return disk.failure(exc, self.path, self.path / "chroma.sqlite3") or StoreError(
+            f"{what} {self.path} ({type(exc).__name__}: {exc}); run 'ragchat doctor' to see"
+            " what is wrong."
+        )
+
+    def _server_failure(self, exc: Exception) -> StoreError:
+        import httpx
+
+        # chromadb turns some transport errors into ValueErrors: the chain keeps the cause
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, httpx.TransportError):
+            cause = cause.__cause__ or cause.__context__
+        exc = cause if isinstance(cause, httpx.TransportError) else exc
+        kind = type(exc).__name__
+        if isinstance(exc, httpx.TimeoutException):
             return StoreError(
-                f"Cannot reach the Chroma server at {self.url} ({type(exc).__name__});"
-                " is 'chroma run' running there?"
+                f"The Chroma server at {self.url} did not answer within {self.timeout:g} s"
+                f" ({kind}); is it stopped or overloaded? (RAGCHAT_CHROMA_TIMEOUT sets how"
+                " long to wait)"
+            )
+        if not isinstance(exc, httpx.TransportError):  # it answered, with an error
+            return StoreError(
+                f"The Chroma server at {self.url} failed ({kind}: {exc}); see its log."
+            )
+        if self.answered:
+            return StoreError(
+                f"Lost the Chroma server at {self.url} ({kind}); nothing already stored is"
+                " lost: run the same command again once it is back."
             )
         return StoreError(
-            f"The Chroma store at {self.path} failed ({type(exc).__name__}: {exc});"
-            " run 'ragchat doctor' to see what is wrong."
+            f"Cannot reach the Chroma server at {self.url} ({kind}); is 'chroma run' running there?"
         )
 
     def _collection(self, name: str, metadata: dict[str, Any] | None = None) -> Any:
@@ -536,7 +571,10 @@ class VectorStore:
                 with contextlib.suppress(Exception):  # gone meanwhile; else retried next purge
                     self.client.get_collection(name).modify(configuration={"hnsw": hnsw})
             self._restart()  # later writes in this process use the restored thresholds
-        with contextlib.closing(sqlite3.connect(self.path / "chroma.sqlite3", timeout=30)) as db:
+        with (
+            self.asking(),
+            contextlib.closing(sqlite3.connect(self.path / "chroma.sqlite3", timeout=30)) as db,
+        ):
             db.execute("VACUUM")
             segments = {row[0] for row in db.execute("SELECT id FROM segments")}
         for folder in self.path.iterdir():
@@ -549,14 +587,9 @@ class VectorStore:
 
     def _restart(self) -> None:
         """Stop the Chroma engine of this path in this process; the next call reopens it."""
-        from chromadb.api.shared_system_client import SharedSystemClient
-
         client = self.__dict__.pop("_client", None)
-        if client is None:
-            return
-        system = SharedSystemClient._identifier_to_system.pop(client._identifier, None)
-        if system is not None:
-            system.stop()
+        if client is not None:
+            _stop_engine(client._identifier)
 
     @cached_property
     def reader(self) -> DirectReader | None:
@@ -604,6 +637,35 @@ class VectorStore:
             for hit in hits
             if hit.id in found
         ]
+
+
+def _stop_engine(identifier: str) -> None:
+    """Stop and forget the Chroma engine chromadb keeps for ``identifier`` (a store's path)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    system = SharedSystemClient._identifier_to_system.pop(identifier, None)
+    if system is not None:
+        with contextlib.suppress(Exception):  # one that failed to start may fail to stop
+            system.stop()
+
+
+def _limit_http_waits(timeout: float) -> None:
+    """Give chromadb's HTTP clients made from now on a time limit. Its own waits forever for
+    a server that accepts a connection and never answers (stalled, or stopped with SIGSTOP):
+    it makes its httpx session with ``timeout=None`` and no setting changes that, so its
+    constructor is wrapped to set ours."""
+    import httpx
+    from chromadb.api.fastapi import FastAPI
+
+    original = FastAPI.__dict__.get("_untimed_init") or FastAPI.__init__
+    limit = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+
+    def timed_init(self: Any, system: Any) -> None:
+        original(self, system)
+        self._session.timeout = limit
+
+    setattr(FastAPI, "_untimed_init", original)  # noqa: B010 (not chromadb's attribute)
+    setattr(FastAPI, "__init__", timed_init)  # noqa: B010
 
 
 class DirectReader:

@@ -41,6 +41,20 @@ def sanitize(text: str) -> str:
     return _CONTROLS.sub("", _ESCAPES.sub("", text))
 
 
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # os.fsdecode's stand-ins for bytes that are not UTF-8
+
+
+def undecodable(name: str) -> bool:
+    """Does this name (from the file system) hold bytes that are not UTF-8?"""
+    return _UNDECODABLE.search(name) is not None
+
+
+def with_headings(heading_path: str, text: str) -> str:
+    """A chunk as the embedder and the lexical index see it: its heading path (``A > B``) as
+    its first line gives a paragraph its context."""
+    return f"{heading_path}\n{text}" if heading_path else text
+
+
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
     if char in _NAMED:

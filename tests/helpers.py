@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -47,7 +48,11 @@ def unprivileged() -> list[str]:
 
 
 def ragchat(
-    *args: str, input: str | None = None, env: dict | None = None, prefix: Sequence[str] = ()
+    *args: str,
+    input: str | None = None,
+    env: dict | None = None,
+    prefix: Sequence[str] = (),
+    timeout: float = 600,
 ) -> subprocess.CompletedProcess:
     environment = {
         **os.environ,
@@ -63,7 +68,7 @@ def ragchat(
         capture_output=True,
         text=True,
         env=environment,
-        timeout=600,
+        timeout=timeout,
     )
 
 
@@ -79,7 +84,8 @@ def free_port() -> int:
 def serving(
     command: list[str], probe: str, headers: dict[str, str] | None = None, timeout: float = 120
 ):
-    """Run a real server on 127.0.0.1 until ``probe`` answers; stop it afterwards."""
+    """Run a real server on 127.0.0.1 until ``probe`` answers, yielding its process; stop it
+    afterwards."""
     import time
     import urllib.request
 
@@ -101,13 +107,28 @@ def serving(
                 if time.time() > deadline or process.poll() is not None:
                     pytest.fail(f"{command[0]} {command[1]} did not start")
                 time.sleep(0.3)
-        yield
+        yield process
     finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)  # a test may have stopped it
         process.terminate()
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def chroma_run(path: Path, port: int) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real Chroma server on 127.0.0.1:``port`` keeping its data in ``path``: its URL and
+    its process."""
+    chroma = str(Path(sys.executable).parent / "chroma")
+    with serving(
+        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        f"http://127.0.0.1:{port}/api/v2/heartbeat",
+        timeout=60,
+    ) as process:
+        yield f"http://127.0.0.1:{port}", process
 
 
 @contextmanager
@@ -189,4 +210,75 @@ def write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    return path
+
+
+def ingest_in_child(home: Path, folder: Path, prefix: Sequence[str] = ()) -> dict:
+    """Ingest ``folder`` into ``home`` with the fake embedder in a new process run under
+    ``prefix`` (e.g. ``unprivileged()``); the report as a dict, its summary included."""
+    script = (
+        "import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[3]);"
+        "from helpers import make_app; report = make_app(Path(sys.argv[1])).ingest(Path(sys.argv[2]));"
+        "print(json.dumps({**report.to_dict(), 'summary': report.summary()}))"
+    )
+    result = subprocess.run(
+        [*prefix, sys.executable, "-c", script, str(home), str(folder), str(ROOT / "tests")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@contextmanager
+def tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """A real, small file system (tmpfs of ``size``, e.g. '2m') mounted at ``folder``; skips the
+    test when mounting is not permitted here."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def remount(folder: Path, size: str) -> None:
+    """Give the tmpfs at ``folder`` another size (the disk was freed, or filled)."""
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(folder)], check=True)
+
+
+def text_pdf(path: Path, pages: list[list[tuple[int, list[str]]]]) -> Path:
+    """A PDF drawn with pypdf alone: each page a list of (x, lines) columns of Helvetica text
+    from the top of the page down."""
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    writer = PdfWriter()
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+        }
+    )
+    fonts = DictionaryObject({NameObject("/F1"): writer._add_object(font)})
+    for columns in pages:
+        operations = []
+        for x, lines in columns:
+            operations.append(f"BT /F1 10 Tf 12 TL {x} 700 Td")
+            operations += [f"({line}) Tj T*" for line in lines]
+            operations.append("ET")
+        page = writer.add_blank_page(612, 792)
+        page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
+        stream = DecodedStreamObject()
+        stream.set_data("\n".join(operations).encode())
+        page[NameObject("/Contents")] = writer._add_object(stream)
+    writer.write(path)
     return path

@@ -148,13 +148,16 @@ def test_collection_switches_and_a_missing_one_is_an_error(
 
 
 def test_at_path_searches_only_that_folder(ragchat_home: Path, docs: Path):
-    app = chat_app(ragchat_home)
+    # the second question is a follow-up: the LLM rewrites it (as itself) before the search
+    app = chat_app(
+        ragchat_home, FakeLLM(["Cherries [1].", "Which fruit is yellow?", "Bananas [1]."])
+    )
     app.ingest(docs)
     output, repl = run(
-        app, [f"Which fruit is yellow? @{docs / 'sub'}", "Which fruit is yellow? @nowhere"]
+        app, [f"Which fruits are small? @{docs / 'sub'}", "Which fruit is yellow? @nowhere"]
     )
     scoped, unscoped = repl.answers
-    assert scoped.question == "Which fruit is yellow?"  # the @path word is not searched
+    assert scoped.question == "Which fruits are small?"  # the @path word is not searched
     assert scoped.sources and {h.path for h in scoped.sources} == {str(docs / "sub" / "c.html")}
     assert "Nothing ingested under nowhere; searching everything." in output
     assert unscoped.sources[0].path == str(docs / "b.txt")
@@ -193,6 +196,23 @@ def test_the_session_survives_errors_mid_question(ragchat_home: Path, docs: Path
     assert [t.question for t in repl.turns] == ["Are cherries small?"]
 
 
+def test_a_question_the_documents_do_not_answer_is_said_and_the_chat_goes_on(
+    ragchat_home: Path, docs: Path
+):
+    llm = FakeLLM(["Bananas are yellow [1]."])
+    app = chat_app(ragchat_home, llm)
+    app.ingest(docs)
+    output, repl = run(
+        app, ["Which violinist recorded Paganini caprices?", "Which fruit is yellow?"]
+    )
+    refused, answered = repl.answers
+    assert refused.status == "not_found" and answered.status == "answered"
+    assert "Nothing in your documents answers this.\nClosest, not relevant:\n[1] " in output
+    assert "Bananas are yellow [1]." in output
+    assert len(llm.prompts) == 1  # only the answered question reached the LLM
+    assert [t.question for t in repl.turns] == ["Which fruit is yellow?"]  # no refused turn
+
+
 def test_at_path_punctuation_quotes_and_the_saved_question(
     ragchat_home: Path, docs: Path, tmp_path: Path, monkeypatch
 ):
@@ -206,7 +226,7 @@ def test_at_path_punctuation_quotes_and_the_saved_question(
         [
             "Which fruit is small in @sub?",
             'Where does the tram leave from? @"Trip to Lisboa.md"',
-            "Anything yellow in @'sub/c.html'.",
+            "Anything small in @'sub/c.html'.",  # a question c.html answers (else: not found)
             f"/save {saved}",
         ],
     )

@@ -91,3 +91,26 @@ def test_eval_gold_sources(ingested, tmp_path: Path):
 def test_eval_rejects_a_folder_without_corpus(tmp_path: Path):
     result = ragchat("eval", str(tmp_path), env={"RAGCHAT_HOME": str(tmp_path / "h")})
     assert result.returncode == 1 and "has no corpus.jsonl" in result.stderr
+
+
+def test_eval_answers_with_the_bundled_llm_says_it_measures_the_plumbing(ingested, tmp_path: Path):
+    home, docs = ingested
+    gold = tmp_path / "answers.jsonl"
+    rows = [
+        {"question": "How much is the joining fee?", "answer": "75 crowns", "sources": [str(docs / "handbook.md")]},
+        {"question": "Who won the 1998 World Cup?", "unanswerable": True},
+    ]  # fmt: skip
+    gold.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {"RAGCHAT_HOME": str(home), "RAGCHAT_MAX_TOKENS": "48"}
+    result = ragchat("eval", str(gold), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert "plumbing" in data["note"] and data["llm"] == "SmolLM2-135M-Instruct (bundled)"
+    answered, refused = data["per_question"]
+    assert answered["status"] == "answered" and answered["evidence"] is True
+    assert {"correct", "f1", "citations_valid", "uncited"} <= set(answered)
+    assert refused["status"] == "not_found" and refused["refused"]
+    assert data["answers"]["refusal_rate"] == 1.0 and data["answers"]["false_refusals"] == 0.0
+    table = ragchat("eval", str(gold), env=env)
+    assert table.returncode == 0, table.stderr
+    assert "refusal rate (unanswerable refused)" in table.stdout and "plumbing" in table.stdout

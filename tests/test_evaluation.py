@@ -5,15 +5,24 @@ import math
 from pathlib import Path
 
 import pytest
+from fakes import FakeLLM
+from helpers import make_app, write
 
+from ragchat.errors import ConfigError
 from ragchat.evaluation import (
+    close,
+    correct,
     document_ranking,
+    gold_numbers,
     load_beir,
     load_gold,
     mrr_at_k,
     ndcg_at_k,
+    plumbing_note,
     recall_at_k,
+    run_gold,
     span_scores,
+    token_f1,
 )
 from ragchat.store import Hit
 
@@ -78,3 +87,76 @@ def test_gold_set_paths_are_relative_to_the_file(tmp_path: Path):
     gold = tmp_path / "gold.jsonl"
     gold.write_text(json.dumps({"question": "q", "sources": ["docs/a.md"]}) + "\n")
     assert load_gold(gold)[0].sources == [str(tmp_path / "docs" / "a.md")]
+
+
+def test_answers_with_numbers_are_right_within_the_tolerance():
+    gold = "The FY2018 capital expenditure was $1,577 million."
+    assert correct(gold, "Capex was 1,577 [1].")[:2] == (True, "numbers")  # the year aside
+    assert correct(gold, "About $1.6 billion [2].")[0]  # 1,600 is within 2.5% of 1,577
+    assert not correct(gold, "About $1.7 billion [2].")[0]
+    assert not correct(gold, "In FY2018 [1].")[0]
+    assert gold_numbers("It was 12.5% in 2022 and 14% in 2023.") == [12.5, 14.0]
+    assert gold_numbers("In 2019.") == [2019.0]  # years count when they are all there is
+    assert close(100.0, 102.4) and not close(100.0, 102.6)
+
+
+def test_answers_without_numbers_are_right_by_token_overlap():
+    assert token_f1("The Kestrel Power inverter", "the kestrel power inverter!") == 1.0
+    assert token_f1("yes", "no") == 0.0
+    assert token_f1("At six in the morning", "At 7 in the evening") == 0.0
+    right, judged, f1 = correct(
+        "Kestrel Power supplied it.", "It was supplied by Kestrel Power [1]."
+    )
+    assert judged == "tokens" and right and f1 == 1.0  # no [1], it, was, by
+    assert not correct("Kestrel Power supplied it.", "A rival supplier [1].")[0]
+
+
+def test_gold_answers_load_without_sources(tmp_path: Path):
+    gold = tmp_path / "gold.jsonl"
+    rows = [
+        {"question": "q1", "answer": "42"},
+        {"question": "q2", "unanswerable": True},
+        {"question": "q3", "answer": "x", "sources": ["a.md"]},
+        {"question": "q4", "sources": ["a.md"]},
+    ]
+    gold.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    questions = load_gold(gold)
+    assert [q.scores_answer for q in questions] == [True, True, True, False]
+    assert questions[1].unanswerable and questions[2].sources == [str(tmp_path / "a.md")]
+    gold.write_text(json.dumps({"question": "q"}) + "\n")
+    with pytest.raises(ConfigError, match='"answer" or "unanswerable": true'):
+        load_gold(gold)
+
+
+def test_run_answers_scores_correctness_refusals_citations_and_evidence(
+    ragchat_home: Path, tmp_path: Path
+):
+    docs = tmp_path / "docs"
+    write(docs, "fees.md", "The joining fee for members is 75 crowns.\n")
+    write(docs, "tides.md", "High tide in the harbour is at six in the morning.\n")
+    gold = tmp_path / "gold.jsonl"
+    rows = [
+        {"question": "What is the joining fee for members?", "answer": "75 crowns", "sources": ["docs/fees.md"]},
+        {"question": "When is high tide in the harbour?", "answer": "At six in the morning"},
+        {"question": "Which violinist recorded Paganini caprices?", "unanswerable": True},
+    ]  # fmt: skip
+    gold.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    app = make_app(ragchat_home)
+    app._llm = FakeLLM(["The fee is 75 crowns [1].", "At 7 in the evening [9]."])
+    app.ingest(docs)
+    result = run_gold(app, gold)
+    assert result["note"] is None and result["llm"] == "fake-llm"
+    first, second, third = result["per_question"]
+    assert first["correct"] and first["citations_valid"] and first["evidence"]
+    assert not second["correct"] and not second["citations_valid"]  # [9] and 7 are not there
+    assert third["refused"] and third["status"] == "not_found"
+    figures = result["answers"]
+    assert figures["correct"] == 0.5 and figures["refusal_rate"] == 1.0
+    assert figures["false_refusals"] == 0.0 and figures["citations_valid"] == 0.5
+    assert figures["evidence_recall"] == 1.0  # over the questions that name sources
+    assert figures["unanswerable"] == 1 and figures["answerable"] == 2
+
+
+def test_the_bundled_llm_is_said_to_measure_the_plumbing():
+    assert "plumbing" in (plumbing_note("SmolLM2-135M-Instruct (bundled)") or "")
+    assert plumbing_note("openai:gpt-4o") is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,25 @@ def test_an_ingest_lets_go_of_the_writer_when_it_ends(ragchat_home: Path, docs: 
         capture_output=True, text=True,
     )  # fmt: skip
     assert taken.returncode == 0, taken.stderr  # another process can write (ingest) now
+
+
+def test_close_waits_for_the_merges_and_drops_what_was_not_committed(tmp_path: Path):
+    """Merges the last commit started must be over when close returns: they used to go on
+    writing the index's files after an ingest had returned (a copy of the store met their
+    vanishing temporary files), and would be cut off if the process exited."""
+    index = index_at(tmp_path)
+    for n in range(64):  # a commit a file, 64 segments: the last commit starts a merge
+        index.add(f"/n{n}.md", [f"n{n}-{i}" for i in range(20)], [f"gull {n} rock {i}" for i in range(20)])  # fmt: skip
+        index.commit()
+    index.add("/late.md", ["late-0"], ["never committed"])
+    index.close()
+
+    def files() -> list[str]:  # names only: a merge's temporary files vanish as we look
+        return sorted(p.name for p in index.folder.iterdir())
+
+    closed = files()
+    for _ in range(50):
+        time.sleep(0.02)
+        assert files() == closed
+    reopened = index_at(tmp_path)
+    assert reopened.count() == 64 * 20 and reopened.search("committed", 5) == []

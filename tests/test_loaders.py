@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import text_pdf
 
 from ragchat.errors import LoadError
 from ragchat.loaders import load
@@ -150,6 +151,53 @@ def test_sample_pdf_has_no_running_header_or_footer():
     assert all(
         "Page 1 of 3" not in p.text and "Annual Report 2024\n" not in p.text[:80] for p in pages[1:]
     )
+
+
+def test_layout_rows_keep_a_table_row_with_its_label():
+    from ragchat.loaders import layout_rows
+
+    layout = (
+        "          CONSOLIDATED STATEMENTS OF CASH FLOWS\n"
+        "  Purchases of property and equipment ..........     (184,936   )      (148,332)"
+        "      $   (188,358)\n"
+        "  Net cash used           12 %\n"
+    )
+    assert layout_rows(layout).split("\n") == [
+        "CONSOLIDATED STATEMENTS OF CASH FLOWS",
+        "Purchases of property and equipment | (184,936) | (148,332) | $(188,358)",
+        "Net cash used | 12%",
+        "",
+    ]
+
+
+def two_column_pdf(path: Path) -> None:
+    """One page with two columns of prose."""
+    columns = [
+        (50, ["The harbour lights were installed in", "the spring of 1998 by the council,"]),
+        (320, ["Solar panels on the boathouse roof", "now supply most of the power the"]),
+    ]
+    columns = [(x, lines + [f"line {n} of the column at {x} says more" for n in range(4)])
+               for x, lines in columns]  # fmt: skip
+    text_pdf(path, [columns])
+
+
+def test_side_by_side_prose_columns_are_not_interleaved(tmp_path: Path):
+    path = tmp_path / "columns.pdf"
+    two_column_pdf(path)
+    text = load(path)[0].text
+    assert "installed in\nthe spring of 1998" in text
+    assert "boathouse roof\nnow supply" in text
+    assert "|" not in text
+
+
+def test_cash_flow_row_of_a_real_10k_stays_on_one_line(eval_pdfs: Path):
+    path = eval_pdfs / "MICROSOFT_2023_10K.pdf"
+    if not path.exists():
+        pytest.skip("MICROSOFT_2023_10K.pdf is not in ../shared/eval/pdfs")
+    page = load(path)[60]  # page 61: the cash flows statement
+    assert "Additions to property and equipment | (28,107) | (23,886) | (20,622)" in page.text
+    assert "Year Ended June 30, | 2023 | 2022 | 2021" in page.text
+    assert "CASH FLOWS STATEMENTS" in page.text
 
 
 def test_html_titles_come_from_title_or_h1_and_boilerplate_is_dropped():

@@ -287,7 +287,7 @@ def test_sources_name_slides_sheets_and_messages_by_their_label():
     assert "page_label" not in pdf.to_dict(1)
 
     class Answer:
-        question, text, sources = "q", "a [1]", hits
+        question, text, sources, found = "q", "a [1]", hits, True
 
     assert "1. /x/deck.pptx, slide 3\n2. /x/book.xlsx, sheet Revenue\n3. /x/a.pdf, page 4" in (
         transcript([Answer()])

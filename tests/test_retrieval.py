@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fakes import FakeEmbedder
-from helpers import make_app, write
+from helpers import make_app, text_pdf, write
 
 from ragchat.lexical import query_words
-from ragchat.retrieval import convex_fusion, fuse, reciprocal_rank_fusion
+from ragchat.retrieval import HybridRetriever, convex_fusion, fuse, reciprocal_rank_fusion
 from ragchat.store import Hit
 
 
@@ -76,7 +77,7 @@ def test_hybrid_finds_what_each_ranking_alone_misses(ragchat_home: Path, tmp_pat
     assert lexical == [str(docs / "part.md")]
     assert {h.path for h in hybrid} == {str(docs / "car.md"), str(docs / "part.md")}
     part = next(h for h in hybrid if h.path == str(docs / "part.md"))
-    assert set(part.scores) == {"dense", "lexical", "fused"}
+    assert set(part.scores) == {"dense", "lexical", "fused"}  # no name matches: no name score
 
 
 def test_the_direct_reader_returns_what_the_chroma_client_returns(
@@ -109,9 +110,108 @@ def test_the_direct_reader_returns_what_the_chroma_client_returns(
         assert fresh.hydrate("default", direct) == client_store.hydrate("default", reference)
     assert fresh.reader is not None  # it never had to fall back
     # a collection it cannot find falls back to the client, which explains the problem
-    import pytest
-
     from ragchat.errors import StoreError
 
     with pytest.raises(StoreError, match="missing from the Chroma store"):
         fresh.query("nothing-here", vector, 3)
+
+
+def test_name_words_split_between_letters_and_digits():
+    from ragchat.lexical import name_text, name_words
+
+    assert name_words("What was 3M's FY2018 capex (10-K)?") == [
+        "3",
+        "m",
+        "s",
+        "fy",
+        "2018",
+        "capex",
+        "10",
+        "k",
+    ]
+    assert name_text("/filings/ADOBE_2015_10K.pdf") == "adobe 2015 10 k"
+    assert name_text("/docs/Invoice 2023-04 ACME.pdf") == "invoice 2023 04 acme"
+    assert name_text("/scifact/4983") == ""  # no word with a letter: not indexed
+    assert name_text("/photos/IMG_0001.jpg") == "img 0001"
+
+
+def test_the_document_stage_finds_the_year_the_file_name_gives(ragchat_home: Path, tmp_path: Path):
+    """Two look-alike reports: the text cannot tell the years apart, the file names can."""
+    docs = tmp_path / "docs"
+    text = "Revenue grew and the board proposed a dividend to members.\n"
+    write(docs, "Harbor_Annual_Report_2022.md", text)
+    write(docs, "Harbor_Annual_Report_2023.md", text)
+    write(docs, "notes.md", "Unrelated notes about gardening and tomatoes.\n")
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+    hybrid = app.retriever("hybrid")
+    for year in ("2022", "2023"):
+        hits = hybrid.retrieve(f"What dividend did the board propose in FY{year}?", 3)
+        assert Path(hits[0].path).name == f"Harbor_Annual_Report_{year}.md"
+        assert hits[0].scores["name"] == pytest.approx(0.3)
+        assert hits[0].score == pytest.approx(hits[0].scores["fused"] + 0.3)
+    plain = HybridRetriever(hybrid.dense, hybrid.lexical, name_weight=0.0)
+    assert "name" not in plain.retrieve("dividend in FY2023?", 1)[0].scores
+
+    # the name index follows the files: a rename, a removal
+    (docs / "Harbor_Annual_Report_2023.md").rename(docs / "Harbor_Annual_Report_2024.md")
+    (docs / "Harbor_Annual_Report_2022.md").unlink()
+    app.ingest(docs)
+    hits = hybrid.retrieve("the dividend proposed in 2024", 3)
+    assert Path(hits[0].path).name == "Harbor_Annual_Report_2024.md" and "name" in hits[0].scores
+    best, scores = app.collection.lexical.name_scores("2022 or 2023", {"x"})
+    assert best == 0.0 and scores == {}  # neither old name is left in the index
+
+
+def test_a_collection_indexed_before_names_gets_its_name_index(ragchat_home: Path, tmp_path: Path):
+    import shutil
+
+    docs = tmp_path / "docs"
+    write(docs, "minutes-2024.md", "The meeting approved the budget.\n")
+    write(docs, "minutes-2025.md", "The meeting approved the budget.\n")
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+    index = app.collection.lexical
+    index.close()
+    shutil.rmtree(index.names_folder)  # as a store made before the name index existed
+    fresh = make_app(ragchat_home)
+    hits = fresh.retriever("hybrid").retrieve("budget approved in 2025", 2)
+    assert Path(hits[0].path).name == "minutes-2025.md" and "name" in hits[0].scores
+
+
+def test_one_result_per_pdf_page(ragchat_home: Path, tmp_path: Path):
+    """Chunks of one page come back as one result (its best); text files keep every chunk."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    lines = [
+        f"Sentence {n} of page {{page}} is about the harbour ferry timetable." for n in range(24)
+    ]
+    text_pdf(
+        docs / "timetable.pdf", [[(50, [line.format(page=p) for line in lines])] for p in (1, 2, 3)]
+    )
+    part = "The harbour ferry timetable, part {n}, " + "lists more sailings of the day " * 6
+    write(docs, "ferry.md", "\n\n".join(part.format(n=n) for n in range(6)))
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+    retriever = app.retriever("lexical")
+    chunks = app.collection.hydrate(retriever.candidates("harbour ferry timetable page", 40))
+    pdf_chunks = [h for h in chunks if h.path.endswith(".pdf")]
+    assert len(pdf_chunks) > len({h.page for h in pdf_chunks}) == 3  # several chunks a page
+    results = retriever.retrieve("harbour ferry timetable page", 8)
+    pages = [h.page for h in results if h.path.endswith(".pdf")]
+    assert sorted(pages) == [1, 2, 3]  # each page once
+    assert len([h for h in results if h.path.endswith(".md")]) == 5  # the rest: text chunks
+    best = max((h for h in chunks if h.page == pages[0]), key=lambda h: h.score)
+    assert results[[h.page for h in results].index(pages[0])].id == best.id  # its best chunk
+
+
+def test_rankings_of_several_queries_are_fused_by_rank():
+    from ragchat.retrieval import fuse_rankings
+
+    a, b, c = (
+        Hit(id=x, path=x, score=s, scores={"fused": s})
+        for x, s in (("a", 9.0), ("b", 0.2), ("c", 0.1))
+    )
+    fused = fuse_rankings([[a, b], [b, c]])
+    assert [h.id for h in fused] == ["b", "a", "c"]
+    assert fused[0].score == pytest.approx(1 / 62 + 1 / 61) and fused[0].scores["fused"] == 0.2
