@@ -571,24 +571,30 @@ class Ingestor:
                 if document is None:
                     self.progress.advance(files=1)
                     continue
-                part = document.last = _Part(document, 0)
-                batch.append(part)
                 self._load_model()
+                part: _Part | None = None  # the document's part in ``batch``
                 try:
                     for chunk in document.chunks(self):
-                        part.chunks.append(chunk)
-                        size += 1
-                        if size >= EMBED_BATCH:
+                        if size >= EMBED_BATCH:  # full: sent once more is to come, so a
+                            # document's last chunk travels with its manifest row
                             interrupts.check()
                             pipeline.push(batch)
-                            part = document.last = _Part(document, document.count)
-                            batch, size = [part], 0
+                            batch, size, part = [], 0, None
+                        if part is None:
+                            part = document.last = _Part(document, document.count - 1)
+                            batch.append(part)
+                        part.chunks.append(chunk)
+                        size += 1
                 except (LoadError, OSError) as exc:  # while reading a big file's windows
-                    batch.remove(part)
-                    size -= len(part.chunks)
+                    if part is not None:
+                        batch.remove(part)
+                        size -= len(part.chunks)
                     report.skipped.append((document.path, _unreadable(exc, None)))
                     self.progress.advance(files=1)
                     continue
+                if part is None:  # no text: an empty part carries its manifest row
+                    document.last = _Part(document, 0)
+                    batch.append(document.last)
                 document.finish()
                 notes = file_notes(document.noted) or ([] if document.count else ["no text found"])
                 report.notes.extend((document.path, note) for note in notes)
