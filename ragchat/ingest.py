@@ -3,11 +3,8 @@
 A file whose size and mtime match the manifest is not even read; one whose content hash
 matches is not re-embedded. Changed files are re-chunked and re-embedded, deleted files lose
 their chunks. Vectors are written before the manifest row, so an interrupted ingest leaves
-nothing the next run does not repair.
-
-Work is done in batches of EMBED_BATCH chunks, whatever the size of the files: a big file is
-read, chunked, embedded and written a part at a time (its manifest row after its last part),
-so memory stays bounded and Ctrl-C is never far from the end of a batch.
+nothing the next run does not repair. Work goes in batches of EMBED_BATCH chunks: a big file
+a part at a time (its manifest row after its last part), so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -264,12 +261,7 @@ def discover(root: Path, max_bytes: int = 0, selection: Selection | None = None)
     return Discovered(found, skipped, unreadable)
 
 
-def _chunks(record: FileRecord | None) -> int:
-    return record.chunks if record else 0
-
-
 def _unreadable(exc: Exception, previous: FileRecord | None) -> str:
-    """The reason a file that could not be read is skipped, as the summary shows it."""
     if isinstance(exc, FileNotFoundError):
         reason = "vanished during the ingest"
     elif isinstance(exc, OSError):
@@ -418,6 +410,10 @@ class _Document:
     @property
     def path(self) -> str:
         return self.source.key
+
+    @property
+    def previous_chunks(self) -> int:
+        return self.previous.chunks if self.previous else 0
 
     def chunks(self, ingestor: Ingestor) -> Iterator[Chunk]:
         def counted(pages: Pages) -> Iterator[Page]:
@@ -575,8 +571,7 @@ class Ingestor:
                 part: _Part | None = None  # the document's part in ``batch``
                 try:
                     for chunk in document.chunks(self):
-                        if size >= EMBED_BATCH:  # full: sent once more is to come, so a
-                            # document's last chunk travels with its manifest row
+                        if size >= EMBED_BATCH:  # sent once more comes: a last chunk, its row
                             interrupts.check()
                             pipeline.push(batch)
                             batch, size, part = [], 0, None
@@ -678,7 +673,7 @@ class Ingestor:
         self.collection.ensure(self.embedder, self.chunk_tokens)
         self.manifest.mark_pending(
             self.name,
-            [(p.path, max(p.first + len(p.chunks), _chunks(p.document.previous))) for p in batch],
+            [(p.path, max(p.first + len(p.chunks), p.document.previous_chunks)) for p in batch],
         )
         chunks = [(p.path, p.first + i, c) for p in batch for i, c in enumerate(p.chunks)]
         if chunks:
@@ -706,7 +701,7 @@ class Ingestor:
         stale = [
             chunk_id(p.path, i)
             for p in final
-            for i in range(p.document.count, _chunks(p.document.previous))
+            for i in range(p.document.count, p.document.previous_chunks)
         ]
         if stale:
             self.store.delete(self.name, stale)
