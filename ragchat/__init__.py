@@ -55,6 +55,7 @@ keeps this list and the files in step):
     cli_explore.py       the commands similar, cluster, map and spectrum
     cli_serve.py         the commands that keep running: watch and mcp
     supervisor.py        the entry point: runs all but light commands in a watched child process
+    interrupts.py        Ctrl-C that is never lost: a flag beside KeyboardInterrupt, checked after native code
     __main__.py          python -m ragchat
 """
 

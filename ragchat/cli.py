@@ -148,12 +148,12 @@ def ingest(
             with IngestProgress(err) as progress:
                 reports.append(app.ingest(path, progress, reindex and index == 0, selection))
     except KeyboardInterrupt:
-        click.echo(
+        from ragchat.interrupts import exit_interrupted
+
+        exit_interrupted(
             "Interrupted: what was embedded so far is kept; run the same command again to finish"
-            " (it will not redo that work).",
-            err=True,
+            " (it will not redo that work)."
         )
-        sys.exit(130)
     if as_json:
         out.print_json(
             json.dumps([r.to_dict() for r in reports] if len(reports) > 1 else reports[0].to_dict())

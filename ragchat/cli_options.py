@@ -89,6 +89,8 @@ def handle_errors(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ragchat import interrupts
+
         as_json = bool(kwargs.get("as_json"))
 
         def fail(message: str, code: int) -> None:
@@ -97,14 +99,26 @@ def handle_errors(command: F) -> F:
             click.echo(f"Error: {message}" if code != 130 else message, err=True)
             sys.exit(code)
 
+        def interrupted() -> None:
+            if as_json:
+                echo_json({"error": interrupts.INTERRUPTED})
+            interrupts.exit_interrupted()
+
         try:
             result = command(*args, **kwargs)
+            interrupts.check()  # a Ctrl-C that native code swallowed still ends the command
             sys.stdout.flush()  # a failed write is found now, not after the exit code is set
             return result
         except RagchatError as exc:
+            if interrupts.requested():  # the failure of something Ctrl-C cut short
+                interrupted()
             fail(escaped(str(exc)), exc.exit_code)
         except KeyboardInterrupt:
-            fail("Interrupted.", 130)
+            interrupted()
+        except click.exceptions.Abort as exc:  # Ctrl-C, or the end of input, at a prompt
+            if isinstance(exc.__context__, EOFError):
+                fail("the input ended before a value was given.", 1)
+            interrupted()
         except click.ClickException as exc:  # a usage error found by the command itself
             if as_json:
                 echo_json({"error": exc.format_message()})
@@ -114,6 +128,8 @@ def handle_errors(command: F) -> F:
         except BrokenPipeError:
             broken_pipe()
         except Exception as exc:  # a bug or an unforeseen failure: still one line, no traceback
+            if interrupts.requested():  # e.g. an ImportError from a module Ctrl-C cut short
+                interrupted()
             if isinstance(exc, OSError) and not _stdout_usable():
                 _stop_writing()
                 fail(f"cannot write the output: stdout is not writable ({exc.strerror}).", 1)

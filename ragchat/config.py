@@ -26,6 +26,7 @@ EMBEDDING_DEVICES = ("auto", "cpu", "cuda", "mps")  # auto: a CUDA or Apple GPU,
 # How chunks are ranked (retrieval.py): embeddings, BM25, or both fused.
 MODES = ("dense", "lexical", "hybrid")
 DEFAULT_MODE = "hybrid"
+DEFAULT_LLM_TIMEOUT = 120.0  # seconds a hosted model may take to begin answering
 TRUE_VALUES = ("1", "true", "yes", "on")  # how a yes/no setting (or HF_HUB_OFFLINE) says yes
 FALSE_VALUES = ("0", "false", "no", "off")
 
@@ -100,6 +101,11 @@ class Settings:
         False,
         "Allow sending document text (excerpts to an LLM, chunks to an embeddings server) to an"
         " endpoint that is not on this machine.",
+    )
+    llm_timeout: float = _setting(
+        DEFAULT_LLM_TIMEOUT,
+        "Seconds a hosted model (--model openai:NAME) may take to begin its answer, retries"
+        " included, and then to send each next piece of it.",
     )
 
     def replace(self, **changes: Any) -> Settings:
@@ -181,6 +187,7 @@ def home_read_only(home: Path) -> str:
 # What each setting may be, beyond its type: checked the same way for a flag, a variable, the
 # config file and 'config set' (``problem``).
 POSITIVE = ("top_k", "n_ctx", "max_tokens", "chunk_tokens", "max_file_mb")
+SECONDS = ("llm_timeout",)  # a positive number of seconds
 CHOICES = {
     "mode": MODES,
     "embedding_backend": EMBEDDING_BACKENDS,
@@ -232,6 +239,8 @@ def problem(name: str, value: Any) -> str | None:
     hybrid"), or None when it is usable. Every source of a setting is checked here."""
     if name in POSITIVE and value <= 0:
         return "must be a positive integer"
+    if name in SECONDS and not value > 0:  # nan is not > 0 either
+        return "must be a positive number of seconds"
     if name in CHOICES and value not in CHOICES[name]:
         return f"must be {either(CHOICES[name])}"
     if name in RANGES:

@@ -32,13 +32,35 @@ def docs_collection(collection: str) -> str:
 
 def mean_vector(vectors: Sequence[Sequence[float]]) -> list[float]:
     """The normalised mean of the normalised ``vectors`` (cosine centroid)."""
-    import numpy as np
+    centroid = Centroid()
+    centroid.add(vectors)
+    return centroid.vector()
 
-    matrix = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    centre = (matrix / np.where(norms == 0, 1, norms)).mean(axis=0)
-    length = float(np.linalg.norm(centre))
-    return [float(x) for x in (centre / length if length else centre)]
+
+class Centroid:
+    """``mean_vector`` of vectors that arrive a batch at a time (the parts of a big file)."""
+
+    def __init__(self) -> None:
+        self.total: Any = None  # the sum of the normalised vectors so far
+        self.count = 0
+
+    def add(self, vectors: Sequence[Sequence[float]]) -> None:
+        import numpy as np
+
+        if not len(vectors):
+            return
+        matrix = np.asarray(vectors, dtype=np.float64)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        total = (matrix / np.where(norms == 0, 1, norms)).sum(axis=0)
+        self.total = total if self.total is None else self.total + total
+        self.count += len(matrix)
+
+    def vector(self) -> list[float]:
+        import numpy as np
+
+        centre = self.total / self.count
+        length = float(np.linalg.norm(centre))
+        return [float(x) for x in (centre / length if length else centre)]
 
 
 def describe(

@@ -26,6 +26,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragchat import interrupts
 from ragchat.bundled import (
     BUNDLED,
     BUNDLED_EMBEDDING_ID,
@@ -396,6 +397,7 @@ class OnnxEmbedder(Embedder):
         limit = int(self.info["max_seq_length"])  # what sentence-transformers truncates to
 
         def embed(encoding: Any) -> Any:
+            interrupts.check()  # Ctrl-C in the main thread: the texts not yet begun are not
             ids, types = _truncated(encoding, limit)
             feed = {
                 "input_ids": np.array([ids], dtype=np.int64),

@@ -3,7 +3,8 @@
 A file whose size and mtime match the manifest is not even read; one whose content hash
 matches is not re-embedded. Changed files are re-chunked and re-embedded, deleted files lose
 their chunks. Vectors are written before the manifest row, so an interrupted ingest leaves
-nothing the next run does not repair.
+nothing the next run does not repair. Work goes in batches of EMBED_BATCH chunks: a big file
+a part at a time (its manifest row after its last part), so memory stays bounded.
 
 Files are read ahead of the rest in a pool of worker processes (isolation.py, one per core by
 default), but what was read is chunked, embedded and written strictly in file order: chunk ids,
@@ -17,24 +18,25 @@ import functools
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
-from ragchat.chunking import Chunk, chunk_pages
+from ragchat import interrupts
+from ragchat.chunking import Chunk, iter_chunks
 from ragchat.collection import Collection
 from ragchat.config import cores
 from ragchat.discovery import HIDDEN, LEFT_OUT, Selection, discover
-from ragchat.document_vectors import describe, mean_vector
+from ragchat.document_vectors import Centroid, describe
 from ragchat.embedders import Embedder
 from ragchat.errors import LoadError
 from ragchat.ids import chunk_id, document_id, parse_chunk_id
 from ragchat.isolation import SafeLoader
-from ragchat.loaders import ISOLATED_SUFFIXES, file_notes, load
+from ragchat.loaders import ISOLATED_SUFFIXES, file_notes, load, load_whole
 from ragchat.manifest import FileRecord
-from ragchat.pages import Page, paragraph_blocks
+from ragchat.pages import Page, Pages, paragraph_blocks
 from ragchat.store import chunk_metadata
 from ragchat.text import escaped, is_under, plural
 
@@ -141,6 +143,16 @@ class IngestReport:
         }
 
 
+def _unreadable(exc: Exception, previous: FileRecord | None) -> str:
+    if isinstance(exc, FileNotFoundError):
+        reason = "vanished during the ingest"
+    elif isinstance(exc, OSError):
+        reason = f"cannot read ({exc.strerror or exc})"
+    else:
+        reason = str(exc)
+    return reason + ("; kept the previous version" if previous else "")
+
+
 def file_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -165,13 +177,13 @@ class Source(Protocol):
         """SHA-256 of the content."""
         ...
 
-    def load(self) -> list[Page]: ...
+    def load(self) -> Pages: ...
 
 
 @dataclass
 class FileSource:
     path: Path
-    reader: Callable[[Path], list[Page]] = load
+    reader: Callable[[Path], Pages] = load
 
     @property
     def key(self) -> str:
@@ -184,14 +196,14 @@ class FileSource:
     def digest(self) -> str:
         return file_hash(self.path)
 
-    def load(self) -> list[Page]:
+    def load(self) -> Pages:
         return self.reader(self.path)
 
 
-def reader_for(path: Path, safe: SafeLoader) -> Callable[[Path], list[Page]]:
+def reader_for(path: Path, safe: SafeLoader) -> Callable[[Path], Pages]:
     """How to read ``path``: in the worker when its format's parsers can loop or explode."""
     if path.suffix.lower() in ISOLATED_SUFFIXES:
-        return functools.partial(safe.load_with, load)
+        return functools.partial(safe.load_with, load_whole)
     return load
 
 
@@ -226,22 +238,22 @@ class _Pipeline:
 
     def __init__(
         self,
-        embed: Callable[[list[_Pending]], list[list[float]]],
-        write: Callable[[list[_Pending], list[list[float]]], None],
+        embed: Callable[[list[_Part]], list[list[float]]],
+        write: Callable[[list[_Part], list[list[float]]], None],
         report: IngestReport,
     ) -> None:
         self.embed, self.write, self.report = embed, write, report
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="ingest")
-        self.waiting: tuple[list[_Pending], Future[list[list[float]]]] | None = None
+        self.waiting: tuple[list[_Part], Future[list[list[float]]]] | None = None
 
-    def _embed(self, batch: list[_Pending]) -> list[list[float]]:
+    def _embed(self, batch: list[_Part]) -> list[list[float]]:
         started = time.perf_counter()
         try:
             return self.embed(batch)
         finally:
             self.report.timed("embed", time.perf_counter() - started)
 
-    def push(self, batch: list[_Pending]) -> None:
+    def push(self, batch: list[_Part]) -> None:
         if not batch:
             return
         previous = self._take()
@@ -254,12 +266,12 @@ class _Pipeline:
         if previous:
             self._write(*previous)
 
-    def _write(self, batch: list[_Pending], vectors: list[list[float]]) -> None:
+    def _write(self, batch: list[_Part], vectors: list[list[float]]) -> None:
         started = time.perf_counter()
         self.write(batch, vectors)
         self.report.timed("write", time.perf_counter() - started)
 
-    def _take(self) -> tuple[list[_Pending], list[list[float]]] | None:
+    def _take(self) -> tuple[list[_Part], list[list[float]]] | None:
         if self.waiting is None:
             return None
         batch, future = self.waiting
@@ -282,14 +294,15 @@ class _Read:
     size: int = 0
     mtime_ns: int = 0
     digest: str = ""
-    pages: list[Page] = field(default_factory=list)
+    pages: Pages = ()
     reason: str = ""  # why it was skipped
     seconds: float = 0.0
 
 
 def read_source(source: Source, previous: FileRecord | None) -> _Read:
     """Read ``source`` unless the manifest's ``previous`` record shows it unchanged. Touches
-    nothing shared (no manifest, no report), so sources can be read side by side."""
+    nothing shared (no manifest, no report), so sources can be read side by side. A big
+    text file's pages are windows, read later as they are chunked (and checked then)."""
     started = time.perf_counter()
     try:
         size, mtime_ns = source.fingerprint()
@@ -302,8 +315,7 @@ def read_source(source: Source, previous: FileRecord | None) -> _Read:
             try:
                 pages = source.load()
             except LoadError as exc:
-                reason = str(exc) + ("; kept the previous version" if previous else "")
-                return _Read("skipped", reason=reason)
+                return _Read("skipped", reason=_unreadable(exc, previous))
             # Written to while being read? Then the digest and the text may disagree:
             # read it again, once.
             now = source.fingerprint()
@@ -312,22 +324,87 @@ def read_source(source: Source, previous: FileRecord | None) -> _Read:
             size, mtime_ns = now
         else:  # still changing: a record that matches no file, so the next ingest redoes it
             size, mtime_ns, digest = -1, -1, ""
-    except FileNotFoundError:
-        kept = "; kept the previous version" if previous else ""
-        return _Read("skipped", reason="vanished during the ingest" + kept)
     except OSError as exc:
-        kept = "; kept the previous version" if previous else ""
-        return _Read("skipped", reason=f"cannot read ({exc.strerror or exc}){kept}")
+        return _Read("skipped", reason=_unreadable(exc, previous))
     return _Read("read", size, mtime_ns, digest, pages, seconds=time.perf_counter() - started)
 
 
 @dataclass
-class _Pending:
-    path: str
-    record: FileRecord
-    chunks: list[Chunk]
+class _Document:
+    """A file being (re-)ingested: its chunks arrive part by part as it is read."""
+
+    source: Source
     previous: FileRecord | None
-    title: str = ""  # the loader's title for the document, if it knows one
+    fingerprint: tuple[int, int]  # (size, mtime_ns) when its content was hashed
+    digest: str
+    pages: Pages
+    count: int = 0  # chunks taken so far; all of them once ``done``
+    page_count: int = 0
+    paginated: bool = False
+    done: bool = False
+    last: _Part | None = None
+    first_chunk: Chunk | None = None
+    centroid: Centroid = field(default_factory=Centroid)
+    noted: list[Page] = field(default_factory=list)  # the pages with notes ("OCR'd")
+    title: str = ""  # the loader's title for the document (on its first page), if it knows one
+
+    @property
+    def path(self) -> str:
+        return self.source.key
+
+    @property
+    def previous_chunks(self) -> int:
+        return self.previous.chunks if self.previous else 0
+
+    def chunks(self, ingestor: Ingestor) -> Iterator[Chunk]:
+        def counted(pages: Pages) -> Iterator[Page]:
+            for page in pages:
+                self.page_count += 1
+                if self.page_count == 1:
+                    self.title = page.title
+                self.paginated = self.paginated or page.number is not None
+                if page.notes:
+                    self.noted.append(page)
+                yield page
+
+        embedder = ingestor.embedder
+        for chunk in iter_chunks(
+            counted(self.pages), embedder.count_tokens, ingestor.chunk_tokens, embedder.max_tokens
+        ):
+            self.first_chunk = self.first_chunk or chunk
+            self.count += 1
+            yield chunk
+
+    def finish(self) -> None:
+        """Every chunk is taken: the record is final. A file written to while it was read
+        gets a record that matches no file, so the next ingest reads it again."""
+        self.done = True
+        if self.source.fingerprint() != self.fingerprint:
+            self.fingerprint, self.digest = (-1, -1), ""
+
+    @property
+    def record(self) -> FileRecord:
+        size, mtime_ns = self.fingerprint
+        pages = self.page_count if self.paginated else None
+        return FileRecord(self.path, size, mtime_ns, self.digest, self.count, pages)
+
+
+@dataclass
+class _Part:
+    """Consecutive chunks of one document, embedded and written together with other parts."""
+
+    document: _Document
+    first: int  # the index of its first chunk in the document
+    chunks: list[Chunk] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return self.document.path
+
+    @property
+    def final(self) -> bool:
+        """The document's last part: its manifest row is written with it."""
+        return self.document.done and self.document.last is self
 
 
 class Ingestor:
@@ -423,7 +500,8 @@ class Ingestor:
         self.collection.remove({key: known[key] for key in gone})
         report.removed.extend(gone)
 
-        batch: list[_Pending] = []
+        batch: list[_Part] = []
+        size = 0  # chunks in ``batch``
         pipeline = _Pipeline(
             self._embed, lambda done, vectors: self._write(done, vectors, report), report
         )
@@ -431,22 +509,60 @@ class Ingestor:
         reads = self._read_ahead(sources, known, report)
         try:
             for position, (source, read) in enumerate(reads):
+                interrupts.check()
                 self._left = (sources, known, position)
-                pending = self._prepare(source, known.get(source.key), read, report)
-                if pending is None:
+                document = self._prepare(source, known.get(source.key), read, report)
+                if document is None:
                     self.progress.advance(files=1)
                     continue
-                batch.append(pending)
-                if sum(len(p.chunks) for p in batch) >= EMBED_BATCH:
-                    pipeline.push(batch)
-                    batch = []
+                self._load_model()
+                part: _Part | None = None  # the document's part in ``batch``
+                chunking, pushing = time.perf_counter(), 0.0
+                try:
+                    for chunk in document.chunks(self):
+                        if size >= EMBED_BATCH:  # sent once more comes: a last chunk, its row
+                            interrupts.check()
+                            pushed = time.perf_counter()
+                            pipeline.push(batch)
+                            pushing += time.perf_counter() - pushed
+                            batch, size, part = [], 0, None
+                        if part is None:
+                            part = document.last = _Part(document, document.count - 1)
+                            batch.append(part)
+                        part.chunks.append(chunk)
+                        size += 1
+                except (LoadError, OSError) as exc:  # while reading a big file's windows
+                    if part is not None:
+                        batch.remove(part)
+                        size -= len(part.chunks)
+                    report.skipped.append((document.path, _unreadable(exc, None)))
+                    self.progress.advance(files=1)
+                    continue
+                if part is None:  # no text: an empty part carries its manifest row
+                    document.last = _Part(document, 0)
+                    batch.append(document.last)
+                document.finish()
+                report.timed("chunk", time.perf_counter() - chunking - pushing)
+                if document.paginated:
+                    report.pages += document.page_count
+                notes = file_notes(document.noted) or ([] if document.count else ["no text found"])
+                report.notes.extend((document.path, note) for note in notes)
             pipeline.push(batch)
             pipeline.finish()
         finally:
             reads.close()
             pipeline.close()
+        self._repair()  # the parts written of a file that failed half-way through
         report.seconds = time.perf_counter() - started
         return report
+
+    def _load_model(self) -> None:
+        """The first file to chunk loads the model (seconds): say so meanwhile."""
+        if not self._model_loaded:
+            self.progress.note("Loading the embedding model…")
+            self.embedder.count_tokens([""])
+            self.progress.note("")
+            self._model_loaded = True
 
     def bytes_needed(self) -> int:
         """About how many bytes the store needs to finish this ingest: what the sources not
@@ -495,9 +611,9 @@ class Ingestor:
 
     def _prepare(
         self, source: Source, previous: FileRecord | None, read: _Read, report: IngestReport
-    ) -> _Pending | None:
-        """Chunks of a source that needs (re-)embedding; None when unchanged or unreadable."""
-        key = source.key
+    ) -> _Document | None:
+        """A source that needs (re-)embedding, ready to be chunked; None when unchanged or
+        unreadable."""
         if read.outcome == "unchanged":
             report.unchanged += 1
             return None
@@ -510,48 +626,23 @@ class Ingestor:
             report.unchanged += 1
             return None
         if read.outcome == "skipped":
-            report.skipped.append((key, read.reason))
+            report.skipped.append((source.key, read.reason))
             return None
-        started = time.perf_counter()
-        pages = read.pages
-        if not self._model_loaded:  # the first file to chunk loads the model (seconds)
-            self.progress.note("Loading the embedding model…")
-        chunks = chunk_pages(
-            pages, self.embedder.count_tokens, self.chunk_tokens, self.embedder.max_tokens
-        )
-        if not self._model_loaded:
-            self.progress.note("")
-            self._model_loaded = True
-        notes = file_notes(pages) or ([] if chunks else ["no text found"])
-        report.notes.extend((key, note) for note in notes)
-        paginated = any(p.number is not None for p in pages)
-        if paginated:
-            report.pages += len(pages)
-        record = FileRecord(
-            key,
-            read.size,
-            read.mtime_ns,
-            read.digest,
-            len(chunks),
-            len(pages) if paginated else None,
-        )
-        report.timed("chunk", time.perf_counter() - started)
-        return _Pending(key, record, chunks, previous, pages[0].title if pages else "")
+        return _Document(source, previous, (read.size, read.mtime_ns), read.digest, read.pages)
 
-    def _embed(self, batch: list[_Pending]) -> list[list[float]]:
+    def _embed(self, batch: list[_Part]) -> list[list[float]]:
         texts = [c.embed_text for p in batch for c in p.chunks]
         return self.embedder.embed_passages(texts) if texts else []
 
-    def _write(
-        self, batch: list[_Pending], vectors: list[list[float]], report: IngestReport
-    ) -> None:
-        """Write an embedded batch: vectors and lexical rows first, then the manifest rows."""
+    def _write(self, batch: list[_Part], vectors: list[list[float]], report: IngestReport) -> None:
+        """Write an embedded batch: vectors and lexical rows first, then the manifest rows of
+        the documents whose last part it holds."""
         self.collection.ensure(self.embedder, self.chunk_tokens)
         self.manifest.mark_pending(
             self.name,
-            [(p.path, max(len(p.chunks), p.previous.chunks if p.previous else 0)) for p in batch],
+            [(p.path, max(p.first + len(p.chunks), p.document.previous_chunks)) for p in batch],
         )
-        chunks = [(p.path, i, c) for p in batch for i, c in enumerate(p.chunks)]
+        chunks = [(p.path, p.first + i, c) for p in batch for i, c in enumerate(p.chunks)]
         if chunks:
             self.store.upsert(
                 self.name,
@@ -573,52 +664,51 @@ class Ingestor:
                     for path, _, c in chunks
                 ],
             )
+        final = [p for p in batch if p.final]
         stale = [
             chunk_id(p.path, i)
-            for p in batch
-            if p.previous
-            for i in range(len(p.chunks), p.previous.chunks)
+            for p in final
+            for i in range(p.document.count, p.document.previous_chunks)
         ]
         if stale:
             self.store.delete(self.name, stale)
         self._write_documents(batch, vectors)
         # a file without a manifest row has no lexical rows (``_repair`` saw to that)
-        self.lexical.remove(*[p.path for p in batch if p.previous])
-        for pending in batch:
-            ids = [chunk_id(pending.path, i) for i in range(len(pending.chunks))]
-            self.lexical.add(pending.path, ids, [c.embed_text for c in pending.chunks])
+        self.lexical.remove(*[p.path for p in batch if p.first == 0 and p.document.previous])
+        for part in batch:
+            ids = [chunk_id(part.path, part.first + i) for i in range(len(part.chunks))]
+            self.lexical.add(part.path, ids, [c.embed_text for c in part.chunks])
         self.lexical.commit()
         with self.manifest.transaction():
-            for pending in batch:
-                self.manifest.put_file(self.name, pending.record)
-            self.manifest.clear_pending(self.name, [p.path for p in batch])
-            if any(p.previous for p in batch):  # their old text was overwritten
+            for part in final:
+                self.manifest.put_file(self.name, part.document.record)
+            self.manifest.clear_pending(self.name, [p.path for p in final])
+            if any(p.document.previous for p in final):  # their old text was overwritten
                 self.manifest.flag_purge()
-        for pending in batch:
-            (report.updated if pending.previous else report.added).append(pending.path)
-            report.chunks_embedded += len(pending.chunks)
-            self.progress.advance(files=1, chunks=len(pending.chunks))
+        for part in batch:
+            report.chunks_embedded += len(part.chunks)
+            self.progress.advance(chunks=len(part.chunks))
+        for part in final:
+            (report.updated if part.document.previous else report.added).append(part.path)
+            self.progress.advance(files=1)
 
-    def _write_documents(self, batch: list[_Pending], vectors: Sequence[Sequence[float]]) -> None:
-        """One vector per document, from its chunks' vectors (see ragchat/document_vectors.py);
-        written, like the chunks, before the manifest row."""
+    def _write_documents(self, batch: list[_Part], vectors: Sequence[Sequence[float]]) -> None:
+        """One vector per document, from its chunks' vectors (see ragchat/document_vectors.py),
+        gathered part by part and written, like the chunks, before the manifest row."""
         entries, empty = [], []
         position = 0
-        for pending in batch:
-            count = len(pending.chunks)
-            if count:
-                first = pending.chunks[0]
-                meta = describe(pending.path, first.headings, first.text, pending.title)
-                entries.append(
-                    (
-                        document_id(pending.path),
-                        mean_vector(vectors[position : position + count]),
-                        meta,
-                    )
-                )
-            else:
-                empty.append(document_id(pending.path))
+        for part in batch:
+            document, count = part.document, len(part.chunks)
+            document.centroid.add(vectors[position : position + count])
             position += count
+            if not part.final:
+                continue
+            if document.first_chunk is None:
+                empty.append(document_id(part.path))
+                continue
+            first = document.first_chunk
+            meta = describe(part.path, first.headings, first.text, document.title)
+            entries.append((document_id(part.path), document.centroid.vector(), meta))
         self.documents.put(entries)
         self.documents.delete(empty)
 

@@ -7,14 +7,19 @@ the model is a local path, a hub ``REPO:FILE.gguf`` (downloaded on first use), o
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragchat import interrupts
 from ragchat.bundled import BUNDLED, BUNDLED_LLM_ID, bundled_llm, bundled_missing, use_bundled
+from ragchat.config import DEFAULT_LLM_TIMEOUT
 from ragchat.errors import LLMError, ModelNotAvailable, RagchatError
 from ragchat.text import parse_http_url
 
@@ -41,6 +46,7 @@ class Generation:
 
     def __iter__(self) -> Iterator[str]:
         for text, finish in self._pieces:
+            interrupts.check()  # one swallowed by a callback while the model decoded
             if text:
                 self.text += text
                 yield text
@@ -149,6 +155,7 @@ class LlamaCppLLM(LLM):
         self.n_ctx = n_ctx
         self.threads = threads or os.cpu_count() or 1
         self.seed = seed
+        self._loading: Future[Any] | None = None
 
     @cached_property
     def _resolved(self) -> tuple[str, Path]:
@@ -170,6 +177,21 @@ class LlamaCppLLM(LLM):
         _, path = self._resolved
         if not is_gguf(path):
             raise LLMError(f"{path} is not a GGUF model file; give a .gguf path with --model.")
+        if _address_space_limited():
+            # a thread's first allocations reserve a new malloc arena (64 MB of address
+            # space); under `ulimit -v` that can fail inside llama.cpp, and glibc ends the
+            # process. Loaded here, a Ctrl-C swallowed by a callback is raised once it loads.
+            llama = self._load(path)
+            interrupts.check()
+            return llama
+        if self._loading is None:
+            # llama.cpp loads in native code that calls back into Python to log, where a
+            # Ctrl-C would be lost. Loaded in a thread, the main thread only waits, and Ctrl-C
+            # ends the wait at once (a later call waits for the same load).
+            self._loading = interrupts.in_background(lambda: self._load(path))
+        return self._loading.result()
+
+    def _load(self, path: Path) -> Any:
         from llama_cpp import Llama, LlamaRAMCache
 
         try:
@@ -186,6 +208,9 @@ class LlamaCppLLM(LLM):
                 f"llama.cpp could not load {path} ({exc}); the file may be truncated or too"
                 " large for memory: try a smaller quantisation or --model bundled."
             ) from exc
+        if not os.environ.get("RAGCHAT_DEBUG"):  # llama.cpp's own log lines (an aborted
+            # decode says "removing memory module entries") are not for the user
+            logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL + 1)
         # Keeps the model's state after each answer, so the next prompt that starts the same
         # way (system prompt, conversation so far) skips re-reading that prefix, even when a
         # different prompt (rewriting a follow-up) ran in between.
@@ -222,6 +247,10 @@ class LlamaCppLLM(LLM):
         llama = self.llama
 
         def pieces() -> Iterator[tuple[str, str | None]]:
+            # reading the prompt is one long native call: llama.cpp asks between its steps
+            # whether Ctrl-C was pressed; once the first token is out, each next one returns
+            # to Python (where a Ctrl-C is raised) and the question is not asked any more
+            abortable = _abort_when_interrupted(llama, True)
             try:
                 for chunk in llama.create_chat_completion(
                     messages=list(messages),
@@ -230,21 +259,53 @@ class LlamaCppLLM(LLM):
                     repeat_penalty=REPEAT_PENALTY,
                     stream=True,
                 ):
+                    abortable = abortable and _abort_when_interrupted(llama, False)
                     choice = chunk["choices"][0]
                     yield choice.get("delta", {}).get("content") or "", choice.get("finish_reason")
             except (ValueError, RuntimeError) as exc:
+                interrupts.check()  # an aborted decode is a Ctrl-C, not a failure
                 raise LLMError(
                     f"llama.cpp failed while answering ({exc}); try a shorter question or a larger --n-ctx."
                 ) from exc
+            finally:
+                if abortable:
+                    _abort_when_interrupted(llama, False)
 
         return Generation(pieces())
+
+
+def _address_space_limited() -> bool:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return soft != resource.RLIM_INFINITY
+
+
+_ABORT_CALLBACK: Any = None
+
+
+def _abort_when_interrupted(llama: Any, on: bool) -> bool:
+    """Have llama.cpp stop decoding when Ctrl-C was pressed (``on``), or no longer ask."""
+    import llama_cpp
+
+    context = getattr(getattr(llama, "_ctx", None), "ctx", None)
+    if context is None:  # not a loaded llama.cpp model (a stand-in in a test)
+        return False
+    global _ABORT_CALLBACK
+    if _ABORT_CALLBACK is None:  # kept referenced: llama.cpp holds a pointer to it
+        _ABORT_CALLBACK = llama_cpp.ggml_abort_callback(lambda data: interrupts.requested())
+    callback = _ABORT_CALLBACK if on else llama_cpp.ggml_abort_callback()
+    llama_cpp.llama_set_abort_callback(context, callback, None)
+    return on
 
 
 OPENAI_PREFIX = "openai:"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CHARS_PER_TOKEN = 3  # no local tokenizer for a hosted model: count generously
-REQUEST_TIMEOUT = 120.0
-RETRIES = 3
+REQUEST_TIMEOUT = 120.0  # an endpoint without a deadline of its own (the remote embedder)
+RETRIES = 3  # before anything streamed: connection failures, 408, 409, 429 and 5xx
+RETRY_STATUSES = frozenset({408, 409, 429})
+FIRST_RETRY_DELAY = 0.5  # doubled for each retry
 
 
 def is_loopback(host: str) -> bool:
@@ -283,7 +344,11 @@ class Endpoint:
         allow_remote: bool = False,
         flag: str = "--base-url",
         key_settings: str = "RAGCHAT_API_KEY, OPENAI_API_KEY or api_key in config.toml",
+        timeout: float = REQUEST_TIMEOUT,
+        client_retries: int = RETRIES,
     ) -> None:
+        self.timeout = timeout  # per request, each retry the client makes included
+        self.client_retries = client_retries  # 0: the caller retries, within a deadline
         self.base_url = endpoint_url(base_url)
         self._key = api_key or os.environ.get("OPENAI_API_KEY", "")
         self.key_settings = key_settings
@@ -312,17 +377,25 @@ class Endpoint:
         return OpenAI(
             base_url=self.base_url,
             api_key=self._key or "not-needed",  # local servers often need none
-            timeout=REQUEST_TIMEOUT,
-            max_retries=RETRIES,  # 429 and 5xx are retried with exponential backoff
+            timeout=self.timeout,
+            max_retries=self.client_retries,  # 429 and 5xx, with exponential backoff
         )
 
     def error(
-        self, exc: Exception, model: str, model_flag: str, kind: type[RagchatError] = LLMError
+        self,
+        exc: Exception,
+        model: str,
+        model_flag: str,
+        kind: type[RagchatError] = LLMError,
+        streamed: bool = False,
+        retries: int | None = None,
     ) -> RagchatError:
-        """``exc`` from the openai client as one line naming the fix (never the key)."""
+        """``exc`` from the openai client as one line naming the fix (never the key);
+        ``streamed``: an answer had begun; ``retries``: made by the caller (else the client's)."""
         import openai
 
         host = self.host
+        retries = self.client_retries if retries is None else retries
         if isinstance(exc, openai.AuthenticationError):
             return kind(f"API key rejected by {host}; set the right one in {self.key_settings}.")
         if isinstance(exc, openai.PermissionDeniedError):
@@ -333,18 +406,30 @@ class Endpoint:
             return kind(f"{host} has no model {model!r}; {self.offered(model_flag)}")
         if isinstance(exc, openai.RateLimitError):
             return kind(
-                f"{host} is limiting requests (HTTP 429) and still was after {RETRIES} retries;"
+                f"{host} is limiting requests (HTTP 429) and still was after {_retries(retries)};"
                 " wait a minute and try again."
+            )
+        if isinstance(exc, openai.APITimeoutError) and streamed:
+            return kind(
+                f"{host} stopped answering: nothing more came for {self.timeout:g} s after the"
+                " answer began; try again (raise llm_timeout for a slow model)."
+            )
+        if isinstance(exc, openai.APITimeoutError) and not self.client_retries:
+            return kind(
+                f"No answer from {host} within {self.timeout:g} s (retries included); is the"
+                " server overloaded? Try again, or raise llm_timeout (RAGCHAT_LLM_TIMEOUT)."
             )
         if isinstance(exc, openai.APITimeoutError):
             return kind(
-                f"{host} did not answer within {REQUEST_TIMEOUT:.0f}s; try again, or a smaller --max-tokens."
+                f"{host} did not answer within {self.timeout:.0f}s; try again, or a smaller --max-tokens."
             )
         if isinstance(exc, openai.APIConnectionError):
             return kind(f"Cannot reach {host}; is the server running at {self.base_url}?")
         if isinstance(exc, openai.APIStatusError):
             return kind(
-                f"{host} failed with HTTP {exc.status_code} (after {RETRIES} retries for 5xx); try again later."
+                f"{host} failed with HTTP {exc.status_code}"
+                + (f" (after {_retries(retries)})" if retries else "")
+                + "; try again later."
             )
         return kind(f"Talking to {host} failed ({type(exc).__name__}); try again.")
 
@@ -357,7 +442,12 @@ class Endpoint:
 
 
 class OpenAILLM(LLM):
-    """Any OpenAI-compatible chat API (OpenAI, vLLM, Ollama, llama.cpp's server, LM Studio)."""
+    """Any OpenAI-compatible chat API (OpenAI, vLLM, Ollama, llama.cpp's server, LM Studio).
+
+    One deadline, ``timeout`` seconds, for an answer to begin: the first request and its
+    retries (connection failures, 408, 409, 429, 5xx) all fit in it. Once text has streamed,
+    nothing is retried (the answer would start again); the server then has ``timeout``
+    seconds for each next piece."""
 
     def __init__(
         self,
@@ -366,11 +456,14 @@ class OpenAILLM(LLM):
         api_key: str = "",
         n_ctx: int = 4096,
         allow_remote: bool = False,
+        timeout: float = DEFAULT_LLM_TIMEOUT,
     ) -> None:
         self.model = model
+        self.timeout = timeout
         self.id = OPENAI_PREFIX + model
         self.n_ctx = n_ctx
-        self.endpoint = Endpoint(base_url, api_key, allow_remote)
+        # one deadline for the answer to begin, retried here (see _request), not by the client
+        self.endpoint = Endpoint(base_url, api_key, allow_remote, timeout=timeout, client_retries=0)
         self.base_url, self.host = self.endpoint.base_url, self.endpoint.host
         self.remote, self.allow_remote = self.endpoint.remote, allow_remote
 
@@ -397,24 +490,69 @@ class OpenAILLM(LLM):
         client = self.client
 
         def pieces() -> Iterator[tuple[str, str | None]]:
+            response = self._request(
+                client,
+                model=self.model,
+                messages=list(messages),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+            )
+            streamed = False
             try:
-                response = client.chat.completions.create(
-                    model=self.model,
-                    messages=list(messages),
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    stream=True,
-                )
                 for chunk in response:
                     if not chunk.choices:
                         continue
                     choice = chunk.choices[0]
-                    yield (choice.delta.content or "") if choice.delta else "", choice.finish_reason
+                    text = (choice.delta.content or "") if choice.delta else ""
+                    streamed = streamed or bool(text)
+                    yield text, choice.finish_reason
             except Exception as exc:
                 # from None: no trace of the request or key
-                raise self.endpoint.error(exc, self.model, "--model") from None
+                raise self.endpoint.error(exc, self.model, "--model", streamed=streamed) from None
 
         return Generation(pieces())
+
+    def _request(self, client: Any, **request: Any) -> Any:
+        """The streamed response, retried until it starts or the deadline has passed."""
+        deadline = time.monotonic() + self.timeout
+        attempt = 0
+        while True:
+            # an attempt may wait only for what is left of the deadline, also for the first
+            # piece of its answer (the read timeout)
+            remaining = deadline - time.monotonic()
+            try:
+                return client.with_options(timeout=remaining).chat.completions.create(**request)
+            except Exception as exc:
+                delay = _retry_delay(exc, attempt)
+                if delay is None or attempt == RETRIES or time.monotonic() + delay >= deadline:
+                    raise self.endpoint.error(exc, self.model, "--model", retries=attempt) from None
+            time.sleep(delay)
+            attempt += 1
+
+
+def _retries(count: int) -> str:
+    return f"{count} retr{'y' if count == 1 else 'ies'}"
+
+
+def _retry_delay(exc: Exception, attempt: int) -> float | None:
+    """Seconds to wait before retrying after ``exc``; None when retrying cannot help (a
+    timeout has used the deadline up; a refused key stays refused)."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return None
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code not in RETRY_STATUSES and exc.status_code < 500:
+            return None
+        after = exc.response.headers.get("retry-after", "")
+        try:
+            return max(float(after), 0.0)
+        except ValueError:
+            pass
+    elif not isinstance(exc, openai.APIConnectionError):
+        return None
+    return FIRST_RETRY_DELAY * 2**attempt
 
 
 def build_llm(settings: Settings) -> LLM:
@@ -424,6 +562,11 @@ def build_llm(settings: Settings) -> LLM:
         if not name:
             raise LLMError("--model openai: needs a model name, e.g. --model openai:gpt-4o-mini.")
         return OpenAILLM(
-            name, settings.base_url, settings.api_key, settings.n_ctx, settings.allow_remote
+            name,
+            settings.base_url,
+            settings.api_key,
+            settings.n_ctx,
+            settings.allow_remote,
+            settings.llm_timeout,
         )
     return LlamaCppLLM(settings.model, settings.n_ctx, settings.threads)

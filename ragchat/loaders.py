@@ -6,14 +6,20 @@ its own module (office, opendocument, mail, ebooks, notebooks, ocr), each import
 library inside the loader. A file that cannot be read raises ``LoadError`` with the reason the
 ingest summary shows; what was off in a file that could be read (pages without text, pages
 OCR'd, a sheet capped) goes in its pages' ``notes``.
+
+A text or Markdown file over ``WINDOW_CHARS`` is not read whole: its pages are windows of
+about that size, cut at a blank line where there is one (in Markdown, never inside a code
+fence), read one at a time as they are chunked, so memory stays bounded whatever the size of
+the file. A window's ``offset`` places it in the file's text.
 """
 
 from __future__ import annotations
 
+import codecs
 import functools
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +30,11 @@ from ragchat.pages import (
     Block,
     Loader,
     Page,
+    Pages,
     html_page,
     is_binary,
     markdown_page,
+    normalized,
     paragraph_blocks,
     read_text,
     read_with,
@@ -53,12 +61,18 @@ def loader_for(path: Path) -> Loader | None:
     return LOADERS.get(path.suffix.lower())
 
 
-def load(path: Path) -> list[Page]:
-    """Pages of ``path``; raises LoadError (with the reason) when it cannot be read."""
+def load(path: Path) -> Pages:
+    """Pages of ``path``; raises LoadError (with the reason) when it cannot be read, also
+    while the windows of a big file are being read."""
     loader = loader_for(path)
     if loader is None:
         raise LoadError(unsupported_reason(path))
     return read_with(loader, path)
+
+
+def load_whole(path: Path) -> list[Page]:
+    """``load``'s pages as one list: what a worker process can send back."""
+    return list(load(path))
 
 
 def unsupported_reason(path: Path) -> str:
@@ -72,7 +86,7 @@ def unsupported_reason(path: Path) -> str:
     return f"unsupported type ({path.suffix or 'no extension'})"
 
 
-def file_notes(pages: list[Page]) -> list[str]:
+def file_notes(pages: Iterable[Page]) -> list[str]:
     """The pages' notes, each once, with the pages it concerns: "OCR'd (pages 1-3, 7)"."""
     where: dict[str, list[Page]] = {}
     for page in pages:
@@ -194,14 +208,112 @@ TEXT_SUFFIXES = (
 )  # fmt: skip
 
 
+WINDOW_CHARS = 1 << 20  # a text file over this is read, and chunked, a window at a time
+_READ_BYTES = 1 << 20
+
+
+def is_big(path: Path) -> bool:
+    """Is the file read as windows rather than whole?"""
+    return path.stat().st_size > WINDOW_CHARS
+
+
+def stream_encoding(path: Path) -> str:
+    """The encoding ``decode_text`` would choose for the whole file, found without holding
+    it: UTF-16 by its BOM, else UTF-8 or Windows-1252 if every byte decodes, else what
+    charset-normalizer detects in the first megabyte."""
+    with path.open("rb") as handle:
+        head = handle.read(_READ_BYTES)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if is_binary(head):
+        raise LoadError("binary")
+    for encoding in ("utf-8-sig", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as handle:
+                for data in iter(lambda: handle.read(_READ_BYTES), b""):
+                    decoder.decode(data)
+            decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(head).best()
+    if best is None:
+        raise LoadError("undecodable text (not UTF-8 and no other encoding fits)")
+    return str(best.encoding)
+
+
+def text_windows(path: Path, cut: Callable[[str], int] | None = None) -> Iterator[tuple[int, str]]:
+    """(offset, text) windows of a big file's text, normalised as ``read_text`` does, each
+    about WINDOW_CHARS long and ending where ``cut`` says (default: after a blank line)."""
+    cut = cut or _paragraph_cut
+    decoder = codecs.getincrementaldecoder(stream_encoding(path))(errors="strict")
+    buffer, held, offset = "", "", 0
+    with path.open("rb") as handle:
+        while True:
+            data = handle.read(_READ_BYTES)
+            text = held + decoder.decode(data, final=not data)
+            held = ""
+            if data and text.endswith("\r"):  # may be the first half of \r\n
+                text, held = text[:-1], "\r"
+            buffer += normalized(text)
+            while len(buffer) > WINDOW_CHARS or (not data and buffer):
+                end = cut(buffer) if len(buffer) > WINDOW_CHARS else len(buffer)
+                yield offset, buffer[:end]
+                offset += end
+                buffer = buffer[end:]
+            if not data:
+                return
+
+
+def _paragraph_cut(buffer: str) -> int:
+    """Where a window of ``buffer`` ends: after its last blank line, else line end, else
+    sentence end, else space, in the second half of WINDOW_CHARS; else at WINDOW_CHARS."""
+    for mark in ("\n\n", "\n", ". ", " "):
+        at = buffer.rfind(mark, WINDOW_CHARS // 2, WINDOW_CHARS)
+        if at >= 0:
+            return at + len(mark)
+    return WINDOW_CHARS
+
+
+def _markdown_cut(buffer: str) -> int:
+    """``_paragraph_cut`` for Markdown: after a blank line that is not inside a code fence."""
+    fence = ""
+    position, best = 0, 0
+    for line in buffer[:WINDOW_CHARS].splitlines(keepends=True):
+        stripped = line.strip()
+        if fence:
+            fence = "" if stripped.startswith(fence) else fence
+        elif stripped.startswith(("```", "~~~")):
+            fence = stripped[:3]
+        position += len(line)
+        if not fence and not stripped and position >= WINDOW_CHARS // 2:
+            best = position
+    return best or _paragraph_cut(buffer)
+
+
 @register(*TEXT_SUFFIXES)
-def load_text(path: Path) -> list[Page]:
+def load_text(path: Path) -> Pages:
+    if is_big(path):
+        return _text_pages(path)
     text = read_text(path)
     return [Page(text=text, blocks=paragraph_blocks(text))]
 
 
+def _text_pages(path: Path) -> Iterator[Page]:
+    for offset, text in text_windows(path):
+        yield Page(text=text, blocks=paragraph_blocks(text), offset=offset)
+
+
+PYTHON_PARSE_CHARS = 8 * WINDOW_CHARS  # a bigger .py file (generated code) is read as text
+
+
 @register(".py")
-def load_python(path: Path) -> list[Page]:
+def load_python(path: Path) -> Pages:
+    if path.stat().st_size > PYTHON_PARSE_CHARS:
+        return _text_pages(path)
     return [python_page(read_text(path), path.name)]
 
 
@@ -254,8 +366,18 @@ def python_page(text: str, name: str = "") -> Page:
 
 
 @register(".md", ".markdown", ".mdown", ".mkd")
-def load_markdown(path: Path) -> list[Page]:
+def load_markdown(path: Path) -> Pages:
+    if is_big(path):
+        return _markdown_pages(path)
     return [markdown_page(read_text(path))]
+
+
+def _markdown_pages(path: Path) -> Iterator[Page]:
+    headings: list[tuple[int, str]] = []  # the heading path carries on into the next window
+    for offset, text in text_windows(path, _markdown_cut):
+        page = markdown_page(text, headings)
+        page.offset = offset
+        yield page
 
 
 @register(".html", ".htm", ".xhtml")

@@ -117,7 +117,7 @@ class Attachments:
             path.write_bytes(data)
             try:
                 with _nested():
-                    inner = read_with(loader, path)
+                    inner = list(read_with(loader, path))  # before the file goes
             except LoadError as exc:
                 return self.skip(name, str(exc))
         for page in inner:
@@ -125,6 +125,7 @@ class Attachments:
                 replace(
                     page,
                     number=self.number,
+                    offset=0,  # spans in this page's text, not in the attachment's
                     label=", ".join(x for x in (self.label, name, page.name) if x),
                     blocks=[
                         replace(b, headings=(self.heading, name, *b.headings)) for b in page.blocks

@@ -11,7 +11,8 @@ modules import this one, never loaders.py, so that loaders.py can import them al
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class Page:
     code: bool = False  # source code: split at line ends, cited by line number
     label: str = ""  # how a citation names it when not "page N": "slide 3", "sheet Revenue"
     notes: list[str] = field(default_factory=list)  # what was off reading it ("OCR'd")
+    offset: int = 0  # where ``text`` starts in the file's text (a window of a big file)
     # the document's title, on its first page, from loaders that know one (HTML's <title>,
     # a PDF's metadata); else it is read off the first heading or line (document_vectors.py)
     title: str = ""
@@ -49,14 +51,29 @@ class Page:
         return page_name(self.number, self.label)
 
 
-Loader = Callable[[Path], list[Page]]
+Pages = Iterable[Page]  # a list, or for a big text file windows read as they are taken
+Loader = Callable[[Path], Pages]
 
 
-def read_with(loader: Loader, path: Path) -> list[Page]:
+def read_with(loader: Loader, path: Path) -> Pages:
     """``loader(path)``; whatever a broken file makes it raise becomes a LoadError that says
-    why (a broken file must never stop the ingest)."""
+    why (a broken file must never stop the ingest), also while the windows of a big file are
+    read."""
+    with _reasons(path):
+        pages = loader(path)
+    return pages if isinstance(pages, list) else _read_with_reasons(path, pages)
+
+
+def _read_with_reasons(path: Path, pages: Iterable[Page]) -> Iterator[Page]:
+    with _reasons(path):
+        yield from pages
+
+
+@contextmanager
+def _reasons(path: Path) -> Iterator[None]:
+    """Any failure to read ``path`` as the LoadError that says why."""
     try:
-        return loader(path)
+        yield
     except LoadError:
         raise
     except MemoryError:
@@ -120,19 +137,25 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def read_text(path: Path) -> str:
     """A text file's content: control characters become spaces (so character offsets still
     point into the file), line ends become \\n."""
-    text = decode_text(path.read_bytes()).replace("\r\n", "\n").replace("\r", "\n")
-    return CONTROL_CHARACTERS.sub(" ", text)
+    return normalized(decode_text(path.read_bytes()))
 
 
-def markdown_page(text: str) -> Page:
-    """Blocks are Markdown's own top-level blocks (paragraphs, lists, code, tables, quotes)."""
+def normalized(text: str) -> str:
+    """``text`` as ``read_text`` gives it: line ends as \\n, control characters as spaces."""
+    return CONTROL_CHARACTERS.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def markdown_page(text: str, headings: list[tuple[int, str]] | None = None) -> Page:
+    """Blocks are Markdown's own top-level blocks (paragraphs, lists, code, tables, quotes).
+    ``headings`` ((level, title) above the text) is updated to those above its end."""
     from markdown_it import MarkdownIt
 
     line_starts = [0]
     for line in text.splitlines(keepends=True):
         line_starts.append(line_starts[-1] + len(line))
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
-    headings: list[tuple[int, str]] = []
+    if headings is None:
+        headings = []
     blocks = []
     index = 0
     while index < len(tokens):
@@ -143,7 +166,7 @@ def markdown_page(text: str) -> Page:
         if token.type == "heading_open":
             level = int(token.tag[1:])
             title = tokens[index].content.strip() if index < len(tokens) else ""
-            headings = [h for h in headings if h[0] < level] + [(level, title)]
+            headings[:] = [h for h in headings if h[0] < level] + [(level, title)]
             continue
         if token.type == "hr":
             continue

@@ -62,7 +62,7 @@ def split_file(path: Path, embedder: Embedder, chunk_tokens: int) -> Split:
         raise LoadError(f"Cannot read {path.name}: {unsupported_reason(path)}")
     safe = SafeLoader()
     try:
-        pages = reader_for(path, safe)(path)
+        pages = list(reader_for(path, safe)(path))  # a big file's windows too
     except LoadError as exc:
         raise LoadError(f"Cannot read {path.name}: {exc}") from None
     finally:

@@ -1,7 +1,15 @@
-"""Prompt templates (files in prompts/) and packing excerpts into the LLM's token budget."""
+"""Prompt templates (files in prompts/) and packing excerpts into the LLM's token budget.
+
+Excerpts are document text, so they are quoted where no document can reach out of them:
+each excerpt's text stands between two fence lines of double quotes, longer than any run of
+quotes in any excerpt of the request (as a Markdown code fence is longer than any run of
+backticks inside it), and its number stands outside the fence. A document that writes its
+own closing quotes, ``[9]`` or ``Question:`` lines stays inside its own quote.
+"""
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -14,12 +22,14 @@ from ragchat.store import Hit
 # Each template: the variables it must use, and those it may use.
 TEMPLATES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "system": (frozenset(), frozenset()),
-    "question": (frozenset({"excerpts", "question"}), frozenset()),
+    "question": (frozenset({"excerpts", "question"}), frozenset({"fence"})),
     "excerpt": (frozenset({"n", "text"}), frozenset({"source"})),
     "condense": (frozenset({"history", "question"}), frozenset()),
     "cluster": (frozenset({"documents"}), frozenset({"keywords"})),
 }
 HISTORY_SHARE = 4  # the conversation may take at most 1/4 of the prompt budget
+FENCE = '"'
+_QUOTE_RUNS = re.compile(FENCE + "+")
 
 
 def prompts_dirs(home: Path | None = None) -> list[Path]:
@@ -70,12 +80,26 @@ class Prompts:
 
 
 def source_label(hit: Hit) -> str:
+    """Where an excerpt is from, on one line (a file name may hold a newline)."""
     label = hit.location
     if hit.symbol:
         label += f" — {hit.symbol}"
     elif hit.headings:
         label += f" — {hit.headings}"
-    return label
+    return " ".join(label.split())
+
+
+def fence_for(texts: Sequence[str]) -> str:
+    """The quote fence for these excerpts: three double quotes, or one more than the longest
+    run of them in any text, so no text holds a line that closes it."""
+    longest = max((len(run) for t in texts for run in _QUOTE_RUNS.findall(t)), default=0)
+    return FENCE * max(3, longest + 1)
+
+
+def format_excerpt(prompts: Prompts, n: int, hit: Hit, fence: str) -> str:
+    """Excerpt ``n`` as the model sees it: its number outside, its text between fences."""
+    quoted = f"{fence}\n{hit.text.strip()}\n{fence}"
+    return prompts.excerpt.format(n=n, source=source_label(hit), text=quoted)
 
 
 @dataclass(frozen=True)
@@ -115,9 +139,9 @@ def build_messages(
 ) -> list[Message]:
     """System, then the conversation so far, then the excerpts with the question: the stable
     part comes first, so llama.cpp reuses its cache for it on a follow-up."""
+    fence = fence_for([hit.text for hit in hits])
     excerpts = "\n\n".join(
-        prompts.excerpt.format(n=n, source=source_label(hit), text=hit.text.strip())
-        for n, hit in enumerate(hits, start=1)
+        format_excerpt(prompts, n, hit, fence) for n, hit in enumerate(hits, start=1)
     )
     conversation: list[Message] = []
     for turn in history:
@@ -129,7 +153,7 @@ def build_messages(
         {
             "role": "user",
             "content": prompts.question.format(
-                excerpts=excerpts or "(no excerpts found)", question=question
+                excerpts=excerpts or "(no excerpts found)", question=question, fence=fence
             ),
         },
     ]
@@ -154,10 +178,9 @@ def pack(
             f"The question alone needs {base} tokens but only {budget} fit"
             f" (n_ctx {llm.n_ctx} - max_tokens {max_tokens}); shorten it or raise --n-ctx."
         )
+    fence = fence_for([h.text for h in hits])  # the longest any subset of them needs
     costs = [
-        llm.count_tokens(
-            prompts.excerpt.format(n=n, source=source_label(h), text=h.text.strip()) + "\n\n"
-        )
+        llm.count_tokens(format_excerpt(prompts, n, h, fence) + "\n\n")
         for n, h in enumerate(hits, start=1)
     ]
     keep, total = 0, base

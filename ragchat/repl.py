@@ -22,6 +22,7 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ragchat import interrupts
 from ragchat.config import MODES
 from ragchat.engine import NOT_FOUND_TEXT, Answer
 from ragchat.errors import RagchatError
@@ -122,6 +123,7 @@ class Repl:
             try:
                 yield session.prompt("› ")
             except KeyboardInterrupt:
+                interrupts.handled()
                 continue  # Ctrl-C at the prompt clears the line
             except EOFError:
                 return
@@ -231,6 +233,7 @@ class Repl:
                 else:
                     self.answer(text)
             except KeyboardInterrupt:  # before any text arrived
+                interrupts.handled()
                 self.console.print("[answer stopped]", style="yellow", markup=False)
             except RagchatError as exc:  # the session survives what a question can break
                 self.console.print(f"Error: {escaped(str(exc))}", style="red", markup=False)
@@ -395,6 +398,7 @@ class Repl:
                 with self._keys_not_echoed():
                     stream_markdown(self.console, answer.stream(), waiting=status.stop)
             except KeyboardInterrupt:
+                interrupts.handled()
                 answer.generation.close()
                 status.stop()
                 self.console.print("[answer stopped]", style="yellow", markup=False)

@@ -4,7 +4,10 @@ in a child process, so a crash in there becomes one line naming a crash log, not
 
 The parent imports nothing heavy (it costs a Python start-up, ~20 ms) and only waits. Signals:
 Ctrl-C at a terminal reaches the child directly (same process group), so the parent forwards
-only signals sent to it by another program (``kill``), never one twice.
+only signals sent to it by another program (``kill``), never one twice. The parent blocks
+them as its first act, and the child starts with SIGINT blocked and takes it once its own
+handler (ragchat/interrupts.py) is in place: a Ctrl-C at any moment, even while Python starts
+up, ends as "Interrupted." and exit code 130, never as a traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from ragchat.interrupts import INTERRUPTED
 
 # The commands that run unguarded, in this process: they read settings and the manifest and
 # load no native library. Every other command (and any new one) runs supervised, since it may
@@ -60,11 +65,40 @@ def main() -> None:
     if crash_fd is not None:
         _run_child(crash_fd)
     elif command := supervised_command(sys.argv[1:]):
+        signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED | {signal.SIGCHLD})
         sys.exit(_supervise(command))
     else:
-        from ragchat.cli import main as cli
+        from ragchat import interrupts
 
-        cli(prog_name=PROG)
+        interrupts.install()
+        _interruptible(_cli)
+
+
+def _cli() -> None:
+    from ragchat.cli import main as cli
+
+    cli(prog_name=PROG)
+
+
+def _child_cli() -> None:
+    # from here a Ctrl-C is ours to handle; one that came while Python started up arrives now
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    _cli()
+
+
+def _interruptible(run: Callable[[], None]) -> None:
+    """``run``, with a Ctrl-C that comes before (or around) a command's own handling of it
+    (while modules load, while click parses) ending the same way: "Interrupted.", 130."""
+    from ragchat import interrupts
+
+    try:
+        run()
+    except KeyboardInterrupt:
+        interrupts.exit_interrupted()
+    except Exception:
+        if interrupts.requested():  # e.g. an ImportError from a module Ctrl-C cut short
+            interrupts.exit_interrupted()
+        raise
 
 
 def _run_child(value: str) -> None:
@@ -84,9 +118,10 @@ def _run_child(value: str) -> None:
         _crash_file = os.fdopen(int(crash_fd), "w")  # kept open for the life of the process
         faulthandler.enable(_crash_file, all_threads=True)
     os.environ.pop(CHILD)  # not inherited by the workers this process starts
-    from ragchat.cli import main as cli
+    from ragchat import interrupts
 
-    cli(prog_name=PROG)
+    interrupts.install()
+    _interruptible(_child_cli)
 
 
 def _crash_log() -> tuple[str, int] | None:
@@ -105,13 +140,18 @@ def _crash_log() -> tuple[str, int] | None:
 def _supervise(command: str) -> int:
     log = _crash_log()
     env = {**os.environ, CHILD: f"{log[1] if log else ''},{os.getpid()}"}
-    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED | {signal.SIGCHLD})
+    if signal.SIGINT in signal.sigpending():  # Ctrl-C before there was a child to get it
+        if log:
+            os.close(log[1])
+            os.unlink(log[0])
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
     try:
         child = os.posix_spawn(
             sys.executable,
             [sys.executable, "-m", "ragchat", *sys.argv[1:]],
             env,
-            setsigmask=(),  # the child starts with no signal blocked
+            setsigmask={signal.SIGINT},  # until its handler is in place (see _run_child)
             setsigdef=FORWARDED,
         )
     finally:
@@ -132,7 +172,7 @@ def _supervise(command: str) -> int:
         return code if code >= 0 else 128 - code
     name = signal.Signals(-code).name
     if -code == signal.SIGINT:
-        print("Interrupted.", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         message = None
     elif -code == signal.SIGKILL:
         message = (

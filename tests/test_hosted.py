@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,31 @@ def test_remote_refusal_through_the_cli(ingested):
     assert result.returncode == 1
     assert "Refusing to send document excerpts to llm.example.invalid" in result.stderr
     assert "--allow-remote" in result.stderr
+
+
+def test_a_stalled_server_is_one_line_within_the_deadline(ingested, stub):
+    """The server accepts the connection and never answers: one error, at the deadline
+    (RAGCHAT_LLM_TIMEOUT), naming the host; not four timeouts in a row."""
+    import time
+
+    home, _ = ingested
+
+    def timed(url: str) -> tuple[subprocess.CompletedProcess, float]:
+        started = time.monotonic()
+        result = ragchat("ask", "hello", env={**hosted_env(home, url), "RAGCHAT_LLM_TIMEOUT": "3"})
+        return result, time.monotonic() - started
+
+    stub_url, handler = stub
+    handler.status = 401  # refused at once, never retried: start-up and retrieval alone
+    _, baseline = timed(stub_url)
+    server = socket.create_server(("127.0.0.1", 0))  # accepted by the kernel, never read
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+    try:
+        result, elapsed = timed(url)
+    finally:
+        server.close()
+    assert result.returncode == 1
+    host = url.removeprefix("http://").removesuffix("/v1")
+    assert result.stderr.startswith(f"Error: No answer from {host} within 3 s (retries included)")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert elapsed - baseline < 8  # one deadline of 3 s, not 4 x 3 s and 3.5 s of back-off
