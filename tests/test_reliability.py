@@ -191,7 +191,7 @@ def test_a_file_that_vanishes_mid_ingest_is_skipped_with_the_reason(
         return real_load(path)
 
     monkeypatch.setattr(ragchat.ingest, "load", load_and_delete_the_next)
-    report = make_app(ragchat_home).ingest(docs)
+    report = make_app(ragchat_home, workers=1).ingest(docs)  # one reader: a.md, then b.txt
     assert (str(docs / "b.txt"), "vanished during the ingest") in report.skipped
     assert len(report.added) == 2
 
