@@ -64,6 +64,8 @@ def discover(root: Path, max_bytes: int = 0, selection: Selection | None = None)
     selection = selection or Selection()
 
     def cannot_read(path: str | Path, exc: OSError, what: str) -> None:
+        if isinstance(exc, FileNotFoundError):  # gone, not unreadable: what it held goes too
+            return
         location = Path(path).absolute().resolve()  # resolving needs no access to it
         unreadable.append((str(location), f"{what} cannot be read ({exc.strerror or exc})"))
 

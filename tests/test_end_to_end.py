@@ -86,7 +86,9 @@ def test_other_embedder_refused_in_one_line(ingested, tmp_path):
     fake_model = tmp_path / "e5-small-v2"
     fake_model.mkdir()
     result = ragchat(
-        "ask", "hello", env={"RAGCHAT_HOME": str(home), "RAGCHAT_EMBEDDING_MODEL": str(fake_model)}
+        "ask",
+        "What is the joining fee?",
+        env={"RAGCHAT_HOME": str(home), "RAGCHAT_EMBEDDING_MODEL": str(fake_model)},
     )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
@@ -128,7 +130,9 @@ def test_ask_with_bundled_llm_in_process(ingested, bundled_llm, bundled_embedder
 def test_default_llm_offline_names_the_bundled_one(ingested):
     home, _ = ingested
     result = ragchat(
-        "ask", "hello", env={"RAGCHAT_HOME": str(home), "RAGCHAT_MODEL": "", "HF_HUB_OFFLINE": "1"}
+        "ask",
+        "What is the joining fee?",
+        env={"RAGCHAT_HOME": str(home), "RAGCHAT_MODEL": "", "HF_HUB_OFFLINE": "1"},
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "Qwen/Qwen2.5-1.5B-Instruct-GGUF" in result.stderr and "--model bundled" in result.stderr

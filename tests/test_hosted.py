@@ -93,7 +93,9 @@ def test_unknown_model_lists_what_the_server_offers(ingested, stub):
     home, _ = ingested
     url, handler = stub
     handler.status = 404
-    result = ragchat("ask", "hello", env=hosted_env(home, url, model="openai:gamma"))
+    result = ragchat(
+        "ask", "What is the joining fee?", env=hosted_env(home, url, model="openai:gamma")
+    )
     assert result.returncode == 1, result.stdout
     assert "has no model 'gamma'; it offers: alpha, beta" in result.stderr
 
@@ -103,7 +105,7 @@ def test_rate_limits_and_server_errors_are_retried_then_reported(ingested, stub,
     home, _ = ingested
     url, handler = stub
     handler.status = status
-    result = ragchat("ask", "hello", env=hosted_env(home, url))
+    result = ragchat("ask", "What is the joining fee?", env=hosted_env(home, url))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert handler.requests == 4  # the first try and 3 retries
     assert ("HTTP 429" if status == 429 else "HTTP 503") in result.stderr
@@ -112,7 +114,7 @@ def test_rate_limits_and_server_errors_are_retried_then_reported(ingested, stub,
 def test_dead_server_is_a_clear_error(ingested):
     home, _ = ingested
     url = f"http://127.0.0.1:{free_port()}/v1"
-    result = ragchat("ask", "hello", env=hosted_env(home, url))
+    result = ragchat("ask", "What is the joining fee?", env=hosted_env(home, url))
     assert (
         result.returncode == 1
         and "Cannot reach 127.0.0.1:" in result.stderr
@@ -143,7 +145,9 @@ def test_remote_endpoint_without_consent_is_refused_before_connecting(ingested, 
 
 def test_remote_refusal_through_the_cli(ingested):
     home, _ = ingested
-    result = ragchat("ask", "hello", env=hosted_env(home, "http://llm.example.invalid/v1"))
+    result = ragchat(
+        "ask", "What is the joining fee?", env=hosted_env(home, "http://llm.example.invalid/v1")
+    )
     assert result.returncode == 1
     assert "Refusing to send document excerpts to llm.example.invalid" in result.stderr
     assert "--allow-remote" in result.stderr
@@ -158,7 +162,11 @@ def test_a_stalled_server_is_one_line_within_the_deadline(ingested, stub):
 
     def timed(url: str) -> tuple[subprocess.CompletedProcess, float]:
         started = time.monotonic()
-        result = ragchat("ask", "hello", env={**hosted_env(home, url), "RAGCHAT_LLM_TIMEOUT": "3"})
+        result = ragchat(
+            "ask",
+            "What is the joining fee?",
+            env={**hosted_env(home, url), "RAGCHAT_LLM_TIMEOUT": "3"},
+        )
         return result, time.monotonic() - started
 
     stub_url, handler = stub

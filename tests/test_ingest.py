@@ -271,3 +271,23 @@ def test_hidden_folders_are_counted_and_globs_choose_files(ragchat_home: Path, d
     relative = app.ingest(docs, selection=Selection(include=("sub/*",)))
     assert sorted(Path(p).name for p in app.collection.files()) == ["c.html", "d.md"]
     assert [Path(p).name for p in relative.removed] == ["a.md"]
+
+
+def test_a_path_gone_from_disk_is_a_deletion_not_an_unreadable_folder(
+    ragchat_home: Path, tmp_path: Path
+):
+    """ragchat watch syncs the paths that changed; a deleted file or folder is one of them.
+    os.walk reports a missing root as an error: that is not 'cannot be read, kept'."""
+    import shutil
+
+    docs = tmp_path / "docs"
+    write(docs / "sub", "deep.md", "Deep water.")
+    write(docs, "top.md", "Shallow water.")
+    app = make_app(ragchat_home)
+    app.ingest(docs)
+    shutil.rmtree(docs / "sub")
+    (docs / "top.md").unlink()
+    for gone in (docs / "sub", docs / "top.md"):
+        report = app.ingest(gone)
+        assert report.removed and not report.skipped, report
+    assert not list(app.collection.files())

@@ -123,6 +123,10 @@ def test_truncated_index_files_are_found_and_rebuild_recovers(
     refused = ragchat("search", "gull nests", env=env)
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
     assert "damaged" in refused.stderr and "ragchat ingest --rebuild" in refused.stderr
+    # a plain ingest notices it too, instead of calling every file unchanged (issue 19.10)
+    plain = ragchat("ingest", str(notes), env=env)
+    assert plain.returncode == 1 and "damaged" in plain.stderr, plain.stderr
+    assert "unchanged" not in plain.stderr and "--rebuild" in plain.stderr
 
     rebuilt = ragchat("ingest", "--rebuild", str(notes), env=env)
     assert rebuilt.returncode == 0, rebuilt.stderr
