@@ -312,7 +312,7 @@ def test_an_mcp_client_searches_reads_and_asks_over_stdio(served, tmp_path: Path
     assert [c["target"] for c in chunk["chunks"]].count(True) == 1
     assert 2 <= len(chunk["chunks"]) <= 3
     assert len(seen["document"]["chunks"]) == 2 and seen["document"]["next_start"] == 2
-    assert seen["missing"][0] and "Collection 'absent' is empty" in seen["missing"][1]
+    assert seen["missing"][0] and "No collection 'absent'" in seen["missing"][1]
     assert seen["collections"]["collections"][0]["documents"] == 5
 
     assert seen["ask"]["status"] == "answered" and seen["ask"]["answer"].strip()

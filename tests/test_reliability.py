@@ -116,7 +116,8 @@ def test_truncated_index_files_are_found_and_rebuild_recovers(
         assert result.returncode == 1, (name, result.stderr)
         check = {c["name"]: c for c in json.loads(result.stdout)}["collection 'default'"]
         assert check["status"] == "fail" and name in check["detail"], check
-        assert "ragchat ingest --rebuild PATH --collection default" in check["detail"]
+        assert "ragchat ingest --rebuild" in check["detail"], check
+        assert "--collection default" in check["detail"], check
 
     # header.bin cut short makes Chroma crash on the next write: ragchat refuses first
     env = {"RAGCHAT_HOME": str(damaged), "RAGCHAT_CHUNK_TOKENS": "8"}

@@ -118,7 +118,7 @@ def test_a_changed_dimension_is_refused(stub):
         (401, "API key rejected by 127.0.0.1:"),
         (404, "has no model 'gamma'; it offers: alpha, beta (use --embedding-model openai:NAME)"),
         pytest.param(  # retried with backoff: seconds of waiting
-            503, "failed with HTTP 503 (after 3 retries for 5xx)", marks=pytest.mark.slow
+            503, "failed with HTTP 503 (after 3 retries)", marks=pytest.mark.slow
         ),
     ],
 )
