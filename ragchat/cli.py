@@ -29,6 +29,7 @@ from ragchat.cli_options import (
     backend_option,
     build_app,
     collection_option,
+    confirmed,
     consoles,
     count_option,
     echo_json,
@@ -177,15 +178,11 @@ def _confirm_shared_rebuild(app: App, paths: Sequence[Path]) -> None:
     )
     what = (
         f"--rebuild drops collection {app.collection.name!r} on the Chroma server at"
-        f" {app.store.url} for every machine, with {len(others)} document"
-        f"{'s' if len(others) > 1 else ''} from other paths ({shown}) that this ingest will"
-        " not put back"
+        f" {app.store.url} for every machine, with {plural(len(others), 'document')} from"
+        f" other paths ({shown}) that this ingest will not put back"
     )
-    if not sys.stdin.isatty():
-        raise click.UsageError(
-            f"{what}. Add --yes to drop them too, or ingest those paths in the same command."
-        )
-    if not click.confirm(f"{what}. Drop them too?", default=False, err=True):
+    refusal = f"{what}. Add --yes to drop them too, or ingest those paths in the same command."
+    if not confirmed(f"{what}. Drop them too?", refusal):
         raise click.Abort()
 
 
@@ -251,12 +248,10 @@ def drop(name: str, chroma_url: str | None, yes: bool) -> None:
             f" from the Chroma server at {app.settings.chroma_url}, for every machine that uses"
             f" it (its Chroma collections {name}, {name}__docs and {name}__files)"
         )
-    if not yes:
-        if not sys.stdin.isatty():
-            raise click.UsageError(f"Not dropping {what} without asking; add --yes to drop it.")
-        if not click.confirm(f"Drop {what}?", default=False, err=True):
-            click.echo("Nothing dropped.", err=True)
-            sys.exit(1)
+    refusal = f"Not dropping {what} without asking; add --yes to drop it."
+    if not yes and not confirmed(f"Drop {what}?", refusal):
+        click.echo("Nothing dropped.", err=True)
+        sys.exit(1)
     app.drop()
     click.echo(f"Dropped {what}.", err=True)
 

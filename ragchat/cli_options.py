@@ -167,6 +167,14 @@ def _stop_writing() -> None:
     os.close(devnull)
 
 
+def confirmed(question: str, refusal: str) -> bool:
+    """Ask ``question`` on the terminal (no by default); without a terminal there is no one to
+    ask, so the command stops with ``refusal`` (which names --yes)."""
+    if not sys.stdin.isatty():
+        raise click.UsageError(refusal)
+    return click.confirm(question, default=False, err=True)
+
+
 def collection_option(command: F) -> F:
     command = setting_option(
         "--chroma-url",
